@@ -1,0 +1,88 @@
+"""Command line: `python -m mltrack` (or `mltrack`) starts the dashboard and API."""
+from __future__ import annotations
+
+import contextlib
+import logging
+import signal
+import sys
+from typing import Sequence
+
+import redis
+
+from mltrack.app import create_app
+from mltrack.embedded import EmbeddedRedis, EmbeddedServerError
+from mltrack.settings import (Settings, SettingsError, check_exposure, is_loopback,
+                              parse_settings)
+from mltrack.store import Store
+
+log = logging.getLogger("mltrack")
+
+
+class _Stop(Exception):
+    """Raised in the main thread by SIGTERM, to unwind like Ctrl-C does."""
+
+
+def _raise_stop(signum, _frame):
+    raise _Stop(signal.Signals(signum).name)
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}/"
+
+
+def open_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
+    """Connect to --redis-url, or start the embedded server (stopped by `stack`)."""
+    if settings.redis_url:
+        store = Store.from_url(settings.redis_url, settings.key_prefix)
+        log.info("database: %s", settings.redis_url)
+    else:
+        embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
+        store = Store.from_url(embedded.url, settings.key_prefix)
+    store.ping()
+    return store
+
+
+def serve(settings: Settings) -> int:
+    import waitress
+
+    with contextlib.ExitStack() as stack:
+        store = open_store(settings, stack)
+        app = create_app(store, password=settings.password,
+                         loopback_only=is_loopback(settings.host))
+        server = waitress.create_server(app, host=settings.host, port=settings.port,
+                                        threads=settings.threads, ident="mltrack")
+        stack.callback(server.close)
+        if hasattr(server, "effective_port"):
+            host, port = server.effective_host, server.effective_port
+        else:  # a name that resolves to several addresses: several sockets
+            host, port = server.effective_listen[0][:2]
+        print(f"mltrack {settings.command}: dashboard at {_url(host, port)}  "
+              f"(Ctrl-C to stop)", flush=True)
+        try:
+            server.run()
+        except (KeyboardInterrupt, _Stop) as why:
+            log.info("stopping (%s)", str(why) or "Ctrl-C")
+    log.info("stopped")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings = parse_settings(argv)
+    logging.basicConfig(level=settings.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    signal.signal(signal.SIGTERM, _raise_stop)
+    try:
+        check_exposure(settings)
+        return serve(settings)
+    except (SettingsError, EmbeddedServerError) as exc:
+        print(f"mltrack: {exc}", file=sys.stderr)
+        return 2
+    except redis.RedisError as exc:
+        print(f"mltrack: cannot use the database at {settings.redis_url}: {exc}",
+              file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

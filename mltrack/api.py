@@ -1,0 +1,243 @@
+"""The REST API: routes as closures over the injected store, JSON in and out."""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import re
+from typing import Any
+
+import redis
+from flask import Flask, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from mltrack import __version__
+from mltrack.params import HyperParams, InvalidParams
+from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, SORT_KEYS, SUMMARY_FIELDS,
+                           IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
+
+log = logging.getLogger(__name__)
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+_DASH_CATCH_ALL = "/<path:path>"
+_API_ENDPOINTS = {"train", "status", "experiments", "cancel", "delete", "health"}
+_IID = re.compile(r"^[0-9a-f]{32}$")
+
+
+class BadRequest(ValueError):
+    """A request-level rule broke (not a hyperparameter); `field` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+# -- serializers: records -> JSON-ready dicts, no Flask needed ----------------
+def iso_time(ts: float | None) -> str | None:
+    if ts is None:
+        return None
+    return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def serialize_job(job: Job) -> dict[str, Any]:
+    """A job as a listing shows it: record, hyperparameters and summary metrics."""
+    out: dict[str, Any] = {
+        "iid": job.iid,
+        "status": job.status.value,
+        "hyper_params": job.hyper_params,
+        "time_added": iso_time(job.created),
+        "created": job.created,
+        "started": job.started,
+        "finished": job.finished,
+        "attempts": job.attempts,
+        "epochs_done": job.epochs_done,
+        "num_epochs": job.num_epochs,
+        "error": job.error,
+        "cancel_requested": job.cancel_requested,
+    }
+    for name in SUMMARY_FIELDS:
+        out[name] = getattr(job, name)
+    return out
+
+
+def epochs_as_columns(epochs: list[dict[str, float]]) -> dict[str, list[float]]:
+    """The seed's `in_update` form: one list per metric, one entry per epoch."""
+    return {name: [e[name] for e in epochs] for name in EPOCH_FIELDS}
+
+
+def serialize_status(job: Job, epochs: list[dict[str, float]]) -> dict[str, Any]:
+    out = serialize_job(job)
+    out["traceback"] = job.traceback
+    out["in_update"] = epochs_as_columns(epochs)
+    return out
+
+
+# -- request parsing ------------------------------------------------------------
+def _json_object() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None:
+        raise BadRequest("body", "is not valid JSON")
+    if not isinstance(body, dict):
+        raise BadRequest("body", "must be a JSON object")
+    return body
+
+
+def parse_train_body(body: dict[str, Any]) -> HyperParams:
+    """`{"hyper_params": {...}}`, or the bare hyperparameters as the seed's frontend sent."""
+    if "hyper_params" not in body:
+        return HyperParams.parse(body)
+    extra = sorted(k for k in body if k != "hyper_params")
+    if extra:
+        raise BadRequest(extra[0], 'unknown field; the body is {"hyper_params": {...}}')
+    return HyperParams.parse(body["hyper_params"])
+
+
+def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
+    text = args.get(name)
+    if text is None:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise BadRequest(name, f"must be an integer, got {text!r}") from None
+    if value < low or (high is not None and value > high):
+        rule = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(name, f"must be {rule}, got {value}")
+    return value
+
+
+_LIST_ARGS = ("sort", "order", "status", "limit", "offset")
+
+
+def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
+    """Validate /experiments query parameters into store.list_jobs arguments."""
+    unknown = sorted(k for k in args if k not in _LIST_ARGS)
+    if unknown:
+        raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(_LIST_ARGS)})")
+    sort = args.get("sort", "created")
+    if sort not in SORT_KEYS:
+        raise BadRequest("sort", f"must be one of {', '.join(SORT_KEYS)}; got {sort!r}")
+    order = args.get("order", DEFAULT_ORDER[sort])
+    if order not in ("asc", "desc"):
+        raise BadRequest("order", f"must be asc or desc; got {order!r}")
+    status = args.get("status") or None
+    if status is not None and status not in {s.value for s in Status}:
+        raise BadRequest("status", f"must be one of {', '.join(s.value for s in Status)}; "
+                                   f"got {status!r}")
+    return {
+        "sort": sort,
+        "order": order,
+        "status": status,
+        "limit": _int_arg(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
+        "offset": _int_arg(args, "offset", 0, 0, None),
+    }
+
+
+def _known_iid(iid: str) -> str:
+    # Anything that is not an iid's shape cannot name a job: 404 without a lookup.
+    if not _IID.match(iid):
+        raise JobNotFound(iid)
+    return iid
+
+
+def error(status: int, message: str, **extra: Any):
+    return jsonify(error=message, **extra), status
+
+
+def register_api(server: Flask, store: Store) -> None:
+    """Mount the REST API on `server`; every route reads and writes `store`."""
+
+    @server.post("/train")
+    def train():
+        params = parse_train_body(_json_object())
+        iid = store.create(params)
+        response = jsonify(iid=iid, status=Status.WAITING.value, hyper_params=params.to_dict())
+        return response, 201, {"Location": f"/status/{iid}"}
+
+    @server.get("/status/<iid>")
+    def status(iid: str):
+        job = store.get(_known_iid(iid))
+        return jsonify(serialize_status(job, store.epochs(iid)))
+
+    @server.get("/experiments")
+    def experiments():
+        query = parse_list_args(request.args.to_dict())
+        page = store.list_jobs(**query)
+        return jsonify(results=[serialize_job(j) for j in page.jobs], total=page.total,
+                       limit=query["limit"], offset=query["offset"],
+                       sort=query["sort"], order=query["order"])
+
+    @server.post("/experiments/<iid>/cancel")
+    def cancel(iid: str):
+        new_status = store.cancel(_known_iid(iid))
+        return jsonify(iid=iid, status=new_status.value,
+                       cancel_requested=new_status is Status.RUNNING)
+
+    @server.delete("/experiments/<iid>")
+    def delete(iid: str):
+        store.delete(_known_iid(iid))
+        return jsonify(iid=iid, deleted=True)
+
+    @server.get("/health")
+    def health():
+        return jsonify(status="ok", version=__version__, database="ok", counts=store.counts())
+
+    api_routes = {r.rule for r in server.url_map.iter_rules() if r.endpoint in _API_ENDPOINTS}
+    api_roots = {rule.strip("/").split("/")[0] for rule in api_routes}
+
+    @server.before_request
+    def api_paths_are_not_pages():
+        # Dash answers every GET that no other route takes with its page; under
+        # the API's paths that would hide a wrong method or URL behind a 200.
+        rule = request.url_rule
+        if rule is None or rule.endpoint != _DASH_CATCH_ALL:
+            return None
+        if request.path.strip("/").split("/")[0] not in api_roots:
+            return None
+        if request.path.rstrip("/") in api_routes:
+            return error(405, f"{request.method} is not allowed on {request.path}")
+        return error(404, f"no API route {request.path}")
+
+    register_error_handlers(server)
+
+
+def register_error_handlers(server: Flask) -> None:
+    """Named errors -> HTTP status codes, in one place; all answers JSON."""
+
+    @server.errorhandler(InvalidParams)
+    def invalid_params(exc: InvalidParams):
+        return error(400, str(exc), field=exc.field)
+
+    @server.errorhandler(BadRequest)
+    def bad_request(exc: BadRequest):
+        return error(400, str(exc), field=exc.field)
+
+    @server.errorhandler(JobNotFound)
+    def not_found(exc: JobNotFound):
+        return error(404, str(exc))
+
+    @server.errorhandler(IllegalTransition)
+    def conflict(exc: IllegalTransition):
+        return error(409, str(exc), status=exc.current)
+
+    @server.errorhandler(StaleAttempt)
+    def stale(exc: StaleAttempt):
+        return error(409, str(exc))
+
+    @server.errorhandler(redis.ConnectionError)
+    @server.errorhandler(redis.TimeoutError)
+    def database_down(exc: redis.RedisError):
+        log.warning("database unreachable: %s", exc)
+        return error(503, "the database is unreachable; try again shortly")
+
+    @server.errorhandler(HTTPException)
+    def http_error(exc: HTTPException):
+        response = exc.get_response()
+        response.data = jsonify(error=exc.description or exc.name).get_data()
+        response.content_type = "application/json"
+        return response
+
+    @server.errorhandler(Exception)
+    def unexpected(exc: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.path)
+        return error(500, f"internal error ({type(exc).__name__}); see the server log")

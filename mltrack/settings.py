@@ -1,0 +1,151 @@
+"""Settings: command-line options and MLTRACK_* environment variables, parsed once."""
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping, Sequence
+
+from mltrack.store import DEFAULT_PREFIX
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8050
+
+
+def default_data_dir(environ: Mapping[str, str] = os.environ) -> Path:
+    """The user's data directory for mltrack (XDG on Linux, ~/Library on macOS)."""
+    xdg = environ.get("XDG_DATA_HOME")
+    if xdg:
+        return Path(xdg) / "mltrack"
+    if os.uname().sysname == "Darwin":
+        return Path.home() / "Library" / "Application Support" / "mltrack"
+    return Path.home() / ".local" / "share" / "mltrack"
+
+
+@dataclass(frozen=True)
+class Settings:
+    command: str = "serve"
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    data_dir: Path = Path(".")
+    redis_url: str | None = None
+    key_prefix: str = DEFAULT_PREFIX
+    # From the environment only: a password on the command line shows in `ps`.
+    password: str | None = None
+    threads: int = 8
+    log_level: str = "info"
+
+
+def is_loopback(host: str) -> bool:
+    """True if every address `host` stands for is a loopback address."""
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        infos = socket.getaddrinfo(host, None)
+    except OSError:
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(
+        ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
+
+
+class SettingsError(ValueError):
+    """A setting has a value that cannot work; the message names it."""
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 65535, got {port}")
+    return port
+
+
+def _positive(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
+    env = environ.get
+    parser = argparse.ArgumentParser(
+        prog="mltrack",
+        description="Run and track machine-learning experiments: a dashboard, a REST API "
+                    "and training workers in one process. Every option can also be set "
+                    "with an environment variable (shown in brackets).",
+        epilog="Environment only: MLTRACK_PASSWORD, the password for HTTP basic auth "
+               "(required when --host is not a loopback address; user name: any).",
+    )
+    parser.add_argument(
+        "command", nargs="?", default="serve", choices=["serve"],
+        help="what to run (default: serve, the dashboard and API)")
+    parser.add_argument(
+        "--host", default=env("MLTRACK_HOST", DEFAULT_HOST),
+        help="address to listen on [MLTRACK_HOST] (default: %(default)s, this machine "
+             "only; any other address needs MLTRACK_PASSWORD)")
+    parser.add_argument(
+        "--port", type=_port, default=env("MLTRACK_PORT", str(DEFAULT_PORT)),
+        help="port to listen on, 0 picks a free one [MLTRACK_PORT] (default: %(default)s)")
+    parser.add_argument(
+        "--data-dir", type=Path, default=env("MLTRACK_DATA_DIR") or str(default_data_dir(environ)),
+        help="where the embedded database keeps its files [MLTRACK_DATA_DIR] "
+             "(default: %(default)s)")
+    parser.add_argument(
+        "--redis-url", default=env("MLTRACK_REDIS_URL") or None,
+        help="use this Redis instead of the embedded one, e.g. redis://host:6379/0 or "
+             "unix:///path/to/sock [MLTRACK_REDIS_URL] (default: start the embedded one)")
+    parser.add_argument(
+        "--key-prefix", default=env("MLTRACK_KEY_PREFIX", DEFAULT_PREFIX),
+        help="prefix of every Redis key, so several mltracks can share one Redis "
+             "[MLTRACK_KEY_PREFIX] (default: %(default)s)")
+    parser.add_argument(
+        "--threads", type=_positive, default=env("MLTRACK_THREADS", "8"),
+        help="HTTP server threads [MLTRACK_THREADS] (default: %(default)s)")
+    parser.add_argument(
+        "--log-level", default=env("MLTRACK_LOG_LEVEL", "info"),
+        choices=["debug", "info", "warning", "error"],
+        help="log verbosity [MLTRACK_LOG_LEVEL] (default: %(default)s)")
+    return parser
+
+
+def parse_settings(argv: Sequence[str] | None = None,
+                   environ: Mapping[str, str] = os.environ) -> Settings:
+    """Parse options (argparse exits with a message naming a bad option)."""
+    parser = build_parser(environ)
+    # argparse runs each option's type on string defaults too, so a bad
+    # MLTRACK_PORT is reported like a bad --port.
+    args = parser.parse_args(argv)
+    if not args.key_prefix:
+        parser.error("--key-prefix must not be empty")
+    return Settings(
+        command=args.command,
+        host=args.host,
+        port=args.port,
+        data_dir=Path(args.data_dir).expanduser(),
+        redis_url=args.redis_url,
+        key_prefix=args.key_prefix,
+        password=environ.get("MLTRACK_PASSWORD") or None,
+        threads=args.threads,
+        log_level=args.log_level,
+    )
+
+
+def check_exposure(settings: Settings) -> None:
+    """Refuse to serve on a non-loopback address without a password."""
+    if not is_loopback(settings.host) and not settings.password:
+        raise SettingsError(
+            f"--host {settings.host} makes mltrack reachable from other machines, so it "
+            "needs a password: set MLTRACK_PASSWORD (clients then use HTTP basic auth), "
+            "or keep the default --host 127.0.0.1")

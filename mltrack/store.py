@@ -1,0 +1,519 @@
+"""The job store on Redis: the only module that spells a Redis key.
+
+Layout under one key prefix (default ``mltrack:``)::
+
+    job:<iid>                 hash: the job record and its summary metrics
+    job:<iid>:epochs          list: one JSON object per finished epoch, appended
+    queue:requests            list: iids waiting to be claimed (head = next)
+    idx:<scope>:<key>         sorted sets for listing; scope = all or a status,
+                              key = a sort key (see SORT_KEYS) or ``pending``
+
+Every state change is one Lua script, so it is atomic: a cancel racing a claim
+sees either a waiting job or a running one, never half of each. Metric indexes
+hold only jobs that finished an epoch; jobs without one are in ``pending``
+(scored by creation time), and listings sorted by a metric put them last.
+"""
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any, Iterable, Sequence
+
+import redis
+
+from mltrack.params import HyperParams
+
+DEFAULT_PREFIX = "mltrack:"
+
+
+class Status(str, Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+# The lifecycle of DESIGN.md: which states each state may move to.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.WAITING: frozenset({Status.RUNNING, Status.CANCELLED}),
+    Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.WAITING}),
+    Status.DONE: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+# Sort key (as the API names it) -> job hash field holding its value.
+SORT_KEYS = {
+    "created": "created",
+    "test_accuracy": "test_accuracy",
+    "best_test_accuracy": "best_test_accuracy",
+    "train_loss": "train_loss",
+    "test_loss": "test_loss",
+    "runtime": "runtime",
+    "epochs": "epochs_done",
+}
+# Keys every job has from the start; the others appear with the first epoch.
+_ALWAYS_KEYS = ("created", "epochs")
+METRIC_KEYS = tuple(k for k in SORT_KEYS if k not in _ALWAYS_KEYS)
+# The order that puts the best first, used when the caller names none.
+DEFAULT_ORDER = {
+    "created": "desc",
+    "test_accuracy": "desc",
+    "best_test_accuracy": "desc",
+    "train_loss": "asc",
+    "test_loss": "asc",
+    "runtime": "asc",
+    "epochs": "desc",
+}
+SUMMARY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                  "best_test_accuracy", "runtime")
+EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                "time_training")
+
+
+class StoreError(Exception):
+    """Base of the store's named errors."""
+
+
+class JobNotFound(StoreError):
+    def __init__(self, iid: str):
+        super().__init__(f"no job with iid {iid!r}")
+        self.iid = iid
+
+
+class IllegalTransition(StoreError):
+    def __init__(self, iid: str, current: str, wanted: str):
+        super().__init__(f"job {iid} is {current}; it cannot become {wanted}")
+        self.iid, self.current, self.wanted = iid, current, wanted
+
+
+class StaleAttempt(StoreError):
+    """A worker wrote for an attempt that is no longer the job's current one."""
+
+    def __init__(self, iid: str, attempt: int):
+        super().__init__(f"job {iid}: attempt {attempt} is no longer current")
+        self.iid, self.attempt = iid, attempt
+
+
+class EpochOutOfOrder(StoreError):
+    def __init__(self, iid: str, epoch: int, expected: int):
+        super().__init__(f"job {iid}: epoch {epoch} recorded, expected {expected}")
+        self.iid, self.epoch, self.expected = iid, epoch, expected
+
+
+def _float(value: str | None) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+@dataclass
+class Job:
+    """A job record as read from its hash."""
+
+    iid: str
+    status: Status
+    hyper_params: dict[str, Any]
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    num_epochs: int = 0
+    epochs_done: int = 0
+    # summary: the last finished epoch's metrics (None before the first)
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    best_test_accuracy: float | None = None
+    runtime: float | None = None
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> "Job":
+        return cls(
+            iid=h["iid"],
+            status=Status(h["status"]),
+            hyper_params=json.loads(h["hyper_params"]),
+            created=float(h["created"]),
+            started=_float(h.get("started")),
+            finished=_float(h.get("finished")),
+            attempts=int(h.get("attempts") or 0),
+            error=h.get("error") or None,
+            traceback=h.get("traceback") or None,
+            worker=h.get("worker") or None,
+            cancel_requested=h.get("cancel_requested") == "1",
+            num_epochs=int(h.get("num_epochs") or 0),
+            epochs_done=int(h.get("epochs_done") or 0),
+            **{name: _float(h.get(name)) for name in SUMMARY_FIELDS},
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now runs, under attempt number `attempt`."""
+
+    iid: str
+    attempt: int
+    hyper_params: HyperParams
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    total: int
+
+
+# Shared Lua helpers, prepended to the scripts that change a job's scope.
+_LUA_HELPERS = """
+local INDEX_KEYS = {%(keys)s}
+local function idx(p, scope, key) return p .. 'idx:' .. scope .. ':' .. key end
+-- move a job's index entries from one status scope to another
+local function move_scope(p, iid, old, new)
+  for _, k in ipairs(INDEX_KEYS) do
+    local score = redis.call('ZSCORE', idx(p, 'all', k), iid)
+    if score then
+      redis.call('ZREM', idx(p, old, k), iid)
+      redis.call('ZADD', idx(p, new, k), score, iid)
+    end
+  end
+end
+local function drop_indexes(p, iid, status)
+  for _, k in ipairs(INDEX_KEYS) do
+    redis.call('ZREM', idx(p, 'all', k), iid)
+    redis.call('ZREM', idx(p, status, k), iid)
+  end
+end
+""" % {"keys": ", ".join(f"'{k}'" for k in (*SORT_KEYS, "pending"))}
+
+# ARGV: prefix, created, then (iid, hyper_params json, num_epochs) per job.
+_CREATE = _LUA_HELPERS + """
+local p, created = ARGV[1], ARGV[2]
+for i = 3, #ARGV, 3 do
+  local iid = ARGV[i]
+  local jk = p .. 'job:' .. iid
+  if redis.call('EXISTS', jk) == 1 then return redis.error_reply('iid exists: ' .. iid) end
+  redis.call('HSET', jk, 'iid', iid, 'status', 'waiting', 'hyper_params', ARGV[i + 1],
+             'created', created, 'attempts', 0, 'num_epochs', ARGV[i + 2], 'epochs_done', 0)
+  for _, scope in ipairs({'all', 'waiting'}) do
+    redis.call('ZADD', idx(p, scope, 'created'), created, iid)
+    redis.call('ZADD', idx(p, scope, 'epochs'), 0, iid)
+    redis.call('ZADD', idx(p, scope, 'pending'), created, iid)
+  end
+  redis.call('RPUSH', p .. 'queue:requests', iid)
+end
+return #ARGV
+"""
+
+# Generic transition. ARGV: prefix, iid, allowed-from (space separated), to,
+# attempt ('' = no fencing), then field/value pairs to set.
+# Returns {'OK', old} or {'NOTFOUND'} / {'ILLEGAL', current} / {'STALE', current}.
+_TRANSITION = _LUA_HELPERS + """
+local p, iid, to, attempt = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
+local jk = p .. 'job:' .. iid
+local st = redis.call('HGET', jk, 'status')
+if not st then return {'NOTFOUND'} end
+local allowed = false
+for s in string.gmatch(ARGV[3], '%S+') do if s == st then allowed = true end end
+if not allowed then return {'ILLEGAL', st} end
+if attempt ~= '' and redis.call('HGET', jk, 'attempts') ~= attempt then return {'STALE', st} end
+if #ARGV > 5 then redis.call('HSET', jk, unpack(ARGV, 6)) end
+if to ~= st then
+  redis.call('HSET', jk, 'status', to)
+  move_scope(p, iid, st, to)
+end
+if to == 'cancelled' then redis.call('LREM', p .. 'queue:requests', 0, iid) end
+if to == 'waiting' then redis.call('LPUSH', p .. 'queue:requests', iid) end
+return {'OK', st}
+"""
+
+# Pop queued iids until one is waiting, and make it running.
+# ARGV: prefix, now, worker. Returns {iid, attempt, hyper_params} or false.
+_CLAIM = _LUA_HELPERS + """
+local p, now, worker = ARGV[1], ARGV[2], ARGV[3]
+while true do
+  local iid = redis.call('LPOP', p .. 'queue:requests')
+  if not iid then return false end
+  local jk = p .. 'job:' .. iid
+  -- entries of jobs cancelled or deleted meanwhile are skipped
+  if redis.call('HGET', jk, 'status') == 'waiting' then
+    local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
+    redis.call('HSET', jk, 'status', 'running', 'worker', worker)
+    if not redis.call('HGET', jk, 'started') then redis.call('HSET', jk, 'started', now) end
+    move_scope(p, iid, 'waiting', 'running')
+    return {iid, attempt, redis.call('HGET', jk, 'hyper_params')}
+  end
+end
+"""
+
+# Cancel: a waiting job at once, a running one by flag (its worker stops it).
+# ARGV: prefix, iid, now. Returns {'OK', new status} or {'NOTFOUND'} / {'ILLEGAL', st}.
+_CANCEL = _LUA_HELPERS + """
+local p, iid, now = ARGV[1], ARGV[2], ARGV[3]
+local jk = p .. 'job:' .. iid
+local st = redis.call('HGET', jk, 'status')
+if not st then return {'NOTFOUND'} end
+if st == 'waiting' then
+  redis.call('HSET', jk, 'status', 'cancelled', 'finished', now)
+  redis.call('LREM', p .. 'queue:requests', 0, iid)
+  move_scope(p, iid, 'waiting', 'cancelled')
+  return {'OK', 'cancelled'}
+end
+if st == 'running' then
+  redis.call('HSET', jk, 'cancel_requested', 1)
+  return {'OK', 'running'}
+end
+return {'ILLEGAL', st}
+"""
+
+# Append one epoch and update the summary and sort indexes, fenced by attempt.
+# ARGV: prefix, iid, attempt, epoch, epoch json, train_loss, train_accuracy,
+# test_loss, test_accuracy, runtime. Returns {'OK'} / {'NOTFOUND'} /
+# {'ILLEGAL', st} / {'STALE', st} / {'ORDER', expected epoch}.
+_RECORD_EPOCH = _LUA_HELPERS + """
+local p, iid, attempt, epoch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
+local jk = p .. 'job:' .. iid
+local st = redis.call('HGET', jk, 'status')
+if not st then return {'NOTFOUND'} end
+if st ~= 'running' then return {'ILLEGAL', st} end
+if redis.call('HGET', jk, 'attempts') ~= attempt then return {'STALE', st} end
+local ek = jk .. ':epochs'
+local expected = redis.call('LLEN', ek) + 1
+if epoch ~= expected then return {'ORDER', expected} end
+redis.call('RPUSH', ek, ARGV[5])
+local best = ARGV[9]
+local previous = redis.call('HGET', jk, 'best_test_accuracy')
+if previous and tonumber(previous) > tonumber(best) then best = previous end
+redis.call('HSET', jk, 'epochs_done', epoch, 'train_loss', ARGV[6], 'train_accuracy', ARGV[7],
+           'test_loss', ARGV[8], 'test_accuracy', ARGV[9], 'best_test_accuracy', best,
+           'runtime', ARGV[10])
+local scores = {epochs = epoch, train_loss = ARGV[6], test_loss = ARGV[8],
+                test_accuracy = ARGV[9], best_test_accuracy = best, runtime = ARGV[10]}
+for _, scope in ipairs({'all', st}) do
+  for key, score in pairs(scores) do redis.call('ZADD', idx(p, scope, key), score, iid) end
+  redis.call('ZREM', idx(p, scope, 'pending'), iid)
+end
+return {'OK'}
+"""
+
+# Remove a finished job and everything it owns. ARGV: prefix, iid.
+_DELETE = _LUA_HELPERS + """
+local p, iid = ARGV[1], ARGV[2]
+local jk = p .. 'job:' .. iid
+local st = redis.call('HGET', jk, 'status')
+if not st then return {'NOTFOUND'} end
+if st ~= 'done' and st ~= 'failed' and st ~= 'cancelled' then return {'ILLEGAL', st} end
+drop_indexes(p, iid, st)
+redis.call('DEL', jk, jk .. ':epochs', jk .. ':checkpoint')
+return {'OK', st}
+"""
+
+# One page of jobs in one round trip. ARGV: prefix, scope, key, order, offset,
+# limit, metric ('1' if key is absent until the first epoch).
+# Returns {total, hash1, hash2, ...} with each hash as a flat field/value list.
+_LIST = """
+local p, scope, key, order = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local offset, limit, metric = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local function idx(k) return p .. 'idx:' .. scope .. ':' .. k end
+local function range(k, start, count, rev)
+  if count <= 0 then return {} end
+  if rev then return redis.call('ZRANGE', idx(k), start, start + count - 1, 'REV') end
+  return redis.call('ZRANGE', idx(k), start, start + count - 1)
+end
+local total = redis.call('ZCARD', idx('created'))
+local ids = range(key, offset, limit, order == 'desc')
+if metric then
+  -- jobs without the metric yet come after those with it, newest first
+  local ranked = redis.call('ZCARD', idx(key))
+  local more = range('pending', math.max(0, offset - ranked), limit - #ids, true)
+  for _, iid in ipairs(more) do ids[#ids + 1] = iid end
+end
+local out = {total}
+for _, iid in ipairs(ids) do out[#out + 1] = redis.call('HGETALL', p .. 'job:' .. iid) end
+return out
+"""
+
+
+class Store:
+    """Jobs, their queue, metrics and indexes, on one Redis database."""
+
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX):
+        if not prefix:
+            raise ValueError("the key prefix must not be empty")
+        self.redis = client
+        self.prefix = prefix
+        self._create = client.register_script(_CREATE)
+        self._transition = client.register_script(_TRANSITION)
+        self._claim = client.register_script(_CLAIM)
+        self._cancel = client.register_script(_CANCEL)
+        self._record_epoch = client.register_script(_RECORD_EPOCH)
+        self._delete = client.register_script(_DELETE)
+        self._list = client.register_script(_LIST)
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> "Store":
+        client = redis.Redis.from_url(url, decode_responses=True, **kwargs)
+        return cls(client, prefix)
+
+    # -- key names: the one block that spells them --------------------------
+    def job_key(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}"
+
+    def epochs_key(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}:epochs"
+
+    @property
+    def queue_key(self) -> str:
+        return f"{self.prefix}queue:requests"
+
+    def index_key(self, scope: str, key: str) -> str:
+        return f"{self.prefix}idx:{scope}:{key}"
+
+    # -- writes --------------------------------------------------------------
+    def create(self, params: HyperParams, now: float | None = None) -> str:
+        """Record a new waiting job and queue it, in one step; returns its iid."""
+        return self.create_many([params], now)[0]
+
+    def create_many(self, params: Sequence[HyperParams], now: float | None = None) -> list[str]:
+        """Record and queue several jobs atomically (a sweep goes in whole or not at all)."""
+        iids = [uuid.uuid4().hex for _ in params]
+        args: list[Any] = [self.prefix, repr(time.time() if now is None else now)]
+        for iid, hp in zip(iids, params):
+            args += [iid, json.dumps(hp.to_dict(), sort_keys=True), hp.num_epochs]
+        if iids:
+            self._create(args=args)
+        return iids
+
+    def claim(self, worker: str, now: float | None = None) -> Claim | None:
+        """Take the next waiting job and mark it running, or None if the queue is empty."""
+        got = self._claim(args=[self.prefix, repr(time.time() if now is None else now), worker])
+        if not got:
+            return None
+        iid, attempt, hyper_params = got
+        return Claim(iid, int(attempt), HyperParams.parse(json.loads(hyper_params)))
+
+    def cancel(self, iid: str, now: float | None = None) -> Status:
+        """Cancel a waiting job now, or ask a running one to stop; returns its status."""
+        result = self._cancel(args=[self.prefix, iid, repr(time.time() if now is None else now)])
+        self._check(result, iid, Status.CANCELLED)
+        return Status(result[1])
+
+    def finish(self, iid: str, attempt: int, status: Status, *, error: str | None = None,
+               traceback: str | None = None, now: float | None = None) -> None:
+        """End a running job as done, failed or cancelled (fenced by attempt)."""
+        status = Status(status)
+        if not status.terminal:
+            raise ValueError(f"finish() takes a terminal status, not {status.value}")
+        fields: list[Any] = ["finished", repr(time.time() if now is None else now)]
+        if error is not None:
+            fields += ["error", error]
+        if traceback is not None:
+            fields += ["traceback", traceback]
+        self._change(iid, (Status.RUNNING,), status, attempt, fields)
+
+    def requeue(self, iid: str, attempt: int) -> None:
+        """Put a running job back at the front of the queue (it resumes later)."""
+        self._change(iid, (Status.RUNNING,), Status.WAITING, attempt, ["worker", ""])
+
+    def record_epoch(self, iid: str, attempt: int, metrics: dict[str, float]) -> None:
+        """Append one finished epoch and update the job's summary, atomically.
+
+        `metrics` has the EPOCH_FIELDS; `epoch` must be the next one (1-based),
+        so an epoch is recorded once even when a resumed worker repeats it.
+        """
+        missing = [f for f in EPOCH_FIELDS if f not in metrics]
+        if missing:
+            raise ValueError(f"epoch metrics lack {', '.join(missing)}")
+        epoch = int(metrics["epoch"])
+        args: list[Any] = [self.prefix, iid, str(attempt), epoch,
+                           json.dumps({k: metrics[k] for k in EPOCH_FIELDS})]
+        args += [repr(float(metrics[k])) for k in
+                 ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "time_training")]
+        result = self._record_epoch(args=args)
+        if result[0] == "ORDER":
+            raise EpochOutOfOrder(iid, epoch, int(result[1]))
+        self._check(result, iid, Status.RUNNING, attempt)
+
+    def delete(self, iid: str) -> None:
+        """Remove a finished job with its epochs; waiting and running jobs refuse."""
+        self._check(self._delete(args=[self.prefix, iid]), iid, "deleted")
+
+    # -- reads ----------------------------------------------------------------
+    def get(self, iid: str) -> Job:
+        h = self.redis.hgetall(self.job_key(iid))
+        if not h:
+            raise JobNotFound(iid)
+        return Job.from_hash(h)
+
+    def get_many(self, iids: Iterable[str]) -> list[Job]:
+        """Jobs in the order asked, skipping unknown iids; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for iid in iids:
+            pipe.hgetall(self.job_key(iid))
+        return [Job.from_hash(h) for h in pipe.execute() if h]
+
+    def epochs(self, iid: str) -> list[dict[str, float]]:
+        return [json.loads(e) for e in self.redis.lrange(self.epochs_key(iid), 0, -1)]
+
+    def list_jobs(self, *, sort: str = "created", order: str | None = None,
+                  status: Status | str | None = None, limit: int = 100,
+                  offset: int = 0) -> Page:
+        """One page of jobs sorted and filtered in Redis (cost grows with the page, not the total)."""
+        if sort not in SORT_KEYS:
+            raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        order = order or DEFAULT_ORDER[sort]
+        if order not in ("asc", "desc"):
+            raise ValueError("order must be asc or desc")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        scope = Status(status).value if status else "all"
+        total, *hashes = self._list(args=[self.prefix, scope, sort, order, offset, limit,
+                                          "1" if sort in METRIC_KEYS else "0"])
+        jobs = [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in hashes if h]
+        return Page(jobs, int(total))
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per status, plus `total`."""
+        pipe = self.redis.pipeline(transaction=False)
+        scopes = [s.value for s in Status] + ["all"]
+        for scope in scopes:
+            pipe.zcard(self.index_key(scope, "created"))
+        counts = dict(zip(scopes, pipe.execute()))
+        counts["total"] = counts.pop("all")
+        return counts
+
+    def queue_length(self) -> int:
+        return self.redis.llen(self.queue_key)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # -- helpers --------------------------------------------------------------
+    def _change(self, iid: str, allowed: Iterable[Status], to: Status,
+                attempt: int | None, fields: list[Any]) -> None:
+        args = [self.prefix, iid, " ".join(s.value for s in allowed), to.value,
+                "" if attempt is None else str(attempt), *fields]
+        self._check(self._transition(args=args), iid, to, attempt)
+
+    @staticmethod
+    def _check(result: list[Any], iid: str, wanted: Any, attempt: int | None = None) -> None:
+        code = result[0]
+        if code == "OK":
+            return
+        if code == "NOTFOUND":
+            raise JobNotFound(iid)
+        if code == "STALE":
+            raise StaleAttempt(iid, attempt if attempt is not None else -1)
+        wanted = wanted.value if isinstance(wanted, Status) else str(wanted)
+        raise IllegalTransition(iid, result[1], wanted)

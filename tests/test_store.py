@@ -1,0 +1,296 @@
+"""Store contract tests against the real embedded server."""
+from __future__ import annotations
+
+import random
+import threading
+
+import pytest
+import redis
+
+from mltrack.params import HyperParams
+from mltrack.store import (METRIC_KEYS, SORT_KEYS, TRANSITIONS, EpochOutOfOrder,
+                           IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
+
+HP = HyperParams(model="mlp", num_epochs=3)
+
+
+def epoch(n, acc=90.0, loss=0.3, t=1.0):
+    return {"epoch": n, "train_loss": loss, "train_accuracy": acc - 1, "test_loss": loss + 0.1,
+            "test_accuracy": acc, "time_training": t * n}
+
+
+def make_job_in(store: Store, status: Status) -> str:
+    """A job brought to `status` through the legal path."""
+    iid = store.create(HP)
+    if status is Status.WAITING:
+        return iid
+    if status is Status.CANCELLED:
+        store.cancel(iid)
+        return iid
+    claim = store.claim("w1")
+    assert claim.iid == iid
+    if status is not Status.RUNNING:
+        store.finish(iid, claim.attempt, status)
+    return iid
+
+
+def test_create_records_and_queues(store, redis_client):
+    iid = store.create(HP, now=1000.0)
+    job = store.get(iid)
+    assert job.status is Status.WAITING and job.created == 1000.0
+    assert job.hyper_params == HP.to_dict() and job.attempts == 0 and job.num_epochs == 3
+    assert redis_client.lrange("test:queue:requests", 0, -1) == [iid]
+    # JSON, never pickle: the record reads back as plain text
+    assert redis_client.hget(f"test:job:{iid}", "hyper_params").startswith("{")
+    assert store.counts() == {"waiting": 1, "running": 0, "done": 0, "failed": 0,
+                              "cancelled": 0, "total": 1}
+
+
+def test_claim_is_fifo_and_counts_attempts(store):
+    first, second = store.create(HP), store.create(HP)
+    c1 = store.claim("w1", now=5.0)
+    assert (c1.iid, c1.attempt, c1.hyper_params) == (first, 1, HP)
+    job = store.get(first)
+    assert job.status is Status.RUNNING and job.started == 5.0 and job.worker == "w1"
+    assert store.claim("w2").iid == second
+    assert store.claim("w3") is None
+
+
+def test_requeue_puts_the_job_at_the_front_and_the_next_claim_is_a_new_attempt(store):
+    first, second = store.create(HP), store.create(HP)
+    c1 = store.claim("w1", now=5.0)
+    store.requeue(first, c1.attempt)
+    assert store.get(first).status is Status.WAITING
+    again = store.claim("w2", now=9.0)
+    assert (again.iid, again.attempt) == (first, 2)
+    assert store.get(first).started == 5.0  # the first start is kept
+    with pytest.raises(StaleAttempt):
+        store.finish(first, c1.attempt, Status.DONE)
+    assert store.get(second).status is Status.WAITING
+
+
+ALL_MOVES = [(a, b) for a in Status for b in Status if a is not b]
+
+
+@pytest.mark.parametrize("start, target", ALL_MOVES, ids=[f"{a.value}->{b.value}"
+                                                          for a, b in ALL_MOVES])
+def test_every_transition_is_legal_or_raises(store, start, target):
+    iid = make_job_in(store, start)
+    attempt = store.get(iid).attempts
+    legal = target in TRANSITIONS[start]
+
+    def attempt_move():
+        if target is Status.RUNNING:
+            got = store.claim("w9")
+            if got is None:
+                raise IllegalTransition(iid, start.value, target.value)
+        elif target is Status.WAITING:
+            store.requeue(iid, attempt)
+        elif target is Status.CANCELLED and start is Status.WAITING:
+            store.cancel(iid)
+        else:
+            store.finish(iid, attempt, target)
+
+    if legal:
+        attempt_move()
+        assert store.get(iid).status is target
+    else:
+        with pytest.raises(IllegalTransition):
+            if target is Status.CANCELLED and start.terminal:
+                store.cancel(iid)
+            else:
+                attempt_move()
+        assert store.get(iid).status is start
+    counts = store.counts()
+    assert counts[store.get(iid).status.value] == 1 and counts["total"] == 1
+
+
+def test_terminal_states_are_final(store):
+    for status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+        iid = make_job_in(store, status)
+        with pytest.raises(IllegalTransition) as err:
+            store.cancel(iid)
+        assert err.value.current == status.value
+        with pytest.raises(IllegalTransition):
+            store.finish(iid, store.get(iid).attempts, Status.DONE)
+
+
+def test_cancel_running_asks_the_worker(store):
+    iid = make_job_in(store, Status.RUNNING)
+    assert store.cancel(iid) is Status.RUNNING
+    job = store.get(iid)
+    assert job.status is Status.RUNNING and job.cancel_requested
+    store.finish(iid, job.attempts, Status.CANCELLED)
+    assert store.get(iid).status is Status.CANCELLED
+
+
+def test_cancel_waiting_removes_it_from_the_queue(store):
+    iid = store.create(HP)
+    assert store.cancel(iid) is Status.CANCELLED
+    assert store.queue_length() == 0 and store.claim("w") is None
+
+
+def test_unknown_iid(store):
+    with pytest.raises(JobNotFound):
+        store.get("0" * 32)
+    with pytest.raises(JobNotFound):
+        store.cancel("0" * 32)
+    with pytest.raises(JobNotFound):
+        store.delete("0" * 32)
+
+
+def test_epochs_are_appended_once_in_order_and_fenced(store, redis_client):
+    iid = make_job_in(store, Status.RUNNING)
+    store.record_epoch(iid, 1, epoch(1, acc=95.0))
+    with pytest.raises(EpochOutOfOrder):
+        store.record_epoch(iid, 1, epoch(1))  # a repeat is refused
+    with pytest.raises(EpochOutOfOrder):
+        store.record_epoch(iid, 1, epoch(3))  # a gap too
+    with pytest.raises(StaleAttempt):
+        store.record_epoch(iid, 2, epoch(2))  # another attempt's write
+    store.record_epoch(iid, 1, epoch(2, acc=94.0, loss=0.2))
+    assert [e["epoch"] for e in store.epochs(iid)] == [1, 2]
+    job = store.get(iid)
+    assert job.epochs_done == 2 and job.test_accuracy == 94.0
+    assert job.best_test_accuracy == 95.0 and job.runtime == 2.0 and job.train_loss == 0.2
+    # appended, not rewritten: a list with one entry per epoch
+    assert redis_client.type(f"test:job:{iid}:epochs") == "list"
+
+
+def test_epochs_of_a_finished_job_are_refused(store):
+    iid = make_job_in(store, Status.DONE)
+    with pytest.raises(IllegalTransition):
+        store.record_epoch(iid, 1, epoch(1))
+
+
+def test_delete_only_finished_and_leaves_nothing(store, redis_client):
+    running = make_job_in(store, Status.RUNNING)
+    with pytest.raises(IllegalTransition):
+        store.delete(running)
+    store.record_epoch(running, 1, epoch(1))
+    store.finish(running, 1, Status.DONE)
+    store.delete(running)
+    with pytest.raises(JobNotFound):
+        store.get(running)
+    assert [k for k in redis_client.keys("test:*") if running in k] == []
+    assert all(redis_client.zscore(k, running) is None for k in redis_client.keys("test:idx:*"))
+    assert store.counts()["total"] == 0
+
+
+def test_create_many_is_one_batch(store):
+    iids = store.create_many([HyperParams(learning_rate=lr) for lr in (0.1, 0.01, 0.001)])
+    assert store.queue_length() == 3 and len(set(iids)) == 3
+    assert [store.claim("w").hyper_params.learning_rate for _ in iids] == [0.1, 0.01, 0.001]
+
+
+def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
+    # 200 threads each with a connection of its own (the default pool is smaller)
+    store = Store(redis.Redis.from_url(redis_server.url, decode_responses=True,
+                                       max_connections=256), prefix="test:")
+    iids = [store.create(HP) for _ in range(100)]
+    start = threading.Barrier(200)
+    claimed: list[str] = []
+    errors: list[BaseException] = []
+
+    def claimer(n):
+        start.wait()
+        try:
+            while (c := store.claim(f"w{n}")) is not None:
+                claimed.append(c.iid)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def canceller(n):
+        start.wait()
+        for iid in random.Random(n).sample(iids, 30):
+            try:
+                store.cancel(iid)
+            except IllegalTransition as exc:  # already cancelled by another thread
+                if exc.current != "cancelled":
+                    errors.append(exc)
+            except BaseException as exc:
+                errors.append(exc)
+
+    threads = [threading.Thread(target=claimer, args=(n,)) for n in range(100)]
+    threads += [threading.Thread(target=canceller, args=(n,)) for n in range(100)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    assert len(claimed) == len(set(claimed)), "a job was claimed twice"
+    for job in store.get_many(iids):
+        if job.iid in claimed:
+            assert job.status is Status.RUNNING
+        else:
+            assert job.status is Status.CANCELLED
+        for scope in ("waiting", "running", "cancelled"):
+            in_scope = store.redis.zscore(store.index_key(scope, "created"), job.iid) is not None
+            assert in_scope == (scope == job.status.value)
+    counts = store.counts()
+    assert counts["running"] + counts["cancelled"] == 100 and counts["waiting"] == 0
+    assert store.queue_length() == 0
+
+
+# -- listing: sorted and paged in Redis, checked against a brute-force sort ---
+@pytest.fixture
+def many_jobs(store):
+    rng = random.Random(7)
+    params = [HyperParams(model="mlp", num_epochs=5, seed=i) for i in range(2000)]
+    iids = []
+    for chunk in range(0, 2000, 500):
+        iids += store.create_many(params[chunk:chunk + 500], now=1000.0 + chunk)
+    claimed = []
+    for _ in range(1500):
+        claimed.append(store.claim("w"))
+    for c in claimed:
+        for n in range(1, rng.randint(0, 5) + 1):
+            store.record_epoch(c.iid, c.attempt, epoch(
+                n, acc=round(rng.uniform(80, 99), 1), loss=round(rng.uniform(0.01, 2), 2),
+                t=round(rng.uniform(0.5, 3), 1)))
+        fate = rng.choice([Status.RUNNING, Status.DONE, Status.FAILED, Status.CANCELLED])
+        if fate is not Status.RUNNING:
+            store.finish(c.iid, c.attempt, fate)
+    for iid in rng.sample(iids[1500:], 100):
+        store.cancel(iid)
+    return store.get_many(iids)
+
+
+def brute_force(jobs, sort, order, status):
+    field = SORT_KEYS[sort]
+    picked = [j for j in jobs if status is None or j.status.value == status]
+    value = (lambda j: j.epochs_done) if sort == "epochs" else (lambda j: getattr(j, field))
+    ranked = sorted((j for j in picked if value(j) is not None), key=lambda j: (value(j), j.iid),
+                    reverse=order == "desc")
+    unranked = sorted((j for j in picked if value(j) is None), key=lambda j: (j.created, j.iid),
+                      reverse=True)
+    return [j.iid for j in ranked + unranked]
+
+
+def test_sorting_and_paging_match_a_brute_force_sort(store, many_jobs):
+    for sort in SORT_KEYS:
+        check_sort(store, many_jobs, sort)
+
+
+def check_sort(store, many_jobs, sort):
+    rng = random.Random(sort)
+    for order in ("asc", "desc"):
+        for status in (None, "waiting", "running", "done", "failed", "cancelled"):
+            expected = brute_force(many_jobs, sort, order, status)
+            for _ in range(3):
+                offset, limit = rng.randint(0, len(expected) + 5), rng.choice([1, 7, 50, 1000])
+                page = store.list_jobs(sort=sort, order=order, status=status, limit=limit,
+                                       offset=offset)
+                assert page.total == len(expected)
+                assert [j.iid for j in page.jobs] == expected[offset:offset + limit], (
+                    sort, order, status, offset, limit)
+            if sort in METRIC_KEYS and status in (None, "waiting"):
+                # jobs without the metric yet come last in either order
+                assert expected[-1] not in {j.iid for j in many_jobs if j.epochs_done}
+
+
+def test_counts_match_the_records(store, many_jobs):
+    counts = store.counts()
+    for status in Status:
+        assert counts[status.value] == sum(j.status is status for j in many_jobs)
+    assert counts["total"] == 2000
