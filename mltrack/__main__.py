@@ -18,8 +18,8 @@ from mltrack.store import Store
 log = logging.getLogger("mltrack")
 
 
-class _Stop(Exception):
-    """Raised in the main thread by SIGTERM, to unwind like Ctrl-C does."""
+class _Stop(KeyboardInterrupt):
+    """Raised in the main thread by SIGINT or SIGTERM, to unwind and stop cleanly."""
 
 
 def _raise_stop(signum, _frame):
@@ -61,8 +61,8 @@ def serve(settings: Settings) -> int:
               f"(Ctrl-C to stop)", flush=True)
         try:
             server.run()
-        except (KeyboardInterrupt, _Stop) as why:
-            log.info("stopping (%s)", str(why) or "Ctrl-C")
+        except KeyboardInterrupt as why:  # _Stop too
+            log.info("stopping (%s)", str(why) or "SIGINT")
     log.info("stopped")
     return 0
 
@@ -71,7 +71,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
     logging.basicConfig(level=settings.log_level.upper(),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    signal.signal(signal.SIGTERM, _raise_stop)
+    # Both set explicitly: a process started in the background inherits an
+    # ignored SIGINT, and Ctrl-C must still stop it.
+    previous_handlers = {sig: signal.signal(sig, _raise_stop)
+                         for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         check_exposure(settings)
         return serve(settings)
@@ -82,6 +85,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mltrack: cannot use the database at {settings.redis_url}: {exc}",
               file=sys.stderr)
         return 2
+    finally:
+        for sig, handler in previous_handlers.items():
+            signal.signal(sig, handler)
 
 
 if __name__ == "__main__":

@@ -140,8 +140,8 @@ def _known_iid(iid: str) -> str:
     return iid
 
 
-def error(status: int, message: str, **extra: Any):
-    return jsonify(error=message, **extra), status
+def error(code: int, message: str, **extra: Any):
+    return jsonify(error=message, **extra), code
 
 
 def register_api(server: Flask, store: Store) -> None:
@@ -218,7 +218,7 @@ def register_error_handlers(server: Flask) -> None:
 
     @server.errorhandler(IllegalTransition)
     def conflict(exc: IllegalTransition):
-        return error(409, str(exc), status=exc.current)
+        return error(409, str(exc), current_status=exc.current)
 
     @server.errorhandler(StaleAttempt)
     def stale(exc: StaleAttempt):

@@ -274,12 +274,19 @@ class EmbeddedRedis:
 
     def _is_our_server(self, pid: int, socket_path: str) -> bool:
         """True if `pid` is a valkey-server serving this data dir."""
-        client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2)
+        client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2,
+                             decode_responses=True)
         try:
-            served_dir = client.config_get("dir").get(b"dir", b"").decode()
+            served_dir = client.config_get("dir").get("dir", "")
             server_pid = int(client.info("server").get("process_id", -1))
             return server_pid == pid and Path(served_dir).resolve() == self.redis_dir
         except (redis.RedisError, OSError, ValueError):
-            return False
+            pass
         finally:
             client.close()
+        # Not answering (hung, or its socket removed): recognise it by its command line.
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            return False
+        return str(self.redis_dir / "valkey.conf").encode() in cmdline

@@ -23,6 +23,8 @@ from enum import Enum
 from typing import Any, Iterable, Sequence
 
 import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
 
 from mltrack.params import HyperParams
 
@@ -363,8 +365,17 @@ class Store:
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> "Store":
-        client = redis.Redis.from_url(url, decode_responses=True, **kwargs)
-        return cls(client, prefix)
+        """A store on the server at `url` (redis://, rediss:// or unix://)."""
+        options: dict[str, Any] = {
+            # A short retry rides out a blip; a server that is down is reported
+            # quickly (the API answers 503) instead of hanging requests.
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            "socket_connect_timeout": 2,
+            "socket_timeout": 10,
+            "health_check_interval": 30,
+        }
+        options.update(kwargs)
+        return cls(redis.Redis.from_url(url, decode_responses=True, **options), prefix)
 
     # -- key names: the one block that spells them --------------------------
     def job_key(self, iid: str) -> str:

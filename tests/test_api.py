@@ -1,0 +1,233 @@
+"""The REST API through Flask's test client, on the real store."""
+from __future__ import annotations
+
+import json
+import random
+
+import pytest
+
+from mltrack.params import HyperParams
+from mltrack.store import Status
+
+
+def post(client, path, body, content_type="application/json"):
+    data = body if isinstance(body, (str, bytes)) else json.dumps(body)
+    return client.post(path, data=data, content_type=content_type)
+
+
+def test_train_takes_the_wrapped_form(client, store):
+    r = post(client, "/train", {"hyper_params": {"model": "mlp", "learning_rate": 0.01}})
+    assert r.status_code == 201
+    iid = r.json["iid"]
+    assert r.headers["Location"] == f"/status/{iid}"
+    job = store.get(iid)
+    assert job.status is Status.WAITING
+    assert job.hyper_params == HyperParams(model="mlp", learning_rate=0.01).to_dict()
+
+
+def test_train_takes_the_bare_form_the_seed_frontend_sent(client, store):
+    r = post(client, "/train", {"optimizer": "SGD", "learning_rate": 0.1, "num_epochs": 2,
+                                "momentum": 0.9})
+    assert r.status_code == 201
+    assert store.get(r.json["iid"]).hyper_params["optimizer"] == "sgd"
+
+
+def test_status_has_the_seed_shape(client, store):
+    iid = post(client, "/train", {"hyper_params": {"num_epochs": 2}}).json["iid"]
+    claim = store.claim("w")
+    for n in (1, 2):
+        store.record_epoch(iid, claim.attempt, {
+            "epoch": n, "train_loss": 1.0 / n, "train_accuracy": 90 + n, "test_loss": 0.5 / n,
+            "test_accuracy": 95 + n, "time_training": 2.0 * n})
+    store.finish(iid, claim.attempt, Status.DONE)
+    r = client.get(f"/status/{iid}")
+    assert r.status_code == 200
+    body = r.json
+    assert {"iid", "hyper_params", "status", "in_update"} <= set(body)
+    assert body["status"] == "done" and body["hyper_params"]["num_epochs"] == 2
+    assert body["in_update"] == {
+        "epoch": [1, 2], "train_loss": [1.0, 0.5], "train_accuracy": [91, 92],
+        "test_loss": [0.5, 0.25], "test_accuracy": [96, 97], "time_training": [2.0, 4.0]}
+    assert body["test_accuracy"] == 97 and body["best_test_accuracy"] == 97
+    assert body["runtime"] == 4.0
+
+
+def test_experiments_lists_with_sort_filter_and_paging(client, store):
+    iids = [post(client, "/train", {"seed": n}).json["iid"] for n in range(5)]
+    accuracy = {}
+    for n, iid in enumerate(iids[:3]):
+        c = store.claim("w")
+        accuracy[c.iid] = 90 + (n * 7) % 5
+        store.record_epoch(c.iid, c.attempt, {
+            "epoch": 1, "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.2,
+            "test_accuracy": accuracy[c.iid], "time_training": 1.0})
+    body = client.get("/experiments").json
+    assert body["total"] == 5 and [r["iid"] for r in body["results"]] == iids[::-1]
+    first = body["results"][0]
+    assert {"iid", "status", "hyper_params", "time_added", "test_accuracy", "runtime"} <= set(first)
+    body = client.get("/experiments?sort=test_accuracy&limit=2").json
+    ranked = sorted(accuracy, key=lambda i: (accuracy[i], i), reverse=True)
+    assert [r["iid"] for r in body["results"]] == ranked[:2]
+    body = client.get("/experiments?sort=test_accuracy&order=asc&offset=1&limit=10").json
+    assert [r["iid"] for r in body["results"]][:2] == sorted(
+        accuracy, key=lambda i: (accuracy[i], i))[1:3]
+    body = client.get("/experiments?status=waiting").json
+    assert body["total"] == 2 and {r["status"] for r in body["results"]} == {"waiting"}
+
+
+def test_cancel_and_delete(client, store):
+    waiting = post(client, "/train", {}).json["iid"]
+    running = post(client, "/train", {}).json["iid"]
+    store.cancel(running)  # make `waiting` the next claimed... by cancelling and re-adding
+    running = post(client, "/train", {}).json["iid"]
+    r = post(client, f"/experiments/{waiting}/cancel", {})
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
+    assert store.claim("w").iid == running
+    r = post(client, f"/experiments/{running}/cancel", {})
+    assert r.status_code == 200 and r.json == {"iid": running, "status": "running",
+                                               "cancel_requested": True}
+    assert client.delete(f"/experiments/{running}").status_code == 409
+    assert post(client, f"/experiments/{waiting}/cancel", {}).status_code == 409
+    r = client.delete(f"/experiments/{waiting}")
+    assert r.status_code == 200 and r.json["deleted"] is True
+    assert client.get(f"/status/{waiting}").status_code == 404
+
+
+def test_health(client):
+    r = client.get("/health")
+    assert r.status_code == 200 and r.json["status"] == "ok"
+    assert r.json["counts"]["total"] == 0
+
+
+VALID = {"optimizer": "adam", "learning_rate": 0.001}
+
+# (body, expected status, field named in the message)
+BAD_TRAIN_BODIES = [
+    ({"optimizer": "lbfgs"}, 400, "optimizer"),
+    ({"optimizer": 7}, 400, "optimizer"),
+    ({"optimizer": None}, 400, "optimizer"),
+    ({"optimizer": ["adam"]}, 400, "optimizer"),
+    ({"learning_rate": 0}, 400, "learning_rate"),
+    ({"learning_rate": -0.1}, 400, "learning_rate"),
+    ({"learning_rate": 11}, 400, "learning_rate"),
+    ({"learning_rate": "0.01"}, 400, "learning_rate"),
+    ({"learning_rate": True}, 400, "learning_rate"),
+    ({"learning_rate": 1e400}, 400, "learning_rate"),  # JSON Infinity
+    ({"num_epochs": 0}, 400, "num_epochs"),
+    ({"num_epochs": 101}, 400, "num_epochs"),
+    ({"num_epochs": 1.5}, 400, "num_epochs"),
+    ({"num_epochs": "5"}, 400, "num_epochs"),
+    ({"num_epochs": False}, 400, "num_epochs"),
+    ({"batch_size": 0}, 400, "batch_size"),
+    ({"batch_size": 8193}, 400, "batch_size"),
+    ({"batch_size": 10**30}, 400, "batch_size"),
+    ({"batch_size": {}}, 400, "batch_size"),
+    ({"model": "resnet"}, 400, "model"),
+    ({"model": ""}, 400, "model"),
+    ({"momentum": 1}, 400, "momentum"),
+    ({"momentum": -0.5, "optimizer": "sgd"}, 400, "momentum"),
+    ({"momentum": 0.9, "optimizer": "adam"}, 400, "momentum"),
+    ({"weight_decay": 2}, 400, "weight_decay"),
+    ({"weight_decay": -1e-9}, 400, "weight_decay"),
+    ({"seed": -1}, 400, "seed"),
+    ({"seed": 2**31}, 400, "seed"),
+    ({"seed": 3.2}, 400, "seed"),
+    ({"epochs": 5}, 400, "epochs"),
+    ({"hyper_params": {"lr": 0.1}}, 400, "lr"),
+    ({"hyper_params": [1, 2]}, 400, "hyper_params"),
+    ({"hyper_params": "adam"}, 400, "hyper_params"),
+    ({"hyper_params": None}, 400, "hyper_params"),
+    ({"hyper_params": VALID, "priority": 1}, 400, "priority"),
+    ("[1, 2, 3]", 400, "body"),
+    ("\"adam\"", 400, "body"),
+    ("null", 400, "body"),
+    ("{not json", 400, "body"),
+    ("", 400, "body"),
+]
+
+
+@pytest.mark.parametrize("body, status, field", BAD_TRAIN_BODIES,
+                         ids=[f"{n}-{f}" for n, (_, _, f) in enumerate(BAD_TRAIN_BODIES)])
+def test_bad_train_bodies_are_refused_and_change_nothing(client, store, body, status, field):
+    r = post(client, "/train", body)
+    assert r.status_code == status
+    assert r.is_json and field in r.json["error"]
+    if status == 400:
+        assert r.json["field"] == field
+    assert store.counts()["total"] == 0 and store.queue_length() == 0
+
+
+@pytest.mark.parametrize("query, field", [
+    ("sort=accuracy", "sort"), ("order=up", "order"), ("status=lost", "status"),
+    ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
+    ("offset=-1", "offset"), ("offset=1.5", "offset"), ("sortby=created", "sortby"),
+])
+def test_bad_listing_queries(client, query, field):
+    r = client.get(f"/experiments?{query}")
+    assert r.status_code == 400 and r.json["field"] == field
+
+
+def test_limits_at_the_edges_are_accepted(client):
+    assert client.get("/experiments?limit=1000&offset=0").status_code == 200
+    assert client.get("/experiments?limit=1&offset=999999").json["results"] == []
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/status/{}"), ("post", "/experiments/{}/cancel"), ("delete", "/experiments/{}"),
+])
+@pytest.mark.parametrize("iid", ["0" * 32, "not-an-iid", "%2e%2e", "A" * 32])
+def test_unknown_iids_are_404(client, method, path, iid):
+    kwargs = {"json": {}} if method == "post" else {}
+    r = getattr(client, method)(path.format(iid), **kwargs)
+    assert r.status_code == 404 and r.is_json
+
+
+def test_not_json_is_415_and_changes_nothing(client, store):
+    for ctype in ("text/plain", "application/x-www-form-urlencoded", "multipart/form-data"):
+        r = post(client, "/train", json.dumps(VALID), content_type=ctype)
+        assert r.status_code == 415 and r.is_json
+    iid = store.create(HyperParams())
+    r = client.post(f"/experiments/{iid}/cancel", data="", content_type="text/plain")
+    assert r.status_code == 415
+    assert store.get(iid).status is Status.WAITING and store.counts()["total"] == 1
+
+
+def test_a_body_over_64_kib_is_413(client, store):
+    big = {"hyper_params": VALID, "pad": "x" * (64 * 1024)}
+    r = post(client, "/train", big)
+    assert r.status_code == 413 and r.is_json
+    assert store.counts()["total"] == 0
+
+
+def test_wrong_methods_under_the_api_are_json_errors(client):
+    r = client.get("/train")
+    assert r.status_code == 405 and r.is_json
+    r = client.put("/experiments", json={})
+    assert r.status_code == 405 and r.is_json
+    assert client.get("/status/").status_code == 404
+
+
+def test_random_garbage_never_gets_a_500(client):
+    rng = random.Random(1)
+    atoms = [None, True, -1, 0, 1.5, 1e308, "", "x" * 300, "adam", [], {}, [1, {}]]
+    keys = ["optimizer", "learning_rate", "num_epochs", "batch_size", "model", "momentum",
+            "weight_decay", "seed", "hyper_params", "", "__proto__"]
+    for _ in range(300):
+        body = {rng.choice(keys): rng.choice(atoms) for _ in range(rng.randint(0, 4))}
+        if rng.random() < 0.3:
+            body = {"hyper_params": body}
+        r = post(client, "/train", body)
+        assert r.status_code in (201, 400), (body, r.json)
+    for query in ["sort=", "limit=", "offset=%00", "status=%ff", "order=" + "a" * 5000]:
+        assert client.get(f"/experiments?{query}").status_code in (200, 400)
+
+
+def test_database_down_is_503_not_500(store, redis_server):
+    from mltrack.app import create_app
+    from mltrack.store import Store
+    dead = Store.from_url("unix:///nonexistent/valkey.sock")
+    client = create_app(dead).test_client()
+    assert client.get("/experiments").status_code == 503
+    assert client.post("/train", json={}).status_code == 503
+    r = client.get("/health")
+    assert r.status_code == 503 and "database" in r.json["error"]
