@@ -1,0 +1,107 @@
+"""One CNN epoch the seed's way (per-sample Dataset + DataLoader) against mltrack's `fit`.
+
+Same data, same device, same network and optimizer (Adam, lr 1e-3), measured in
+one run after a warm-up; the ratio is what counts on a shared machine.
+
+    python benchmarks/train_speed.py [--device cpu|cuda|auto] [--batch-size 1024]
+                                     [--repeat 1] [--data-dir DIR]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from mltrack.mnist import MEAN, STD, build_model, evaluate, fit, load_mnist, resolve_device
+from mltrack.params import HyperParams
+from mltrack.settings import default_data_dir
+
+
+def seed_way_epoch(root: Path, params: HyperParams, device: torch.device,
+                   max_batches: int | None = None) -> tuple[float, float, int]:
+    """The seed's loop: torchvision Dataset with transforms, DataLoader, fp32."""
+    from torchvision import datasets, transforms
+
+    dataset = datasets.MNIST(str(root), train=True, download=False, transform=transforms.Compose(
+        [transforms.ToTensor(), transforms.Normalize((MEAN,), (STD,))]))
+    loader = torch.utils.data.DataLoader(dataset, batch_size=params.batch_size, shuffle=True)
+    model = build_model(params).to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=params.learning_rate)
+    model.train()
+    images = 0
+    start = time.perf_counter()
+    for n, (x, y) in enumerate(loader):
+        if max_batches is not None and n >= max_batches:
+            break
+        x, y = x.to(device), y.to(device)
+        optimizer.zero_grad()
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        images += len(x)
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    seconds = time.perf_counter() - start
+    data = load_mnist(root, device)
+    _, accuracy = evaluate(model, data.test_x, data.test_y, autocast=nullcontext,
+                           channels_last=False)
+    return seconds, accuracy, images
+
+
+def mltrack_epoch(data, params: HyperParams, device: torch.device) -> tuple[float, float, str]:
+    result = fit(params, data, device=device)
+    return result.timings[0]["train_seconds"], result.epochs[0]["test_accuracy"], result.precision
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--repeat", type=int, default=1, help="epochs timed per way")
+    parser.add_argument("--data-dir", type=Path, default=default_data_dir() / "mnist")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    params = HyperParams(model="cnn", optimizer="adam", learning_rate=1e-3,
+                         batch_size=args.batch_size, num_epochs=1)
+    data = load_mnist(args.data_dir, device)
+    n = len(data.train_x)
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"CNN, Adam 1e-3, batch {args.batch_size}, {n:,} images per epoch")
+
+    # warm-up: allocator, kernels, thread pools
+    seed_way_epoch(args.data_dir, params, device, max_batches=3)
+    fit(HyperParams(model="cnn", batch_size=args.batch_size, num_epochs=1), data,
+        device=device, should_stop=_stop_after(3))
+
+    rows = {"seed's way (Dataset + DataLoader, fp32)": [], "mltrack fit": []}
+    precision = ""
+    for _ in range(args.repeat):  # alternate, so load hits both alike
+        s, acc, _ = seed_way_epoch(args.data_dir, params, device)
+        rows["seed's way (Dataset + DataLoader, fp32)"].append((s, acc))
+        s, acc, precision = mltrack_epoch(data, params, device)
+        rows["mltrack fit"].append((s, acc))
+    print(f"\n{'way':<42} {'s / epoch':>10} {'images / s':>11} {'test acc %':>11}")
+    medians = {}
+    for way, runs in rows.items():
+        seconds = statistics.median(r[0] for r in runs)
+        accuracy = statistics.median(r[1] for r in runs)
+        medians[way] = seconds
+        label = way if way != "mltrack fit" else f"mltrack fit ({precision})"
+        print(f"{label:<42} {seconds:>10.2f} {n / seconds:>11,.0f} {accuracy:>11.2f}")
+    seed, ours = medians.values()
+    print(f"\nspeed-up: {seed / ours:.2f}x  (median of {args.repeat}; one epoch each, "
+          "training only, the test-set evaluation not counted)")
+
+
+def _stop_after(batches: int):
+    count = iter(range(batches + 1))
+    return lambda: next(count, batches) >= batches
+
+
+if __name__ == "__main__":
+    main()
