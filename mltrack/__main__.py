@@ -5,6 +5,8 @@ import contextlib
 import logging
 import signal
 import sys
+import threading
+import time
 from typing import Sequence
 
 import redis
@@ -43,6 +45,52 @@ def open_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
     return store
 
 
+def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack) -> None:
+    """Worker threads and the reaper; the stack stops them first on the way out."""
+    from mltrack.worker import WorkerConfig, mnist_train_fn, run_reaper, start_workers
+
+    config = WorkerConfig(lease=settings.lease)
+    stop = threading.Event()
+    threads = [threading.Thread(target=run_reaper, args=(store, stop, config), daemon=True,
+                                name="reaper")]
+    threads[0].start()
+    if settings.workers:
+        train_fn = mnist_train_fn(settings.data_dir / "mnist", settings.device)
+        threads += start_workers(store, train_fn, settings.workers, stop, config)
+
+    def stop_training() -> None:
+        # Running jobs stop at their next batch and go back to the queue,
+        # their checkpoint kept; the next start resumes them.
+        stop.set()
+        deadline = time.monotonic() + 60
+        try:
+            for thread in threads:
+                thread.join(max(0.0, deadline - time.monotonic()))
+                if thread.is_alive():
+                    log.warning("%s did not stop in time; its job resumes after its lease "
+                                "runs out", thread.name)
+        except KeyboardInterrupt:  # a second Ctrl-C: stop waiting
+            log.warning("not waiting for the workers; their jobs resume after their lease "
+                        "runs out")
+
+    stack.callback(stop_training)
+
+
+def run_workers(settings: Settings) -> int:
+    """`mltrack worker`: worker threads on a shared Redis, until SIGINT / SIGTERM."""
+    with contextlib.ExitStack() as stack:
+        store = open_store(settings, stack)
+        start_training(settings, store, stack)
+        print(f"mltrack worker: {settings.workers} worker thread(s) on {settings.redis_url} "
+              f"(Ctrl-C to stop)", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt as why:  # _Stop too
+            log.info("stopping (%s)", str(why) or "SIGINT")
+    return 0
+
+
 def serve(settings: Settings) -> int:
     import waitress
 
@@ -53,6 +101,7 @@ def serve(settings: Settings) -> int:
         server = waitress.create_server(app, host=settings.host, port=settings.port,
                                         threads=settings.threads, ident="mltrack")
         stack.callback(server.close)
+        start_training(settings, store, stack)
         if hasattr(server, "effective_port"):
             host, port = server.effective_host, server.effective_port
         else:  # a name that resolves to several addresses: several sockets
@@ -76,6 +125,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handlers = {sig: signal.signal(sig, _raise_stop)
                          for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        if settings.command == "worker":
+            return run_workers(settings)
         check_exposure(settings)
         return serve(settings)
     except (SettingsError, EmbeddedServerError) as exc:

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 _DASH_CATCH_ALL = "/<path:path>"
-_API_ENDPOINTS = {"train", "status", "experiments", "cancel", "delete", "health"}
+_API_ENDPOINTS = {"train", "status", "experiments", "cancel", "delete", "workers", "health"}
 _IID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -54,6 +54,10 @@ def serialize_job(job: Job) -> dict[str, Any]:
         "num_epochs": job.num_epochs,
         "error": job.error,
         "cancel_requested": job.cancel_requested,
+        "worker": job.worker,
+        "device": job.device,
+        "precision": job.precision,
+        "progress": job.progress if job.status is Status.RUNNING else None,
     }
     for name in SUMMARY_FIELDS:
         out[name] = getattr(job, name)
@@ -178,9 +182,15 @@ def register_api(server: Flask, store: Store) -> None:
         store.delete(_known_iid(iid))
         return jsonify(iid=iid, deleted=True)
 
+    @server.get("/workers")
+    def workers():
+        live = store.live_workers()
+        return jsonify(workers=live, total=len(live))
+
     @server.get("/health")
     def health():
-        return jsonify(status="ok", version=__version__, database="ok", counts=store.counts())
+        return jsonify(status="ok", version=__version__, database="ok", counts=store.counts(),
+                       workers=len(store.live_workers()))
 
     api_routes = {r.rule for r in server.url_map.iter_rules() if r.endpoint in _API_ENDPOINTS}
     api_roots = {rule.strip("/").split("/")[0] for rule in api_routes}

@@ -388,11 +388,13 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
 
 
 def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | None = None,
+        on_start: Callable[[dict[str, str]], None] | None = None,
         on_epoch: EpochCallback | None = None, on_progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None, resume_from: bytes | None = None,
         precision: str = "auto", micro_batch: int | None = None) -> FitResult:
     """Train `params` on `data`, one epoch after another, reporting through callbacks.
 
+    - on_start(info) once, with the `device` and `precision` it trains with.
     - on_epoch(metrics, checkpoint) after every epoch; `checkpoint` resumes after it.
     - on_progress(info) a few times a second at most, with batch, batches, epoch.
     - should_stop() before every batch; True stops the run (result.stopped).
@@ -432,6 +434,8 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     batch = params.batch_size
     steps = math.ceil(n / batch)
     result = FitResult(history, False, str(device), precision)
+    if on_start is not None:
+        on_start({"device": str(device), "precision": precision})
     session_start = time.perf_counter()
     last_progress = -math.inf  # the first batch reports at once
 

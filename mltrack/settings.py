@@ -37,6 +37,9 @@ class Settings:
     password: str | None = None
     threads: int = 8
     log_level: str = "info"
+    workers: int = 1
+    device: str = "auto"
+    lease: float = 30.0
 
 
 def is_loopback(host: str) -> bool:
@@ -68,6 +71,26 @@ def _port(text: str) -> int:
     return port
 
 
+def _count(text: str) -> int:
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+    if not 0 <= n <= 64:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 64, got {n}")
+    return n
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number of seconds, got {text!r}") from None
+    if not 1 <= value <= 3600:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 3600 seconds, got {value:g}")
+    return value
+
+
 def _positive(text: str) -> int:
     try:
         n = int(text)
@@ -83,14 +106,16 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
     parser = argparse.ArgumentParser(
         prog="mltrack",
         description="Run and track machine-learning experiments: a dashboard, a REST API "
-                    "and training workers in one process. Every option can also be set "
-                    "with an environment variable (shown in brackets).",
+                    "and training workers in one process (`serve`, the default), or only "
+                    "workers that join a shared queue (`worker --redis-url ...`). Every "
+                    "option can also be set with an environment variable (in brackets).",
         epilog="Environment only: MLTRACK_PASSWORD, the password for HTTP basic auth "
                "(required when --host is not a loopback address; user name: any).",
     )
     parser.add_argument(
-        "command", nargs="?", default="serve", choices=["serve"],
-        help="what to run (default: serve, the dashboard and API)")
+        "command", nargs="?", default="serve", choices=["serve", "worker"],
+        help="serve: the dashboard, the API and --workers worker threads (default); "
+             "worker: only worker threads, on the Redis of --redis-url")
     parser.add_argument(
         "--host", default=env("MLTRACK_HOST", DEFAULT_HOST),
         help="address to listen on [MLTRACK_HOST] (default: %(default)s, this machine "
@@ -111,6 +136,19 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="prefix of every Redis key, so several mltracks can share one Redis "
              "[MLTRACK_KEY_PREFIX] (default: %(default)s)")
     parser.add_argument(
+        "--workers", type=_count, default=env("MLTRACK_WORKERS", "1"),
+        help="training worker threads in this process, 0 for a dashboard-only node "
+             "[MLTRACK_WORKERS] (default: %(default)s)")
+    parser.add_argument(
+        "--device", default=env("MLTRACK_DEVICE", "auto"),
+        choices=["auto", "cpu", "cuda", "mps"],
+        help="where workers train: auto picks CUDA, then MPS, then the CPU "
+             "[MLTRACK_DEVICE] (default: %(default)s)")
+    parser.add_argument(
+        "--lease", type=_seconds, default=env("MLTRACK_LEASE", "30"),
+        help="seconds before a job whose worker stopped answering goes back to the "
+             "queue [MLTRACK_LEASE] (default: %(default)s)")
+    parser.add_argument(
         "--threads", type=_positive, default=env("MLTRACK_THREADS", "8"),
         help="HTTP server threads [MLTRACK_THREADS] (default: %(default)s)")
     parser.add_argument(
@@ -129,6 +167,9 @@ def parse_settings(argv: Sequence[str] | None = None,
     args = parser.parse_args(argv)
     if not args.key_prefix:
         parser.error("--key-prefix must not be empty")
+    if args.command == "worker" and not args.redis_url:
+        parser.error("worker needs --redis-url (or MLTRACK_REDIS_URL): the embedded "
+                     "database of `serve` is private to its process")
     return Settings(
         command=args.command,
         host=args.host,
@@ -139,6 +180,9 @@ def parse_settings(argv: Sequence[str] | None = None,
         password=environ.get("MLTRACK_PASSWORD") or None,
         threads=args.threads,
         log_level=args.log_level,
+        workers=args.workers,
+        device=args.device,
+        lease=args.lease,
     )
 
 

@@ -16,7 +16,6 @@ hold only jobs that finished an epoch; jobs without one are in ``pending``
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from dataclasses import dataclass
 from enum import Enum
@@ -29,6 +28,8 @@ from redis.retry import Retry
 from mltrack.params import HyperParams
 
 DEFAULT_PREFIX = "mltrack:"
+DEFAULT_LEASE = 30.0  # seconds a claim lasts unless its worker's heartbeat renews it
+DEFAULT_MAX_LOST = 3  # a job whose worker was lost this often is failed
 
 
 class Status(str, Enum):
@@ -113,6 +114,11 @@ class EpochOutOfOrder(StoreError):
         self.iid, self.epoch, self.expected = iid, epoch, expected
 
 
+def _when(now: float | None) -> str:
+    """A time for a script: '' lets the server's clock decide (one clock for all)."""
+    return "" if now is None else repr(float(now))
+
+
 def _float(value: str | None) -> float | None:
     return None if value in (None, "") else float(value)
 
@@ -132,6 +138,10 @@ class Job:
     traceback: str | None = None
     worker: str | None = None
     cancel_requested: bool = False
+    lost: int = 0
+    progress: dict[str, Any] | None = None
+    device: str | None = None
+    precision: str | None = None
     num_epochs: int = 0
     epochs_done: int = 0
     # summary: the last finished epoch's metrics (None before the first)
@@ -156,6 +166,10 @@ class Job:
             traceback=h.get("traceback") or None,
             worker=h.get("worker") or None,
             cancel_requested=h.get("cancel_requested") == "1",
+            lost=int(h.get("lost") or 0),
+            progress=json.loads(h["progress"]) if h.get("progress") else None,
+            device=h.get("device") or None,
+            precision=h.get("precision") or None,
             num_epochs=int(h.get("num_epochs") or 0),
             epochs_done=int(h.get("epochs_done") or 0),
             **{name: _float(h.get(name)) for name in SUMMARY_FIELDS},
@@ -191,6 +205,18 @@ local function move_scope(p, iid, old, new)
     end
   end
 end
+-- the server's clock, so that leases mean the same to every machine
+local function server_now(given)
+  if given ~= nil and given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+-- a job left running: drop its lease, its progress and (when it ended) its checkpoint
+local function release(p, iid, ended)
+  redis.call('ZREM', p .. 'leases', iid)
+  redis.call('HDEL', p .. 'job:' .. iid, 'progress')
+  if ended then redis.call('DEL', p .. 'job:' .. iid .. ':checkpoint') end
+end
 local function drop_indexes(p, iid, status)
   for _, k in ipairs(INDEX_KEYS) do
     redis.call('ZREM', idx(p, 'all', k), iid)
@@ -199,9 +225,10 @@ local function drop_indexes(p, iid, status)
 end
 """ % {"keys": ", ".join(f"'{k}'" for k in (*SORT_KEYS, "pending"))}
 
-# ARGV: prefix, created, then (iid, hyper_params json, num_epochs) per job.
+# ARGV: prefix, created ('' = server time), then (iid, hyper_params json,
+# num_epochs) per job.
 _CREATE = _LUA_HELPERS + """
-local p, created = ARGV[1], ARGV[2]
+local p, created = ARGV[1], server_now(ARGV[2])
 for i = 3, #ARGV, 3 do
   local iid = ARGV[i]
   local jk = p .. 'job:' .. iid
@@ -219,7 +246,8 @@ return #ARGV
 """
 
 # Generic transition. ARGV: prefix, iid, allowed-from (space separated), to,
-# attempt ('' = no fencing), then field/value pairs to set.
+# attempt ('' = no fencing), now ('' = server time), then field/value pairs.
+# A terminal state gets its `finished` time.
 # Returns {'OK', old} or {'NOTFOUND'} / {'ILLEGAL', current} / {'STALE', current}.
 _TRANSITION = _LUA_HELPERS + """
 local p, iid, to, attempt = ARGV[1], ARGV[2], ARGV[4], ARGV[5]
@@ -230,20 +258,25 @@ local allowed = false
 for s in string.gmatch(ARGV[3], '%S+') do if s == st then allowed = true end end
 if not allowed then return {'ILLEGAL', st} end
 if attempt ~= '' and redis.call('HGET', jk, 'attempts') ~= attempt then return {'STALE', st} end
-if #ARGV > 5 then redis.call('HSET', jk, unpack(ARGV, 6)) end
+if #ARGV > 6 then redis.call('HSET', jk, unpack(ARGV, 7)) end
+if to == 'done' or to == 'failed' or to == 'cancelled' then
+  redis.call('HSET', jk, 'finished', server_now(ARGV[6]))
+end
 if to ~= st then
   redis.call('HSET', jk, 'status', to)
   move_scope(p, iid, st, to)
 end
 if to == 'cancelled' then redis.call('LREM', p .. 'queue:requests', 0, iid) end
 if to == 'waiting' then redis.call('LPUSH', p .. 'queue:requests', iid) end
+if st == 'running' and to ~= 'running' then release(p, iid, to ~= 'waiting') end
 return {'OK', st}
 """
 
-# Pop queued iids until one is waiting, and make it running.
-# ARGV: prefix, now, worker. Returns {iid, attempt, hyper_params} or false.
+# Pop queued iids until one is waiting, and make it running under a lease.
+# ARGV: prefix, now ('' = server time), worker, lease seconds.
+# Returns {iid, attempt, hyper_params} or false.
 _CLAIM = _LUA_HELPERS + """
-local p, now, worker = ARGV[1], ARGV[2], ARGV[3]
+local p, now, worker = ARGV[1], server_now(ARGV[2]), ARGV[3]
 while true do
   local iid = redis.call('LPOP', p .. 'queue:requests')
   if not iid then return false end
@@ -253,6 +286,8 @@ while true do
     local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
     redis.call('HSET', jk, 'status', 'running', 'worker', worker)
     if not redis.call('HGET', jk, 'started') then redis.call('HSET', jk, 'started', now) end
+    redis.call('HDEL', jk, 'cancel_requested')
+    redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), iid)
     move_scope(p, iid, 'waiting', 'running')
     return {iid, attempt, redis.call('HGET', jk, 'hyper_params')}
   end
@@ -260,9 +295,10 @@ end
 """
 
 # Cancel: a waiting job at once, a running one by flag (its worker stops it).
-# ARGV: prefix, iid, now. Returns {'OK', new status} or {'NOTFOUND'} / {'ILLEGAL', st}.
+# ARGV: prefix, iid, now ('' = server time).
+# Returns {'OK', new status} or {'NOTFOUND'} / {'ILLEGAL', st}.
 _CANCEL = _LUA_HELPERS + """
-local p, iid, now = ARGV[1], ARGV[2], ARGV[3]
+local p, iid, now = ARGV[1], ARGV[2], server_now(ARGV[3])
 local jk = p .. 'job:' .. iid
 local st = redis.call('HGET', jk, 'status')
 if not st then return {'NOTFOUND'} end
@@ -281,7 +317,7 @@ return {'ILLEGAL', st}
 
 # Append one epoch and update the summary and sort indexes, fenced by attempt.
 # ARGV: prefix, iid, attempt, epoch, epoch json, train_loss, train_accuracy,
-# test_loss, test_accuracy, runtime. Returns {'OK'} / {'NOTFOUND'} /
+# test_loss, test_accuracy, runtime, checkpoint ('' = none). Returns {'OK'} / {'NOTFOUND'} /
 # {'ILLEGAL', st} / {'STALE', st} / {'ORDER', expected epoch}.
 _RECORD_EPOCH = _LUA_HELPERS + """
 local p, iid, attempt, epoch = ARGV[1], ARGV[2], ARGV[3], tonumber(ARGV[4])
@@ -294,6 +330,7 @@ local ek = jk .. ':epochs'
 local expected = redis.call('LLEN', ek) + 1
 if epoch ~= expected then return {'ORDER', expected} end
 redis.call('RPUSH', ek, ARGV[5])
+if ARGV[11] ~= '' then redis.call('SET', jk .. ':checkpoint', ARGV[11]) end
 local best = ARGV[9]
 local previous = redis.call('HGET', jk, 'best_test_accuracy')
 if previous and tonumber(previous) > tonumber(best) then best = previous end
@@ -319,6 +356,77 @@ if st ~= 'done' and st ~= 'failed' and st ~= 'cancelled' then return {'ILLEGAL',
 drop_indexes(p, iid, st)
 redis.call('DEL', jk, jk .. ':epochs', jk .. ':checkpoint')
 return {'OK', st}
+"""
+
+# Renew a running job's lease, fenced by attempt. ARGV: prefix, iid, attempt,
+# lease seconds, now ('' = server time), progress json ('' = leave it).
+# Returns {'OK', cancel_requested} / {'NOTFOUND'} / {'ILLEGAL', st} / {'STALE', st}.
+_HEARTBEAT = _LUA_HELPERS + """
+local p, iid, attempt = ARGV[1], ARGV[2], ARGV[3]
+local jk = p .. 'job:' .. iid
+local st = redis.call('HGET', jk, 'status')
+if not st then return {'NOTFOUND'} end
+if st ~= 'running' then return {'ILLEGAL', st} end
+if redis.call('HGET', jk, 'attempts') ~= attempt then return {'STALE', st} end
+redis.call('ZADD', p .. 'leases', server_now(ARGV[5]) + tonumber(ARGV[4]), iid)
+if ARGV[6] ~= '' then redis.call('HSET', jk, 'progress', ARGV[6]) end
+return {'OK', redis.call('HGET', jk, 'cancel_requested') or '0'}
+"""
+
+# Put running jobs whose lease ran out back at the front of the queue, or
+# fail them once they were lost `max_lost` times. ARGV: prefix, now ('' =
+# server time), max_lost. Returns a flat list: iid, new status, ...
+_REAP = _LUA_HELPERS + """
+local p, now, max_lost = ARGV[1], server_now(ARGV[2]), tonumber(ARGV[3])
+local out = {}
+for _, iid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'leases', '-inf', now)) do
+  local jk = p .. 'job:' .. iid
+  if redis.call('HGET', jk, 'status') == 'running' then
+    local lost = redis.call('HINCRBY', jk, 'lost', 1)
+    if lost >= max_lost then
+      redis.call('HSET', jk, 'status', 'failed', 'finished', now, 'worker', '',
+                 'error', 'its worker was lost ' .. lost .. ' times (lease expired: the ' ..
+                 'process died, hung or lost the database)')
+      move_scope(p, iid, 'running', 'failed')
+      release(p, iid, true)
+      out[#out + 1] = iid; out[#out + 1] = 'failed'
+    else
+      redis.call('HSET', jk, 'status', 'waiting', 'worker', '')
+      redis.call('LPUSH', p .. 'queue:requests', iid)
+      move_scope(p, iid, 'running', 'waiting')
+      release(p, iid, false)
+      out[#out + 1] = iid; out[#out + 1] = 'waiting'
+    end
+  else
+    redis.call('ZREM', p .. 'leases', iid)
+  end
+end
+return out
+"""
+
+# Workers: `workers` scores each worker id by when its registration expires;
+# `worker:<id>` holds its JSON description. ARGV: prefix, id, ttl, info json.
+_REGISTER_WORKER = _LUA_HELPERS + """
+local p, id = ARGV[1], ARGV[2]
+redis.call('ZADD', p .. 'workers', server_now('') + tonumber(ARGV[3]), id)
+redis.call('SET', p .. 'worker:' .. id, ARGV[4], 'PX', math.floor(tonumber(ARGV[3]) * 1000))
+return 1
+"""
+
+# ARGV: prefix. Returns the JSON descriptions of the live workers.
+_LIVE_WORKERS = _LUA_HELPERS + """
+local p = ARGV[1]
+local now = server_now('')
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', p .. 'workers', '-inf', now)) do
+  redis.call('DEL', p .. 'worker:' .. id)
+end
+redis.call('ZREMRANGEBYSCORE', p .. 'workers', '-inf', now)
+local out = {}
+for _, id in ipairs(redis.call('ZRANGE', p .. 'workers', 0, -1)) do
+  local info = redis.call('GET', p .. 'worker:' .. id)
+  if info then out[#out + 1] = info end
+end
+return out
 """
 
 # One page of jobs in one round trip. ARGV: prefix, scope, key, order, offset,
@@ -362,6 +470,15 @@ class Store:
         self._record_epoch = client.register_script(_RECORD_EPOCH)
         self._delete = client.register_script(_DELETE)
         self._list = client.register_script(_LIST)
+        self._heartbeat = client.register_script(_HEARTBEAT)
+        self._reap = client.register_script(_REAP)
+        self._register_worker = client.register_script(_REGISTER_WORKER)
+        self._live_workers = client.register_script(_LIVE_WORKERS)
+        # Checkpoints are bytes: read them through a client that does not decode.
+        pool = client.connection_pool
+        self._raw = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "decode_responses": False}))
 
     @classmethod
     def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> "Store":
@@ -384,6 +501,16 @@ class Store:
     def epochs_key(self, iid: str) -> str:
         return f"{self.prefix}job:{iid}:epochs"
 
+    def checkpoint_key(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}:checkpoint"
+
+    def worker_key(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}"
+
+    @property
+    def workers_key(self) -> str:
+        return f"{self.prefix}workers"
+
     @property
     def queue_key(self) -> str:
         return f"{self.prefix}queue:requests"
@@ -399,16 +526,18 @@ class Store:
     def create_many(self, params: Sequence[HyperParams], now: float | None = None) -> list[str]:
         """Record and queue several jobs atomically (a sweep goes in whole or not at all)."""
         iids = [uuid.uuid4().hex for _ in params]
-        args: list[Any] = [self.prefix, repr(time.time() if now is None else now)]
+        args: list[Any] = [self.prefix, _when(now)]
         for iid, hp in zip(iids, params):
             args += [iid, json.dumps(hp.to_dict(), sort_keys=True), hp.num_epochs]
         if iids:
             self._create(args=args)
         return iids
 
-    def claim(self, worker: str, now: float | None = None) -> Claim | None:
-        """Take the next waiting job and mark it running, or None if the queue is empty."""
-        got = self._claim(args=[self.prefix, repr(time.time() if now is None else now), worker])
+    def claim(self, worker: str, lease: float = DEFAULT_LEASE,
+              now: float | None = None) -> Claim | None:
+        """Take the next waiting job and mark it running under a lease of `lease`
+        seconds (renewed by heartbeat), or None if the queue is empty."""
+        got = self._claim(args=[self.prefix, _when(now), worker, lease])
         if not got:
             return None
         iid, attempt, hyper_params = got
@@ -416,7 +545,7 @@ class Store:
 
     def cancel(self, iid: str, now: float | None = None) -> Status:
         """Cancel a waiting job now, or ask a running one to stop; returns its status."""
-        result = self._cancel(args=[self.prefix, iid, repr(time.time() if now is None else now)])
+        result = self._cancel(args=[self.prefix, iid, _when(now)])
         self._check(result, iid, Status.CANCELLED)
         return Status(result[1])
 
@@ -426,19 +555,65 @@ class Store:
         status = Status(status)
         if not status.terminal:
             raise ValueError(f"finish() takes a terminal status, not {status.value}")
-        fields: list[Any] = ["finished", repr(time.time() if now is None else now)]
+        fields: list[Any] = []
         if error is not None:
             fields += ["error", error]
         if traceback is not None:
             fields += ["traceback", traceback]
-        self._change(iid, (Status.RUNNING,), status, attempt, fields)
+        self._change(iid, (Status.RUNNING,), status, attempt, fields, now)
 
     def requeue(self, iid: str, attempt: int) -> None:
-        """Put a running job back at the front of the queue (it resumes later)."""
+        """Put a running job back at the front of the queue; it resumes from its
+        checkpoint. Not counted as a loss: the worker gave it back in order."""
         self._change(iid, (Status.RUNNING,), Status.WAITING, attempt, ["worker", ""])
 
-    def record_epoch(self, iid: str, attempt: int, metrics: dict[str, float]) -> None:
-        """Append one finished epoch and update the job's summary, atomically.
+    def set_run_info(self, iid: str, attempt: int, info: dict[str, Any]) -> None:
+        """Record how a running job trains (`device`, `precision`), fenced by attempt."""
+        fields: list[Any] = []
+        for key in ("device", "precision"):
+            if key in info:
+                fields += [key, str(info[key])]
+        self._change(iid, (Status.RUNNING,), Status.RUNNING, attempt, fields)
+
+    def heartbeat(self, iid: str, attempt: int, lease: float = DEFAULT_LEASE, *,
+                  progress: dict[str, Any] | None = None, now: float | None = None) -> bool:
+        """Renew the lease of a running job (and store its progress); returns
+        True when a user asked to cancel it. Raises StaleAttempt when another
+        worker has taken the job over."""
+        result = self._heartbeat(args=[self.prefix, iid, str(attempt), lease, _when(now),
+                                       json.dumps(progress) if progress else ""])
+        self._check(result, iid, Status.RUNNING, attempt)
+        return result[1] == "1"
+
+    def reap(self, max_lost: int = DEFAULT_MAX_LOST, now: float | None = None) -> dict[str, Status]:
+        """Requeue (front) running jobs whose lease ran out; fail those lost
+        `max_lost` times. Returns what happened to each."""
+        out = self._reap(args=[self.prefix, _when(now), max_lost])
+        return {iid: Status(status) for iid, status in zip(out[::2], out[1::2])}
+
+    def checkpoint(self, iid: str) -> bytes | None:
+        """The checkpoint of the job's last recorded epoch, if it has one."""
+        return self._raw.get(self.checkpoint_key(iid))
+
+    # -- workers ------------------------------------------------------------
+    def register_worker(self, worker: str, info: dict[str, Any], ttl: float) -> None:
+        """Say `worker` is alive for `ttl` seconds more, with what it runs."""
+        self._register_worker(args=[self.prefix, worker, ttl,
+                                    json.dumps(info, sort_keys=True)])
+
+    def unregister_worker(self, worker: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(self.workers_key, worker)
+        pipe.delete(self.worker_key(worker))
+        pipe.execute()
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        """Workers whose registration has not expired, sorted by id; one round trip."""
+        return [json.loads(info) for info in self._live_workers(args=[self.prefix])]
+
+    def record_epoch(self, iid: str, attempt: int, metrics: dict[str, float],
+                     checkpoint: bytes | None = None) -> None:
+        """Append one finished epoch, its checkpoint and the job's summary, atomically.
 
         `metrics` has the EPOCH_FIELDS; `epoch` must be the next one (1-based),
         so an epoch is recorded once even when a resumed worker repeats it.
@@ -451,6 +626,7 @@ class Store:
                            json.dumps({k: metrics[k] for k in EPOCH_FIELDS})]
         args += [repr(float(metrics[k])) for k in
                  ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "time_training")]
+        args.append(checkpoint or "")
         result = self._record_epoch(args=args)
         if result[0] == "ORDER":
             raise EpochOutOfOrder(iid, epoch, int(result[1]))
@@ -512,9 +688,9 @@ class Store:
 
     # -- helpers --------------------------------------------------------------
     def _change(self, iid: str, allowed: Iterable[Status], to: Status,
-                attempt: int | None, fields: list[Any]) -> None:
+                attempt: int | None, fields: list[Any], now: float | None = None) -> None:
         args = [self.prefix, iid, " ".join(s.value for s in allowed), to.value,
-                "" if attempt is None else str(attempt), *fields]
+                "" if attempt is None else str(attempt), _when(now), *fields]
         self._check(self._transition(args=args), iid, to, attempt)
 
     @staticmethod

@@ -1,75 +1,22 @@
-"""`python -m mltrack` as a user runs it: real processes, real signals."""
+"""`python -m mltrack` as a user runs it: real processes, real signals.
+
+These start no workers (--workers 0): training has tests of its own (test_e2e).
+"""
 from __future__ import annotations
 
-import json
 import os
-import re
 import signal
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
 
 import pytest
-import requests
 
-START_TIMEOUT = 60
-
-
-class Running:
-    def __init__(self, proc: subprocess.Popen, url: str, lines: list[str]):
-        self.proc, self.url, self.lines = proc, url, lines
-
-    def get(self, path, **kw):
-        return requests.get(self.url + path.lstrip("/"), timeout=10, **kw)
-
-    def post(self, path, body):
-        return requests.post(self.url + path.lstrip("/"), json=body, timeout=10)
-
-
-def start(data_dir: Path, *args: str, env: dict | None = None) -> Running:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mltrack", "--port", "0", "--data-dir", str(data_dir), *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})})
-    lines: list[str] = []
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            break
-        lines.append(line)
-        found = re.search(r"dashboard at (http://\S+)", line)
-        if found:
-            # keep draining its output so a chatty log never blocks it
-            threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()
-            return Running(proc, found.group(1), lines)
-    proc.kill()
-    raise AssertionError("mltrack did not start:\n" + "".join(lines))
-
-
-def server_pid(data_dir: Path) -> int:
-    return json.loads((data_dir / "redis" / "server.json").read_text())["pid"]
-
-
-def gone(pid: int, timeout: float = 10) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-            stat = Path(f"/proc/{pid}/stat").read_text()
-            if stat.rsplit(")", 1)[1].split()[0] == "Z":
-                return True
-        except (ProcessLookupError, FileNotFoundError):
-            return True
-        time.sleep(0.05)
-    return False
-
+from helpers import gone, server_pid, start_mltrack
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_start_take_a_job_stop_and_find_it_again(tmp_path, stop_signal):
-    app = start(tmp_path)
+    app = start_mltrack(tmp_path, "--workers", "0")
     assert app.url.startswith("http://127.0.0.1:")
     assert app.get("/health").json()["status"] == "ok"
     assert "mltrack" in app.get("/").text
@@ -78,7 +25,7 @@ def test_start_take_a_job_stop_and_find_it_again(tmp_path, stop_signal):
     app.proc.send_signal(stop_signal)
     assert app.proc.wait(30) == 0
     assert gone(db_pid), "the embedded server outlived mltrack"
-    again = start(tmp_path)
+    again = start_mltrack(tmp_path, "--workers", "0")
     try:
         listed = again.get("/experiments").json()
         assert [r["iid"] for r in listed["results"]] == [iid]
@@ -89,13 +36,13 @@ def test_start_take_a_job_stop_and_find_it_again(tmp_path, stop_signal):
 
 
 def test_kill_9_then_restart_replaces_the_orphaned_server(tmp_path):
-    app = start(tmp_path)
+    app = start_mltrack(tmp_path, "--workers", "0")
     iid = app.post("/train", {}).json()["iid"]
     orphan = server_pid(tmp_path)
     app.proc.kill()
     app.proc.wait(10)
     assert not gone(orphan, timeout=0.5), "the server should survive a kill -9 of mltrack"
-    again = start(tmp_path)
+    again = start_mltrack(tmp_path, "--workers", "0")
     try:
         assert gone(orphan), "two servers on one data dir"
         assert server_pid(tmp_path) != orphan
@@ -106,10 +53,11 @@ def test_kill_9_then_restart_replaces_the_orphaned_server(tmp_path):
 
 
 def test_a_second_mltrack_on_the_same_data_dir_is_told_why(tmp_path):
-    app = start(tmp_path)
+    app = start_mltrack(tmp_path, "--workers", "0")
     try:
         second = subprocess.run(
-            [sys.executable, "-m", "mltrack", "--port", "0", "--data-dir", str(tmp_path)],
+            [sys.executable, "-m", "mltrack", "--port", "0", "--workers", "0",
+             "--data-dir", str(tmp_path)],
             capture_output=True, text=True, timeout=60)
         assert second.returncode == 2
         assert "in use by another mltrack" in second.stderr
@@ -120,7 +68,8 @@ def test_a_second_mltrack_on_the_same_data_dir_is_told_why(tmp_path):
 
 
 def test_redis_url_uses_that_server_and_starts_none(tmp_path, redis_server, redis_client):
-    app = start(tmp_path / "unused", "--redis-url", redis_server.url, "--key-prefix", "cli:")
+    app = start_mltrack(tmp_path / "unused", "--workers", "0", "--redis-url", redis_server.url,
+                        "--key-prefix", "cli:")
     try:
         iid = app.post("/train", {}).json()["iid"]
         assert redis_client.hget(f"cli:job:{iid}", "status") == "waiting"
@@ -131,7 +80,7 @@ def test_redis_url_uses_that_server_and_starts_none(tmp_path, redis_server, redi
 
 
 def test_settings_come_from_the_environment_too(tmp_path):
-    app = start(tmp_path, env={"MLTRACK_KEY_PREFIX": "envtest:"})
+    app = start_mltrack(tmp_path, env={"MLTRACK_KEY_PREFIX": "envtest:", "MLTRACK_WORKERS": "0"})
     try:
         app.post("/train", {})
     finally:

@@ -1,0 +1,83 @@
+"""The whole product with real MNIST: `python -m mltrack`, its worker, the API."""
+from __future__ import annotations
+
+import pytest
+
+from helpers import start_mltrack, wait_for
+from mltrack import mnist
+
+
+@pytest.fixture(scope="session")
+def mnist_dir(tmp_path_factory):
+    """Real MNIST, fetched once for the session by the product's own routes."""
+    root = tmp_path_factory.mktemp("mnist")
+    mnist._load(root, mnist.torch.device("cpu"))
+    return root
+
+
+@pytest.fixture
+def data_dir(tmp_path, mnist_dir):
+    (tmp_path / "mnist").symlink_to(mnist_dir)
+    return tmp_path
+
+
+def status(app, iid):
+    return app.get(f"/status/{iid}").json()
+
+
+def test_three_jobs_through_the_api_train_on_real_mnist(data_dir):
+    app = start_mltrack(data_dir)
+    try:
+        iids = [app.post("/train", {"hyper_params": {"model": "mlp", "num_epochs": 2,
+                                                     "seed": n}}).json()["iid"]
+                for n in range(3)]
+        wait_for(lambda: all(status(app, i)["status"] == "done" for i in iids),
+                 timeout=240, step=0.5)
+        for iid in iids:
+            body = status(app, iid)
+            columns = body["in_update"]
+            assert columns["epoch"] == [1, 2]
+            assert all(90 < acc <= 100 for acc in columns["test_accuracy"])
+            assert columns["train_loss"][1] < columns["train_loss"][0]
+            assert all(loss > 0 for loss in columns["test_loss"])  # the true test loss
+            assert body["precision"] in ("bf16", "fp32") and body["device"] == "cpu"
+        workers = app.get("/workers").json()["workers"]
+        assert len(workers) == 1 and workers[0]["jobs_done"] >= 2
+    finally:
+        app.proc.terminate()
+        app.proc.wait(60)
+
+
+def test_kill_9_of_mltrack_mid_job_then_restart_finishes_it(data_dir):
+    app = start_mltrack(data_dir, "--lease", "2")
+    iid = app.post("/train", {"model": "mlp", "num_epochs": 4, "batch_size": 64}).json()["iid"]
+    wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.2)
+    app.proc.kill()
+    app.proc.wait(10)
+    again = start_mltrack(data_dir, "--lease", "2")
+    try:
+        wait_for(lambda: status(again, iid)["status"] == "done", timeout=240, step=0.5)
+        body = status(again, iid)
+        assert body["in_update"]["epoch"] == [1, 2, 3, 4]
+        assert body["attempts"] == 2
+        times = body["in_update"]["time_training"]
+        assert times == sorted(times)
+    finally:
+        again.proc.terminate()
+        again.proc.wait(60)
+
+
+def test_ctrl_c_mid_job_returns_it_and_the_next_start_resumes(data_dir):
+    app = start_mltrack(data_dir)
+    iid = app.post("/train", {"model": "mlp", "num_epochs": 3, "batch_size": 32}).json()["iid"]
+    wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.1)
+    app.proc.send_signal(2)  # SIGINT
+    assert app.proc.wait(60) == 0
+    assert "returned to the queue" in "".join(app.lines)
+    again = start_mltrack(data_dir)
+    try:
+        wait_for(lambda: status(again, iid)["status"] == "done", timeout=240, step=0.5)
+        assert status(again, iid)["in_update"]["epoch"] == [1, 2, 3]
+    finally:
+        again.proc.terminate()
+        again.proc.wait(60)
