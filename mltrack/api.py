@@ -11,7 +11,7 @@ from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mltrack import __version__
-from mltrack.params import HyperParams, InvalidParams
+from mltrack.params import HyperParams, InvalidParams, expand_sweep
 from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, SORT_KEYS, SUMMARY_FIELDS,
                            IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
 
@@ -20,7 +20,8 @@ log = logging.getLogger(__name__)
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 _DASH_CATCH_ALL = "/<path:path>"
-_API_ENDPOINTS = {"train", "status", "experiments", "cancel", "delete", "workers", "health"}
+_API_ENDPOINTS = {"train", "sweep", "status", "experiments", "cancel", "retry", "delete",
+                  "workers", "health"}
 _IID = re.compile(r"^[0-9a-f]{32}$")
 
 
@@ -58,6 +59,7 @@ def serialize_job(job: Job) -> dict[str, Any]:
         "device": job.device,
         "precision": job.precision,
         "progress": job.progress if job.status is Status.RUNNING else None,
+        "retry_of": job.retry_of,
     }
     for name in SUMMARY_FIELDS:
         out[name] = getattr(job, name)
@@ -110,7 +112,7 @@ def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int 
     return value
 
 
-_LIST_ARGS = ("sort", "order", "status", "limit", "offset")
+_LIST_ARGS = ("sort", "order", "status", "limit", "offset", "q")
 
 
 def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
@@ -134,6 +136,7 @@ def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
         "status": status,
         "limit": _int_arg(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         "offset": _int_arg(args, "offset", 0, 0, None),
+        "text": args.get("q", "")[:200],
     }
 
 
@@ -158,6 +161,23 @@ def register_api(server: Flask, store: Store) -> None:
         response = jsonify(iid=iid, status=Status.WAITING.value, hyper_params=params.to_dict())
         return response, 201, {"Location": f"/status/{iid}"}
 
+    @server.post("/sweep")
+    def sweep():
+        body = _json_object()
+        extra = sorted(k for k in body if k not in ("hyper_params", "sweep"))
+        if extra:
+            raise BadRequest(extra[0], 'unknown field; the body is {"hyper_params": {...}, '
+                                       '"sweep": {"name": [values...]}}')
+        jobs = expand_sweep(body.get("hyper_params"), body.get("sweep"))
+        iids = store.create_many(jobs)
+        return jsonify(iids=iids, count=len(iids)), 201
+
+    @server.post("/experiments/<iid>/retry")
+    def retry(iid: str):
+        new = store.retry(_known_iid(iid))
+        return jsonify(iid=new, retry_of=iid, status=Status.WAITING.value), 201, {
+            "Location": f"/status/{new}"}
+
     @server.get("/status/<iid>")
     def status(iid: str):
         job = store.get(_known_iid(iid))
@@ -169,7 +189,7 @@ def register_api(server: Flask, store: Store) -> None:
         page = store.list_jobs(**query)
         return jsonify(results=[serialize_job(j) for j in page.jobs], total=page.total,
                        limit=query["limit"], offset=query["offset"],
-                       sort=query["sort"], order=query["order"])
+                       sort=query["sort"], order=query["order"], q=query["text"])
 
     @server.post("/experiments/<iid>/cancel")
     def cancel(iid: str):

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import itertools
 from dataclasses import asdict, dataclass, fields
 from typing import Any, Mapping
 
@@ -11,6 +12,7 @@ MODELS = ("cnn", "mlp")
 # would be silently ignored, so it is refused instead.
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
 MAX_SEED = 2**31 - 1
+MAX_SWEEP = 1000  # jobs one sweep may queue
 
 
 class InvalidParams(ValueError):
@@ -123,3 +125,40 @@ def _number(field: str, value: Any, *, low: float, high: float, rule: str,
     if too_low or too_high:
         raise InvalidParams(field, f"must satisfy {rule}, got {value:g}")
     return value
+
+
+def expand_sweep(base: Any, sweep: Any) -> list[HyperParams]:
+    """Every combination of the values listed in `sweep`, on top of `base`.
+
+    `sweep` maps a hyperparameter to a list of values, e.g. {"learning_rate":
+    [0.1, 0.01], "optimizer": ["adam", "sgd"]} gives 4 jobs. Every combination
+    is checked before any is returned, so a sweep goes in whole or not at all.
+    """
+    if base is None:
+        base = {}
+    if not isinstance(base, Mapping):
+        raise InvalidParams("hyper_params", f"must be a JSON object, not {_json_type(base)}")
+    if not isinstance(sweep, Mapping) or not sweep:
+        raise InvalidParams("sweep", "must be a JSON object mapping hyperparameters to lists "
+                                     'of values, e.g. {"learning_rate": [0.1, 0.01]}')
+    known = [f.name for f in fields(HyperParams)]
+    axes: list[tuple[str, list[Any]]] = []
+    for name in sorted(sweep, key=lambda k: known.index(k) if k in known else len(known)):
+        values = sweep[name]
+        if name not in known:
+            raise InvalidParams(str(name), f"unknown hyperparameter (allowed: {', '.join(known)})")
+        if not isinstance(values, list) or not values:
+            raise InvalidParams(name, "a sweep needs a non-empty list of values")
+        unique = []
+        for v in values:
+            if v not in unique:
+                unique.append(v)
+        axes.append((name, unique))
+    count = math.prod(len(v) for _, v in axes)
+    if count > MAX_SWEEP:
+        raise InvalidParams("sweep", f"would queue {count} jobs; at most {MAX_SWEEP} at once")
+    jobs = []
+    for combination in itertools.product(*(v for _, v in axes)):
+        raw = {**base, **dict(zip((n for n, _ in axes), combination))}
+        jobs.append(HyperParams.parse(raw))
+    return jobs

@@ -25,7 +25,7 @@ import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from mltrack.params import HyperParams
+from mltrack.params import MODELS, OPTIMIZERS, HyperParams
 
 DEFAULT_PREFIX = "mltrack:"
 DEFAULT_LEASE = 30.0  # seconds a claim lasts unless its worker's heartbeat renews it
@@ -64,9 +64,23 @@ SORT_KEYS = {
     "test_loss": "test_loss",
     "runtime": "runtime",
     "epochs": "epochs_done",
+    # hyperparameters, indexed when the job is created
+    "learning_rate": "learning_rate",
+    "batch_size": "batch_size",
+    "num_epochs": "num_epochs",
+    "model": "model",
+    "optimizer": "optimizer",
+}
+# Hyperparameter sort keys and their scores (names sort in the order of their choices).
+HYPER_KEYS = {
+    "learning_rate": lambda hp: hp.learning_rate,
+    "batch_size": lambda hp: hp.batch_size,
+    "num_epochs": lambda hp: hp.num_epochs,
+    "model": lambda hp: MODELS.index(hp.model),
+    "optimizer": lambda hp: OPTIMIZERS.index(hp.optimizer),
 }
 # Keys every job has from the start; the others appear with the first epoch.
-_ALWAYS_KEYS = ("created", "epochs")
+_ALWAYS_KEYS = ("created", "epochs", *HYPER_KEYS)
 METRIC_KEYS = tuple(k for k in SORT_KEYS if k not in _ALWAYS_KEYS)
 # The order that puts the best first, used when the caller names none.
 DEFAULT_ORDER = {
@@ -77,6 +91,11 @@ DEFAULT_ORDER = {
     "test_loss": "asc",
     "runtime": "asc",
     "epochs": "desc",
+    "learning_rate": "asc",
+    "batch_size": "asc",
+    "num_epochs": "asc",
+    "model": "asc",
+    "optimizer": "asc",
 }
 SUMMARY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
                   "best_test_accuracy", "runtime")
@@ -142,6 +161,7 @@ class Job:
     progress: dict[str, Any] | None = None
     device: str | None = None
     precision: str | None = None
+    retry_of: str | None = None
     num_epochs: int = 0
     epochs_done: int = 0
     # summary: the last finished epoch's metrics (None before the first)
@@ -170,6 +190,7 @@ class Job:
             progress=json.loads(h["progress"]) if h.get("progress") else None,
             device=h.get("device") or None,
             precision=h.get("precision") or None,
+            retry_of=h.get("retry_of") or None,
             num_epochs=int(h.get("num_epochs") or 0),
             epochs_done=int(h.get("epochs_done") or 0),
             **{name: _float(h.get(name)) for name in SUMMARY_FIELDS},
@@ -225,11 +246,13 @@ local function drop_indexes(p, iid, status)
 end
 """ % {"keys": ", ".join(f"'{k}'" for k in (*SORT_KEYS, "pending"))}
 
-# ARGV: prefix, created ('' = server time), then (iid, hyper_params json,
-# num_epochs) per job.
+# ARGV: prefix, created ('' = server time), retry_of ('' = none), then per job:
+# iid, hyper_params json, num_epochs, and one score per HYPER_KEYS entry.
 _CREATE = _LUA_HELPERS + """
+local HYPER = {'learning_rate', 'batch_size', 'num_epochs', 'model', 'optimizer'}
 local p, created = ARGV[1], server_now(ARGV[2])
-for i = 3, #ARGV, 3 do
+local stride = 3 + #HYPER
+for i = 4, #ARGV, stride do
   local iid = ARGV[i]
   local jk = p .. 'job:' .. iid
   if redis.call('EXISTS', jk) == 1 then return redis.error_reply('iid exists: ' .. iid) end
@@ -239,7 +262,9 @@ for i = 3, #ARGV, 3 do
     redis.call('ZADD', idx(p, scope, 'created'), created, iid)
     redis.call('ZADD', idx(p, scope, 'epochs'), 0, iid)
     redis.call('ZADD', idx(p, scope, 'pending'), created, iid)
+    for n, key in ipairs(HYPER) do redis.call('ZADD', idx(p, scope, key), ARGV[i + 2 + n], iid) end
   end
+  if ARGV[3] ~= '' then redis.call('HSET', jk, 'retry_of', ARGV[3]) end
   redis.call('RPUSH', p .. 'queue:requests', iid)
 end
 return #ARGV
@@ -455,6 +480,45 @@ return out
 """
 
 
+# Like _LIST, keeping only jobs whose text (iid, status, hyperparameters as
+# JSON) holds every word of ARGV[8]. Walks the index in order, so it costs
+# the number of jobs in scope, not a page; fine for tens of thousands.
+_SEARCH = """
+local p, scope, key, order = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local offset, limit, metric = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '1'
+local words = {}
+for w in string.gmatch(string.lower(ARGV[8]), '%S+') do words[#words + 1] = w end
+local total, out = 0, {}
+local function scan(k, rev)
+  local zkey = p .. 'idx:' .. scope .. ':' .. k
+  local n, start = redis.call('ZCARD', zkey), 0
+  while start < n do
+    local ids
+    if rev then ids = redis.call('ZRANGE', zkey, start, start + 499, 'REV')
+    else ids = redis.call('ZRANGE', zkey, start, start + 499) end
+    for _, iid in ipairs(ids) do
+      local jk = p .. 'job:' .. iid
+      local f = redis.call('HMGET', jk, 'status', 'hyper_params')
+      local text = string.lower(iid .. ' ' .. (f[1] or '') .. ' ' .. (f[2] or ''))
+      local hit = true
+      for _, w in ipairs(words) do
+        if not string.find(text, w, 1, true) then hit = false; break end
+      end
+      if hit then
+        if total >= offset and #out < limit then out[#out + 1] = redis.call('HGETALL', jk) end
+        total = total + 1
+      end
+    end
+    start = start + 500
+  end
+end
+scan(key, order == 'desc')
+if metric then scan('pending', true) end
+table.insert(out, 1, total)
+return out
+"""
+
+
 class Store:
     """Jobs, their queue, metrics and indexes, on one Redis database."""
 
@@ -470,6 +534,7 @@ class Store:
         self._record_epoch = client.register_script(_RECORD_EPOCH)
         self._delete = client.register_script(_DELETE)
         self._list = client.register_script(_LIST)
+        self._search = client.register_script(_SEARCH)
         self._heartbeat = client.register_script(_HEARTBEAT)
         self._reap = client.register_script(_REAP)
         self._register_worker = client.register_script(_REGISTER_WORKER)
@@ -523,12 +588,14 @@ class Store:
         """Record a new waiting job and queue it, in one step; returns its iid."""
         return self.create_many([params], now)[0]
 
-    def create_many(self, params: Sequence[HyperParams], now: float | None = None) -> list[str]:
+    def create_many(self, params: Sequence[HyperParams], now: float | None = None,
+                    retry_of: str | None = None) -> list[str]:
         """Record and queue several jobs atomically (a sweep goes in whole or not at all)."""
         iids = [uuid.uuid4().hex for _ in params]
-        args: list[Any] = [self.prefix, _when(now)]
+        args: list[Any] = [self.prefix, _when(now), retry_of or ""]
         for iid, hp in zip(iids, params):
             args += [iid, json.dumps(hp.to_dict(), sort_keys=True), hp.num_epochs]
+            args += [repr(float(score(hp))) for score in HYPER_KEYS.values()]
         if iids:
             self._create(args=args)
         return iids
@@ -632,6 +699,13 @@ class Store:
             raise EpochOutOfOrder(iid, epoch, int(result[1]))
         self._check(result, iid, Status.RUNNING, attempt)
 
+    def retry(self, iid: str) -> str:
+        """Queue a new job with the hyperparameters of a failed or cancelled one."""
+        job = self.get(iid)
+        if job.status not in (Status.FAILED, Status.CANCELLED):
+            raise IllegalTransition(iid, job.status.value, "retried")
+        return self.create_many([HyperParams.parse(job.hyper_params)], retry_of=iid)[0]
+
     def delete(self, iid: str) -> None:
         """Remove a finished job with its epochs; waiting and running jobs refuse."""
         self._check(self._delete(args=[self.prefix, iid]), iid, "deleted")
@@ -655,8 +729,12 @@ class Store:
 
     def list_jobs(self, *, sort: str = "created", order: str | None = None,
                   status: Status | str | None = None, limit: int = 100,
-                  offset: int = 0) -> Page:
-        """One page of jobs sorted and filtered in Redis (cost grows with the page, not the total)."""
+                  offset: int = 0, text: str = "") -> Page:
+        """One page of jobs sorted and filtered in Redis.
+
+        Without `text` the cost grows with the page, not the total. With it,
+        only jobs whose iid, status or hyperparameters hold every word count.
+        """
         if sort not in SORT_KEYS:
             raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
         order = order or DEFAULT_ORDER[sort]
@@ -665,10 +743,45 @@ class Store:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         scope = Status(status).value if status else "all"
-        total, *hashes = self._list(args=[self.prefix, scope, sort, order, offset, limit,
-                                          "1" if sort in METRIC_KEYS else "0"])
+        args = [self.prefix, scope, sort, order, offset, limit,
+                "1" if sort in METRIC_KEYS else "0"]
+        if text.strip():
+            total, *hashes = self._search(args=[*args, text])
+        else:
+            total, *hashes = self._list(args=args)
         jobs = [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in hashes if h]
         return Page(jobs, int(total))
+
+    def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:
+        """Jobs with their epochs, in the order asked (unknown iids skipped); one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for iid in iids:
+            pipe.hgetall(self.job_key(iid))
+            pipe.lrange(self.epochs_key(iid), 0, -1)
+        out = pipe.execute()
+        return [(Job.from_hash(h), [json.loads(e) for e in epochs])
+                for h, epochs in zip(out[::2], out[1::2]) if h]
+
+    def overview(self, recent: int = 20) -> dict[str, Any]:
+        """What the dashboard's header needs, in one round trip: counts per
+        status, the running jobs (up to 100), the `recent` newest done jobs and
+        the live workers."""
+        pipe = self.redis.pipeline(transaction=False)
+        scopes = [s.value for s in Status] + ["all"]
+        for scope in scopes:
+            pipe.zcard(self.index_key(scope, "created"))
+        self._list(args=[self.prefix, "running", "created", "desc", 0, 100, "0"], client=pipe)
+        self._list(args=[self.prefix, "done", "created", "desc", 0, recent, "0"], client=pipe)
+        self._live_workers(args=[self.prefix], client=pipe)
+        *sizes, running, done, workers = pipe.execute()
+        counts = dict(zip(scopes, sizes))
+        counts["total"] = counts.pop("all")
+
+        def jobs(reply: list[Any]) -> list[Job]:
+            return [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in reply[1:] if h]
+
+        return {"counts": counts, "running": jobs(running), "recent_done": jobs(done),
+                "workers": [json.loads(w) for w in workers]}
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per status, plus `total`."""

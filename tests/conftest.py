@@ -1,6 +1,9 @@
 """Fixtures: one real embedded valkey-server for the session, a clean store per test."""
 from __future__ import annotations
 
+import shutil
+import threading
+
 import pytest
 import redis
 
@@ -39,3 +42,28 @@ def app(store):
 @pytest.fixture
 def client(app):
     return app.test_client()
+
+
+def pytest_setup_options():
+    """Chromium for dash_duo: Debian's, headless, as root in a container."""
+    from selenium.webdriver.chrome.options import Options
+
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--window-size=1280,800"):
+        options.add_argument(flag)
+    return options
+
+
+@pytest.fixture
+def live_app(store):
+    """The real app (dashboard + API) on waitress, on a free loopback port."""
+    import waitress
+
+    server = waitress.create_server(create_app(store), host="127.0.0.1", port=0, threads=8)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.close()
+    thread.join(5)

@@ -231,3 +231,51 @@ def test_database_down_is_503_not_500(store, redis_server):
     assert client.post("/train", json={}).status_code == 503
     r = client.get("/health")
     assert r.status_code == 503 and "database" in r.json["error"]
+
+
+def test_a_sweep_queues_every_combination_in_one_call(client, store):
+    r = post(client, "/sweep", {"hyper_params": {"model": "mlp", "num_epochs": 2},
+                                "sweep": {"learning_rate": [0.1, 0.01, 0.001],
+                                          "optimizer": ["adam", "sgd"]}})
+    assert r.status_code == 201 and r.json["count"] == 6
+    jobs = store.get_many(r.json["iids"])
+    combos = {(j.hyper_params["optimizer"], j.hyper_params["learning_rate"]) for j in jobs}
+    assert combos == {(o, lr) for o in ("adam", "sgd") for lr in (0.1, 0.01, 0.001)}
+    assert all(j.hyper_params["model"] == "mlp" and j.num_epochs == 2 for j in jobs)
+    assert store.queue_length() == 6
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"sweep": {}}, "sweep"),
+    ({"sweep": [1, 2]}, "sweep"),
+    ({"sweep": {"learning_rate": []}}, "learning_rate"),
+    ({"sweep": {"learning_rate": 0.1}}, "learning_rate"),
+    ({"sweep": {"learning_rate": [0.1, 20]}}, "learning_rate"),
+    ({"sweep": {"lr": [0.1]}}, "lr"),
+    ({"sweep": {"seed": list(range(40)), "batch_size": list(range(1, 40))}}, "sweep"),
+    ({"hyper_params": {"model": "vgg"}, "sweep": {"seed": [1, 2]}}, "model"),
+    ({"hyper_params": [], "sweep": {"seed": [1, 2]}}, "hyper_params"),
+    ({"sweep": {"seed": [1]}, "extra": 1}, "extra"),
+])
+def test_a_bad_sweep_queues_nothing(client, store, body, field):
+    r = post(client, "/sweep", body)
+    assert r.status_code == 400 and r.json["field"] == field
+    assert store.counts()["total"] == 0
+
+
+def test_retry_of_a_failed_job(client, store):
+    iid = post(client, "/train", {"model": "mlp"}).json["iid"]
+    claim = store.claim("w")
+    store.finish(iid, claim.attempt, Status.FAILED, error="boom")
+    r = post(client, f"/experiments/{iid}/retry", {})
+    assert r.status_code == 201 and r.json["retry_of"] == iid
+    assert store.get(r.json["iid"]).status is Status.WAITING
+    assert post(client, f"/experiments/{r.json['iid']}/retry", {}).status_code == 409
+
+
+def test_listing_filters_by_text(client, store):
+    post(client, "/train", {"model": "mlp", "optimizer": "sgd"})
+    post(client, "/train", {"model": "cnn"})
+    body = client.get("/experiments?q=mlp sgd").json
+    assert body["total"] == 1 and body["results"][0]["hyper_params"]["model"] == "mlp"
+    assert client.get("/experiments?q=cnn&sort=learning_rate").json["total"] == 1

@@ -1,6 +1,7 @@
 """Store contract tests against the real embedded server."""
 from __future__ import annotations
 
+import json
 import random
 import threading
 
@@ -8,7 +9,7 @@ import pytest
 import redis
 
 from mltrack.params import HyperParams
-from mltrack.store import (METRIC_KEYS, SORT_KEYS, TRANSITIONS, EpochOutOfOrder,
+from mltrack.store import (DEFAULT_ORDER, HYPER_KEYS, METRIC_KEYS, SORT_KEYS, TRANSITIONS, EpochOutOfOrder,
                            IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
 
 HP = HyperParams(model="mlp", num_epochs=3)
@@ -236,7 +237,10 @@ def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
 @pytest.fixture
 def many_jobs(store):
     rng = random.Random(7)
-    params = [HyperParams(model="mlp", num_epochs=5, seed=i) for i in range(2000)]
+    params = [HyperParams(model=rng.choice(["mlp", "cnn"]), num_epochs=rng.randint(1, 9),
+                          optimizer=rng.choice(["adam", "sgd", "adamw"]), seed=i,
+                          learning_rate=rng.choice([0.1, 0.01, 0.001]),
+                          batch_size=rng.choice([32, 64, 128])) for i in range(2000)]
     iids = []
     for chunk in range(0, 2000, 500):
         iids += store.create_many(params[chunk:chunk + 500], now=1000.0 + chunk)
@@ -256,10 +260,20 @@ def many_jobs(store):
     return store.get_many(iids)
 
 
-def brute_force(jobs, sort, order, status):
-    field = SORT_KEYS[sort]
-    picked = [j for j in jobs if status is None or j.status.value == status]
-    value = (lambda j: j.epochs_done) if sort == "epochs" else (lambda j: getattr(j, field))
+def sort_value(job, sort):
+    if sort == "epochs":
+        return job.epochs_done
+    if sort in HYPER_KEYS:
+        return HYPER_KEYS[sort](HyperParams.parse(job.hyper_params))
+    return getattr(job, SORT_KEYS[sort])
+
+
+def brute_force(jobs, sort, order, status, text=""):
+    words = text.lower().split()
+    picked = [j for j in jobs if (status is None or j.status.value == status) and all(
+        w in f"{j.iid} {j.status.value} {json.dumps(j.hyper_params, sort_keys=True)}".lower()
+        for w in words)]
+    value = lambda j: sort_value(j, sort)  # noqa: E731
     ranked = sorted((j for j in picked if value(j) is not None), key=lambda j: (value(j), j.iid),
                     reverse=order == "desc")
     unranked = sorted((j for j in picked if value(j) is None), key=lambda j: (j.created, j.iid),
@@ -287,6 +301,30 @@ def check_sort(store, many_jobs, sort):
             if sort in METRIC_KEYS and status in (None, "waiting"):
                 # jobs without the metric yet come last in either order
                 assert expected[-1] not in {j.iid for j in many_jobs if j.epochs_done}
+
+
+def test_text_search_matches_a_brute_force_filter(store, many_jobs):
+    rng = random.Random(11)
+    some_iid = many_jobs[17].iid
+    for text in ["sgd", "mlp 0.01", "CNN Adamw", "done", some_iid[:10], "nothing-matches", "  "]:
+        for sort in ("created", "test_accuracy", "learning_rate"):
+            for status in (None, "done"):
+                expected = brute_force(many_jobs, sort, DEFAULT_ORDER[sort], status, text)
+                offset = rng.randint(0, max(0, len(expected) - 10))
+                page = store.list_jobs(sort=sort, status=status, text=text, offset=offset,
+                                       limit=25)
+                assert page.total == len(expected), (text, sort, status)
+                assert [j.iid for j in page.jobs] == expected[offset:offset + 25]
+
+
+def test_retry_queues_a_copy_of_a_failed_job(store):
+    failed = make_job_in(store, Status.FAILED)
+    again = store.retry(failed)
+    job = store.get(again)
+    assert job.status is Status.WAITING and job.retry_of == failed
+    assert job.hyper_params == store.get(failed).hyper_params
+    with pytest.raises(IllegalTransition):
+        store.retry(again)  # waiting: nothing to retry
 
 
 def test_counts_match_the_records(store, many_jobs):
