@@ -84,7 +84,7 @@ _COLUMNS = [
     {"field": "epochs", "headerName": "Epochs", "width": 70},
     {"field": "progress", "headerName": "Progress", "width": 124, "sortable": False,
      "cellRenderer": "ProgressBar"},
-    {"field": "test_accuracy", "headerName": "Test acc", "width": 86,
+    {"field": "test_accuracy", "headerName": "Test acc", "width": 98,
      "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(2) + '%'"}},
     {"field": "best_test_accuracy", "headerName": "Best", "width": 78,
      "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(2) + '%'"}},

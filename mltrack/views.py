@@ -43,10 +43,12 @@ _PALETTE = ["#2f6fed", "#e4572e", "#17a398", "#8e44ad", "#f2a541", "#33658a", "#
 
 # -- small formats ----------------------------------------------------------------
 def duration(seconds: float | None) -> str:
-    """12 s, 3m 05s, 1h 02m."""
+    """2.4 s, 12 s, 3m 05s, 1h 02m."""
     if seconds is None or not math.isfinite(seconds):
         return ""
-    seconds = max(0, int(round(seconds)))
+    if seconds < 9.95:
+        return f"{max(0.0, seconds):.1f} s"
+    seconds = int(round(seconds))
     if seconds < 60:
         return f"{seconds} s"
     if seconds < 3600:
@@ -167,7 +169,7 @@ def curves_figure(runs: list[tuple[Job, list[dict[str, float]]]], kind: str) -> 
     fig.update_layout(
         title={"text": title, "x": 0.02, "font": {"size": 15}}, uirevision="keep",
         margin={"l": 50, "r": 10, "t": 40, "b": 40}, height=320, template="plotly_white",
-        legend={"orientation": "h", "y": -0.2, "font": {"size": 11}},
+        legend={"orientation": "h", "y": -0.3, "font": {"size": 11}},
         xaxis={"title": "epoch", "dtick": 1 if max((len(e) for _, e in runs), default=0) <= 20
                else None},
         yaxis={"title": unit})

@@ -148,6 +148,10 @@ class Worker:
     def _run(self, claim: Claim) -> None:
         job = _Running(claim)
         self.current = job
+        try:
+            self.register()  # the dashboard shows this worker busy at once
+        except _REDIS_DOWN:
+            pass  # the heartbeat registers it again shortly
         iid, attempt = claim.iid, claim.attempt
         beat = threading.Thread(target=self._heartbeat, args=(job,), daemon=True,
                                 name=f"heartbeat-{iid[:8]}")

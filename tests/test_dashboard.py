@@ -10,6 +10,7 @@ from selenium.webdriver.common.keys import Keys
 from helpers import wait_for
 from mltrack.params import HyperParams
 from mltrack.store import Status
+from mltrack import views
 
 DOCS = None  # set DOCS to a folder to save screenshots while the tests run
 
@@ -118,7 +119,7 @@ def test_sort_by_test_accuracy_and_by_run_time(dash_duo, live_app, store):
     dash_duo.find_element(header.format("test_accuracy")).click()  # descending
     wait_for(lambda: column("test_accuracy") == expected[::-1], timeout=10)
     dash_duo.find_element(header.format("runtime")).click()
-    expected_rt = [str(int(r)) + " s" if r < 60 else "1m 00s" for r in sorted(runtimes)]
+    expected_rt = [views.duration(r) for r in sorted(runtimes)]
     wait_for(lambda: column("runtime") == expected_rt, timeout=10)
     # the sort survives live refreshes
     time.sleep(3.5)

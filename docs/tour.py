@@ -1,0 +1,163 @@
+"""The newcomer's tour, driven in a real browser, saving the README's screenshots.
+
+Starts `python -m mltrack` on a fresh data dir, queues a sweep of 4 MLP jobs
+from the form, watches them run and finish, sorts the table by test accuracy
+and by run time, and overlays two runs' curves. Needs chromium and
+chromedriver (the test command installs them).
+
+    python docs/tour.py [--mnist DIR]   # DIR: an existing MNIST root to reuse
+"""
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+
+DOCS = Path(__file__).parent
+
+
+def wait_for(predicate, timeout=300.0, step=0.25):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            value = predicate()
+        except Exception:
+            value = None
+        if value:
+            return value
+        time.sleep(step)
+    raise AssertionError("timed out")
+
+
+def start(data_dir: Path) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen([sys.executable, "-m", "mltrack", "--port", "0", "--data-dir",
+                             str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    for line in proc.stdout:
+        print("  mltrack:", line.rstrip())
+        found = re.search(r"dashboard at (http://\S+)", line)
+        if found:
+            return proc, found.group(1)
+    raise SystemExit("mltrack did not start")
+
+
+def browser() -> webdriver.Chrome:
+    options = Options()
+    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--window-size=1280,800",
+                 "--hide-scrollbars"):
+        options.add_argument(flag)
+    return webdriver.Chrome(options=options)
+
+
+def rows(driver) -> list[dict[str, str]]:
+    return driver.execute_script("""
+        const rows = [...document.querySelectorAll('#jobs-grid .ag-center-cols-container .ag-row')];
+        rows.sort((a, b) => +a.getAttribute('row-index') - +b.getAttribute('row-index'));
+        return rows.filter(r => r.getAttribute('row-id')).map(r => {
+            const out = {'row-id': r.getAttribute('row-id')};
+            r.querySelectorAll('.ag-cell').forEach(c => out[c.getAttribute('col-id')] = c.innerText);
+            return out;
+        });""")
+
+
+def choose(driver, dropdown_id: str, wanted: set[str]) -> None:
+    """Make a multi-select dropdown hold exactly `wanted`."""
+    driver.find_element(By.CSS_SELECTOR, f"#{dropdown_id}").click()
+    time.sleep(0.3)
+    # additions first: the dropdown keeps at least one value
+    for adding in (True, False):
+        for option in driver.find_elements(By.CSS_SELECTOR, "[role='option']"):
+            name = option.text.strip()
+            selected = option.get_attribute("aria-selected") == "true"
+            if (name in wanted) != selected and (name in wanted) == adding:
+                option.click()
+                time.sleep(0.2)
+    driver.find_element(By.CSS_SELECTOR, ".brand").click()
+
+
+def type_into(driver, element_id: str, text: str) -> None:
+    box = driver.find_element(By.ID, element_id)
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(Keys.BACKSPACE)
+    box.send_keys(text)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--mnist", type=Path, help="an MNIST root to reuse (no download)")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp)
+        if args.mnist:
+            (data_dir / "mnist").symlink_to(args.mnist.resolve())
+        proc, url = start(data_dir)
+        driver = browser()
+        try:
+            driver.set_window_size(1280, 960)
+            driver.get(url)
+            wait_for(lambda: driver.find_element(By.ID, "jobs-grid"))
+            print("1. a sweep of 4 MLP jobs from the form")
+            choose(driver, "form-model", {"mlp"})
+            choose(driver, "form-optimizer", {"adam", "sgd"})
+            type_into(driver, "form-learning_rate", "0.01, 0.001")
+            type_into(driver, "form-num_epochs", "3")
+            preview = wait_for(lambda: "4 jobs" in driver.find_element(
+                By.ID, "sweep-preview").text and driver.find_element(By.ID, "sweep-preview").text)
+            print("   ", preview)
+            driver.save_screenshot(str(DOCS / "form.png"))
+            driver.find_element(By.ID, "submit").click()
+            wait_for(lambda: driver.find_element(By.ID, "submit-result").text == "Queued 4 jobs.")
+            print("2. watch them run")
+            wait_for(lambda: any(r.get("status", "").lower() == "running" and "left" in
+                                 r.get("progress", "") for r in rows(driver)))
+            driver.save_screenshot(str(DOCS / "running.png"))
+            wait_for(lambda: [r["status"].lower() for r in rows(driver)] == ["done"] * 4,
+                     timeout=900)
+            print("3. sort by test accuracy, then by run time")
+            header = "#jobs-grid .ag-header-cell[col-id='{}'] .ag-header-cell-label"
+            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
+            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
+            time.sleep(1.5)
+            acc = [float(r["test_accuracy"].rstrip("%")) for r in rows(driver)]
+            assert acc == sorted(acc, reverse=True), acc
+            print("    test accuracy, best first:", acc)
+            driver.find_element(By.CSS_SELECTOR, header.format("runtime")).click()
+            time.sleep(1.5)
+            print("    run time, shortest first:", [r["runtime"] for r in rows(driver)])
+            print("4. overlay the two best runs")
+            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
+            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
+            time.sleep(1.5)
+            for row in rows(driver)[:2]:
+                driver.find_element(By.CSS_SELECTOR, f"#jobs-grid .ag-row[row-id='{row['row-id']}'] "
+                                                     ".ag-selection-checkbox input").click()
+            wait_for(lambda: driver.execute_script(
+                "const g = document.querySelector('#loss-graph .js-plotly-plot');"
+                "return g && g.data && g.data.length == 4"))
+            time.sleep(1)
+            driver.save_screenshot(str(DOCS / "dashboard.png"))
+            driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"
+                                  ".getBoundingClientRect().top + window.scrollY - 60)")
+            time.sleep(0.5)
+            driver.save_screenshot(str(DOCS / "runs.png"))
+            print("screenshots in", DOCS)
+        finally:
+            driver.quit()
+            proc.terminate()
+            proc.wait(60)
+
+
+if __name__ == "__main__":
+    main()
