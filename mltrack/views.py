@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 import plotly.graph_objects as go
 
 from mltrack.params import HyperParams, InvalidParams, expand_sweep
-from mltrack.store import Job, Status
+from mltrack.store import SORT_KEYS, Job, Status
 
 STATUS_COLORS = {
     "waiting": "#8a94a6",
@@ -20,20 +20,6 @@ STATUS_COLORS = {
     "done": "#1f9d55",
     "failed": "#d64545",
     "cancelled": "#b7791f",
-}
-# Grid column id -> store sort key (every column the store can sort by).
-SORTABLE_COLUMNS = {
-    "created": "created",
-    "test_accuracy": "test_accuracy",
-    "best_test_accuracy": "best_test_accuracy",
-    "train_loss": "train_loss",
-    "test_loss": "test_loss",
-    "runtime": "runtime",
-    "epochs": "epochs",
-    "learning_rate": "learning_rate",
-    "batch_size": "batch_size",
-    "model": "model",
-    "optimizer": "optimizer",
 }
 FORM_FIELDS = ("model", "optimizer", "learning_rate", "num_epochs", "batch_size",
                "momentum", "weight_decay", "seed")
@@ -124,9 +110,10 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
 
 def sort_from_model(sort_model: list[dict[str, Any]] | None) -> tuple[str, str]:
     """The grid's sort model -> (store sort key, order); newest first by default."""
+    # The grid's column ids are the store's sort keys.
     for entry in sort_model or []:
-        key = SORTABLE_COLUMNS.get(entry.get("colId", ""))
-        if key and entry.get("sort") in ("asc", "desc"):
+        key = entry.get("colId", "")
+        if key in SORT_KEYS and entry.get("sort") in ("asc", "desc"):
             return key, entry["sort"]
     return "created", "desc"
 
