@@ -306,12 +306,17 @@ while true do
   local iid = redis.call('LPOP', p .. 'queue:requests')
   if not iid then return false end
   local jk = p .. 'job:' .. iid
-  -- entries of jobs cancelled or deleted meanwhile are skipped
-  if redis.call('HGET', jk, 'status') == 'waiting' then
+  -- entries of jobs cancelled or deleted meanwhile are skipped; a job whose
+  -- cancel was asked while it ran, and that came back to the queue, ends here
+  local st = redis.call('HGET', jk, 'status')
+  if st == 'waiting' and redis.call('HGET', jk, 'cancel_requested') == '1' then
+    redis.call('HSET', jk, 'status', 'cancelled', 'finished', now)
+    redis.call('DEL', jk .. ':checkpoint')
+    move_scope(p, iid, 'waiting', 'cancelled')
+  elseif st == 'waiting' then
     local attempt = redis.call('HINCRBY', jk, 'attempts', 1)
     redis.call('HSET', jk, 'status', 'running', 'worker', worker)
     if not redis.call('HGET', jk, 'started') then redis.call('HSET', jk, 'started', now) end
-    redis.call('HDEL', jk, 'cancel_requested')
     redis.call('ZADD', p .. 'leases', now + tonumber(ARGV[4]), iid)
     move_scope(p, iid, 'waiting', 'running')
     return {iid, attempt, redis.call('HGET', jk, 'hyper_params')}

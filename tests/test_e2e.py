@@ -81,3 +81,29 @@ def test_ctrl_c_mid_job_returns_it_and_the_next_start_resumes(data_dir):
     finally:
         again.proc.terminate()
         again.proc.wait(60)
+
+
+def test_a_worker_process_joins_a_shared_redis(data_dir, redis_server):
+    """`mltrack worker --redis-url`: the scale-out node, on the queue of another mltrack."""
+    import subprocess
+    import sys
+
+    from mltrack.params import HyperParams
+    from mltrack.store import Status, Store
+
+    store = Store.from_url(redis_server.url, "scaleout:")
+    iid = store.create(HyperParams(model="mlp", num_epochs=1))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mltrack", "worker", "--redis-url", redis_server.url,
+         "--key-prefix", "scaleout:", "--workers", "2", "--data-dir", str(data_dir)],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        wait_for(lambda: store.get(iid).status is Status.DONE, timeout=180, step=0.3)
+        assert store.get(iid).test_accuracy > 90
+        workers = store.live_workers()
+        assert len(workers) == 2 and {w["pid"] for w in workers} == {str(proc.pid)}
+    finally:
+        proc.terminate()
+        assert proc.wait(60) == 0
+    assert "2 worker thread(s)" in proc.stdout.read()
+    store.redis.delete(*store.redis.keys("scaleout:*"))

@@ -125,6 +125,16 @@ def test_cancel_running_asks_the_worker(store):
     assert store.get(iid).status is Status.CANCELLED
 
 
+def test_a_cancel_asked_while_running_holds_when_the_job_comes_back(store):
+    iid = make_job_in(store, Status.RUNNING)
+    store.cancel(iid)
+    store.requeue(iid, 1)  # its worker stopped (or died) before it saw the cancel
+    assert store.claim("w2") is None
+    job = store.get(iid)
+    assert job.status is Status.CANCELLED and job.finished
+    assert store.counts()["cancelled"] == 1
+
+
 def test_cancel_waiting_removes_it_from_the_queue(store):
     iid = store.create(HP)
     assert store.cancel(iid) is Status.CANCELLED
