@@ -180,3 +180,21 @@ def _alert(dash_duo):
         return dash_duo.driver.switch_to.alert
     except Exception:
         return None
+
+
+def test_filter_the_table_by_status_and_by_text(dash_duo, live_app, store):
+    done_mlp = finished_job(store, 97.0, 10.0, model="mlp")
+    finished_job(store, 98.0, 20.0, model="cnn")
+    waiting_sgd = store.create(HyperParams(model="mlp", optimizer="sgd"))
+    open_dashboard(dash_duo, live_app)
+    wait_for(lambda: len(grid_rows(dash_duo)) == 3)
+    dash_duo.select_dcc_dropdown("#status-filter", value="done")
+    wait_for(lambda: {r["status"].lower() for r in grid_rows(dash_duo)} == {"done"}
+             and len(grid_rows(dash_duo)) == 2, timeout=10)
+    dash_duo.find_element("#text-filter").send_keys("mlp")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [done_mlp], timeout=10)
+    dash_duo.find_element(".brand").click()
+    dash_duo.clear_input("#text-filter")
+    dash_duo.find_element("#text-filter").send_keys("sgd")
+    dash_duo.select_dcc_dropdown("#status-filter", value="waiting")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [waiting_sgd], timeout=10)
