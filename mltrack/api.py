@@ -12,7 +12,7 @@ from werkzeug.exceptions import HTTPException
 
 from mltrack import __version__
 from mltrack.params import HyperParams, InvalidParams, expand_sweep
-from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, SORT_KEYS, SUMMARY_FIELDS,
+from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, LIST_SORTS, SUMMARY_FIELDS,
                            IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
 
 log = logging.getLogger(__name__)
@@ -121,8 +121,8 @@ def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
     if unknown:
         raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(_LIST_ARGS)})")
     sort = args.get("sort", "created")
-    if sort not in SORT_KEYS:
-        raise BadRequest("sort", f"must be one of {', '.join(SORT_KEYS)}; got {sort!r}")
+    if sort not in LIST_SORTS:
+        raise BadRequest("sort", f"must be one of {', '.join(LIST_SORTS)}; got {sort!r}")
     order = args.get("order", DEFAULT_ORDER[sort])
     if order not in ("asc", "desc"):
         raise BadRequest("order", f"must be asc or desc; got {order!r}")

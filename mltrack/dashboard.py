@@ -74,7 +74,7 @@ def _form() -> html.Div:
 
 
 _COLUMNS = [
-    {"field": "status", "headerName": "Status", "width": 96, "sortable": False,
+    {"field": "status", "headerName": "Status", "width": 96,
      "cellClass": {"function": "'status-cell status-' + params.value"}},
     {"field": "model", "headerName": "Model", "width": 70},
     {"field": "optimizer", "headerName": "Optimizer", "width": 88},

@@ -71,6 +71,10 @@ SORT_KEYS = {
     "model": "model",
     "optimizer": "optimizer",
 }
+# Listings also sort by status, in this order (within one, newest first); no
+# index of its own: the per-status indexes, read one after another.
+STATUS_ORDER = ("running", "waiting", "failed", "cancelled", "done")
+LIST_SORTS = (*SORT_KEYS, "status")
 # Hyperparameter sort keys and their scores (names sort in the order of their choices).
 HYPER_KEYS = {
     "learning_rate": lambda hp: hp.learning_rate,
@@ -96,6 +100,7 @@ DEFAULT_ORDER = {
     "num_epochs": "asc",
     "model": "asc",
     "optimizer": "asc",
+    "status": "asc",
 }
 SUMMARY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
                   "best_test_accuracy", "runtime")
@@ -460,7 +465,8 @@ return out
 """
 
 # One page of jobs in one round trip. ARGV: prefix, scope, key, order, offset,
-# limit, metric ('1' if key is absent until the first epoch).
+# limit, metric ('1' if key is absent until the first epoch), the statuses in
+# order (for key 'status').
 # Returns {total, hash1, hash2, ...} with each hash as a flat field/value list.
 _LIST = """
 local p, scope, key, order = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -472,7 +478,29 @@ local function range(k, start, count, rev)
   return redis.call('ZRANGE', idx(k), start, start + count - 1)
 end
 local total = redis.call('ZCARD', idx('created'))
-local ids = range(key, offset, limit, order == 'desc')
+local ids = {}
+if key == 'status' then
+  -- the per-status indexes one after another, each newest first
+  local statuses = {}
+  for s in string.gmatch(ARGV[8], '%S+') do
+    if scope == 'all' or scope == s then statuses[#statuses + 1] = s end
+  end
+  local skip, need = offset, limit
+  for _, s in ipairs(statuses) do
+    if need <= 0 then break end
+    local zkey = p .. 'idx:' .. s .. ':created'
+    local n = redis.call('ZCARD', zkey)
+    if skip >= n then skip = skip - n
+    else
+      for _, iid in ipairs(redis.call('ZRANGE', zkey, skip, skip + need - 1, 'REV')) do
+        ids[#ids + 1] = iid
+      end
+      need, skip = limit - #ids, 0
+    end
+  end
+else
+  ids = range(key, offset, limit, order == 'desc')
+end
 if metric then
   -- jobs without the metric yet come after those with it, newest first
   local ranked = redis.call('ZCARD', idx(key))
@@ -486,7 +514,7 @@ return out
 
 
 # Like _LIST, keeping only jobs whose text (iid, status, hyperparameters as
-# JSON) holds every word of ARGV[8]. Walks the index in order, so it costs
+# JSON) holds every word of ARGV[8] (ARGV[9]: the statuses in order). Walks the index in order, so it costs
 # the number of jobs in scope, not a page; fine for tens of thousands.
 _SEARCH = """
 local p, scope, key, order = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
@@ -494,8 +522,7 @@ local offset, limit, metric = tonumber(ARGV[5]), tonumber(ARGV[6]), ARGV[7] == '
 local words = {}
 for w in string.gmatch(string.lower(ARGV[8]), '%S+') do words[#words + 1] = w end
 local total, out = 0, {}
-local function scan(k, rev)
-  local zkey = p .. 'idx:' .. scope .. ':' .. k
+local function scan_key(zkey, rev)
   local n, start = redis.call('ZCARD', zkey), 0
   while start < n do
     local ids
@@ -517,8 +544,14 @@ local function scan(k, rev)
     start = start + 500
   end
 end
-scan(key, order == 'desc')
-if metric then scan('pending', true) end
+if key == 'status' then
+  for s in string.gmatch(ARGV[9], '%S+') do
+    if scope == 'all' or scope == s then scan_key(p .. 'idx:' .. s .. ':created', true) end
+  end
+else
+  scan_key(p .. 'idx:' .. scope .. ':' .. key, order == 'desc')
+  if metric then scan_key(p .. 'idx:' .. scope .. ':pending', true) end
+end
 table.insert(out, 1, total)
 return out
 """
@@ -740,20 +773,21 @@ class Store:
         Without `text` the cost grows with the page, not the total. With it,
         only jobs whose iid, status or hyperparameters hold every word count.
         """
-        if sort not in SORT_KEYS:
-            raise ValueError(f"sort must be one of {', '.join(SORT_KEYS)}")
+        if sort not in LIST_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(LIST_SORTS)}")
         order = order or DEFAULT_ORDER[sort]
         if order not in ("asc", "desc"):
             raise ValueError("order must be asc or desc")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         scope = Status(status).value if status else "all"
+        statuses = " ".join(STATUS_ORDER if order == "asc" else STATUS_ORDER[::-1])
         args = [self.prefix, scope, sort, order, offset, limit,
                 "1" if sort in METRIC_KEYS else "0"]
         if text.strip():
-            total, *hashes = self._search(args=[*args, text])
+            total, *hashes = self._search(args=[*args, text, statuses])
         else:
-            total, *hashes = self._list(args=args)
+            total, *hashes = self._list(args=[*args, statuses])
         jobs = [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in hashes if h]
         return Page(jobs, int(total))
 

@@ -12,7 +12,7 @@ from typing import Any, Iterable, Mapping
 import plotly.graph_objects as go
 
 from mltrack.params import HyperParams, InvalidParams, expand_sweep
-from mltrack.store import SORT_KEYS, Job, Status
+from mltrack.store import LIST_SORTS, Job, Status
 
 STATUS_COLORS = {
     "waiting": "#8a94a6",
@@ -113,7 +113,7 @@ def sort_from_model(sort_model: list[dict[str, Any]] | None) -> tuple[str, str]:
     # The grid's column ids are the store's sort keys.
     for entry in sort_model or []:
         key = entry.get("colId", "")
-        if key in SORT_KEYS and entry.get("sort") in ("asc", "desc"):
+        if key in LIST_SORTS and entry.get("sort") in ("asc", "desc"):
             return key, entry["sort"]
     return "created", "desc"
 

@@ -9,7 +9,8 @@ import pytest
 import redis
 
 from mltrack.params import HyperParams
-from mltrack.store import (DEFAULT_ORDER, HYPER_KEYS, METRIC_KEYS, SORT_KEYS, TRANSITIONS, EpochOutOfOrder,
+from mltrack.store import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS, SORT_KEYS,
+                           STATUS_ORDER, TRANSITIONS, EpochOutOfOrder,
                            IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
 
 HP = HyperParams(model="mlp", num_epochs=3)
@@ -271,6 +272,8 @@ def many_jobs(store):
 
 
 def sort_value(job, sort):
+    if sort == "status":
+        return STATUS_ORDER.index(job.status.value)
     if sort == "epochs":
         return job.epochs_done
     if sort in HYPER_KEYS:
@@ -284,6 +287,9 @@ def brute_force(jobs, sort, order, status, text=""):
         w in f"{j.iid} {j.status.value} {json.dumps(j.hyper_params, sort_keys=True)}".lower()
         for w in words)]
     value = lambda j: sort_value(j, sort)  # noqa: E731
+    if sort == "status":  # by status, then newest first within one
+        return [j.iid for j in sorted(picked, key=lambda j: (
+            value(j) if order == "asc" else -value(j), -j.created, tuple(-ord(c) for c in j.iid)))]
     ranked = sorted((j for j in picked if value(j) is not None), key=lambda j: (value(j), j.iid),
                     reverse=order == "desc")
     unranked = sorted((j for j in picked if value(j) is None), key=lambda j: (j.created, j.iid),
@@ -292,7 +298,7 @@ def brute_force(jobs, sort, order, status, text=""):
 
 
 def test_sorting_and_paging_match_a_brute_force_sort(store, many_jobs):
-    for sort in SORT_KEYS:
+    for sort in LIST_SORTS:
         check_sort(store, many_jobs, sort)
 
 
@@ -317,7 +323,7 @@ def test_text_search_matches_a_brute_force_filter(store, many_jobs):
     rng = random.Random(11)
     some_iid = many_jobs[17].iid
     for text in ["sgd", "mlp 0.01", "CNN Adamw", "done", some_iid[:10], "nothing-matches", "  "]:
-        for sort in ("created", "test_accuracy", "learning_rate"):
+        for sort in ("created", "test_accuracy", "learning_rate", "status"):
             for status in (None, "done"):
                 expected = brute_force(many_jobs, sort, DEFAULT_ORDER[sort], status, text)
                 offset = rng.randint(0, max(0, len(expected) - 10))

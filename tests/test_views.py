@@ -37,7 +37,8 @@ def test_table_rows_keep_numbers_and_show_progress():
     (None, ("created", "desc")),
     ([{"colId": "test_accuracy", "sort": "desc"}], ("test_accuracy", "desc")),
     ([{"colId": "runtime", "sort": "asc"}], ("runtime", "asc")),
-    ([{"colId": "status", "sort": "asc"}], ("created", "desc")),  # not sortable in the store
+    ([{"colId": "status", "sort": "asc"}], ("status", "asc")),
+    ([{"colId": "progress", "sort": "asc"}], ("created", "desc")),  # not sortable in the store
 ])
 def test_sort_from_the_grid(model, expected):
     assert views.sort_from_model(model) == expected
