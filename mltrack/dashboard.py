@@ -168,7 +168,8 @@ def layout() -> html.Div:
             html.Div([_table(), _run_view()], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
-        dcc.Store(id="grid-version", data=0),
+        dcc.Store(id="grid-version", data=0),  # bumped when jobs are added or removed
+        dcc.Store(id="grid-refreshed"),  # when the grid last re-read its rows
     ], className="app")
 
 
@@ -218,13 +219,13 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     app.clientside_callback(
         """function(tick, status, text, version) {
             const api = dash_ag_grid.getApi('jobs-grid');
-            if (!api) { return window.dash_clientside.no_update; }
+            if (!api) { return window.dash_clientside.no_update; }  // not rendered yet
             const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || '';
             if (trigger.startsWith('tick')) { api.refreshInfiniteCache(); }
             else { api.purgeInfiniteCache(); }
-            return window.dash_clientside.no_update;
+            return Date.now();
         }""",
-        Output("jobs-grid", "id"), Input("tick", "n_intervals"),
+        Output("grid-refreshed", "data"), Input("tick", "n_intervals"),
         Input("status-filter", "value"), Input("text-filter", "value"),
         Input("grid-version", "data"), prevent_initial_call=True)
 
