@@ -557,6 +557,21 @@ return out
 """
 
 
+_COUNT_SCOPES = [s.value for s in Status] + ["all"]
+
+
+def _counts(sizes: Sequence[int]) -> dict[str, int]:
+    counts = dict(zip(_COUNT_SCOPES, sizes))
+    counts["total"] = counts.pop("all")
+    return counts
+
+
+def _page(reply: list[Any]) -> Page:
+    """A _LIST / _SEARCH reply: the total, then each job's hash as a flat list."""
+    total, *hashes = reply
+    return Page([Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in hashes if h], int(total))
+
+
 class Store:
     """Jobs, their queue, metrics and indexes, on one Redis database."""
 
@@ -781,15 +796,12 @@ class Store:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         scope = Status(status).value if status else "all"
-        statuses = " ".join(STATUS_ORDER if order == "asc" else STATUS_ORDER[::-1])
-        args = [self.prefix, scope, sort, order, offset, limit,
-                "1" if sort in METRIC_KEYS else "0"]
         if text.strip():
-            total, *hashes = self._search(args=[*args, text, statuses])
+            *args, statuses = self._list_args(scope, sort, order, offset, limit)
+            reply = self._search(args=[*args, text, statuses])
         else:
-            total, *hashes = self._list(args=[*args, statuses])
-        jobs = [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in hashes if h]
-        return Page(jobs, int(total))
+            reply = self._list(args=self._list_args(scope, sort, order, offset, limit))
+        return _page(reply)
 
     def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:
         """Jobs with their epochs, in the order asked (unknown iids skipped); one round trip."""
@@ -806,31 +818,19 @@ class Store:
         status, the running jobs (up to 100), the `recent` newest done jobs and
         the live workers."""
         pipe = self.redis.pipeline(transaction=False)
-        scopes = [s.value for s in Status] + ["all"]
-        for scope in scopes:
-            pipe.zcard(self.index_key(scope, "created"))
-        self._list(args=[self.prefix, "running", "created", "desc", 0, 100, "0"], client=pipe)
-        self._list(args=[self.prefix, "done", "created", "desc", 0, recent, "0"], client=pipe)
+        self._queue_counts(pipe)
+        for scope, limit in (("running", 100), ("done", recent)):
+            self._list(args=self._list_args(scope, "created", "desc", 0, limit), client=pipe)
         self._live_workers(args=[self.prefix], client=pipe)
         *sizes, running, done, workers = pipe.execute()
-        counts = dict(zip(scopes, sizes))
-        counts["total"] = counts.pop("all")
-
-        def jobs(reply: list[Any]) -> list[Job]:
-            return [Job.from_hash(dict(zip(h[::2], h[1::2]))) for h in reply[1:] if h]
-
-        return {"counts": counts, "running": jobs(running), "recent_done": jobs(done),
-                "workers": [json.loads(w) for w in workers]}
+        return {"counts": _counts(sizes), "running": _page(running).jobs,
+                "recent_done": _page(done).jobs, "workers": [json.loads(w) for w in workers]}
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per status, plus `total`."""
         pipe = self.redis.pipeline(transaction=False)
-        scopes = [s.value for s in Status] + ["all"]
-        for scope in scopes:
-            pipe.zcard(self.index_key(scope, "created"))
-        counts = dict(zip(scopes, pipe.execute()))
-        counts["total"] = counts.pop("all")
-        return counts
+        self._queue_counts(pipe)
+        return _counts(pipe.execute())
 
     def queue_length(self) -> int:
         return self.redis.llen(self.queue_key)
@@ -839,6 +839,18 @@ class Store:
         return bool(self.redis.ping())
 
     # -- helpers --------------------------------------------------------------
+    def _list_args(self, scope: str, sort: str, order: str, offset: int,
+                   limit: int) -> list[Any]:
+        """The ARGV of _LIST (_SEARCH takes the same, with the text before the last)."""
+        statuses = " ".join(STATUS_ORDER if order == "asc" else STATUS_ORDER[::-1])
+        return [self.prefix, scope, sort, order, offset, limit,
+                "1" if sort in METRIC_KEYS else "0", statuses]
+
+    def _queue_counts(self, pipe: Any) -> None:
+        """Queue one ZCARD per status and for all (read back with _counts)."""
+        for scope in _COUNT_SCOPES:
+            pipe.zcard(self.index_key(scope, "created"))
+
     def _change(self, iid: str, allowed: Iterable[Status], to: Status,
                 attempt: int | None, fields: list[Any], now: float | None = None) -> None:
         args = [self.prefix, iid, " ".join(s.value for s in allowed), to.value,
