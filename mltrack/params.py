@@ -1,6 +1,7 @@
 """Hyperparameters of a training job: the one place that says what is allowed."""
 from __future__ import annotations
 
+import json
 import math
 import itertools
 from dataclasses import asdict, dataclass, fields
@@ -117,7 +118,10 @@ def _number(field: str, value: Any, *, low: float, high: float, rule: str,
             low_open: bool = False, high_open: bool = False) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise InvalidParams(field, f"must be a number, got {_json_type(value)}")
-    value = float(value)
+    try:
+        value = float(value)
+    except OverflowError:  # an integer with hundreds of digits
+        value = math.inf
     if not math.isfinite(value):
         raise InvalidParams(field, f"must be a finite number ({rule})")
     too_low = value <= low if low_open else value < low
@@ -149,10 +153,8 @@ def expand_sweep(base: Any, sweep: Any) -> list[HyperParams]:
             raise InvalidParams(str(name), f"unknown hyperparameter (allowed: {', '.join(known)})")
         if not isinstance(values, list) or not values:
             raise InvalidParams(name, "a sweep needs a non-empty list of values")
-        unique = []
-        for v in values:
-            if v not in unique:
-                unique.append(v)
+        # one job per distinct JSON value: 1 and true are two values (== says one)
+        unique = list({json.dumps(v, sort_keys=True): v for v in values}.values())
         axes.append((name, unique))
     count = math.prod(len(v) for _, v in axes)
     if count > MAX_SWEEP:

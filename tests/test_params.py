@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from mltrack.params import HyperParams, InvalidParams
+from mltrack.params import HyperParams, InvalidParams, expand_sweep
 
 
 def test_defaults_match_the_design_table():
@@ -26,6 +26,9 @@ def test_names_are_case_insensitive_and_numbers_normalised():
     ({"learning_rate": 10.5}, "learning_rate"),
     ({"learning_rate": math.nan}, "learning_rate"),
     ({"learning_rate": math.inf}, "learning_rate"),
+    ({"learning_rate": 10**400}, "learning_rate"),
+    ({"momentum": -10**400, "optimizer": "sgd"}, "momentum"),
+    ({"num_epochs": 10**400}, "num_epochs"),
     ({"num_epochs": 2.5}, "num_epochs"),
     ({"num_epochs": True}, "num_epochs"),
     ({"batch_size": 8193}, "batch_size"),
@@ -51,3 +54,11 @@ def test_upper_bounds_are_inclusive_where_the_table_says_so():
 def test_direct_construction_is_checked_too():
     with pytest.raises(InvalidParams):
         HyperParams(optimizer="adam", momentum=0.9)
+
+
+def test_a_sweep_keeps_values_that_json_tells_apart():
+    # 1 == True in Python; as JSON they are two values, and true is no seed
+    with pytest.raises(InvalidParams) as err:
+        expand_sweep({}, {"seed": [1, True]})
+    assert err.value.field == "seed"
+    assert [hp.learning_rate for hp in expand_sweep({}, {"learning_rate": [0.1, 0.1, 1]})] == [0.1, 1.0]

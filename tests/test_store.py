@@ -1,6 +1,7 @@
 """Store contract tests against the real embedded server."""
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -9,9 +10,11 @@ import pytest
 import redis
 
 from mltrack.params import HyperParams
+from mltrack.store import text
 from mltrack.store import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS, SORT_KEYS,
-                           STATUS_ORDER, TRANSITIONS, EpochOutOfOrder,
-                           IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
+                           STATUS_ORDER, TERMINAL, TRANSITIONS, EpochOutOfOrder, InvalidValue,
+                           IllegalTransition, JobNotFound, StaleAttempt, Status, Store,
+                           text_score)
 
 HP = HyperParams(model="mlp", num_epochs=3)
 
@@ -110,11 +113,19 @@ def test_every_transition_is_legal_or_raises(store, start, target):
 def test_terminal_states_are_final(store):
     for status in (Status.DONE, Status.FAILED, Status.CANCELLED):
         iid = make_job_in(store, status)
-        with pytest.raises(IllegalTransition) as err:
-            store.cancel(iid)
-        assert err.value.current == status.value
+        before = store.get(iid)
+        if status is Status.CANCELLED:
+            assert store.cancel(iid) is Status.CANCELLED  # asked twice: the same answer
+        else:
+            with pytest.raises(IllegalTransition) as err:
+                store.cancel(iid)
+            assert err.value.current == status.value
+        for other in TERMINAL - {status}:
+            with pytest.raises(IllegalTransition):
+                store.finish(iid, before.attempts, other)
         with pytest.raises(IllegalTransition):
-            store.finish(iid, store.get(iid).attempts, Status.DONE)
+            store.requeue(iid, before.attempts)
+        assert store.get(iid) == before
 
 
 def test_cancel_running_asks_the_worker(store):
@@ -184,15 +195,19 @@ def test_delete_only_finished_and_leaves_nothing(store, redis_client):
     store.delete(running)
     with pytest.raises(JobNotFound):
         store.get(running)
-    assert [k for k in redis_client.keys("test:*") if running in k] == []
+    # only a tombstone that expires (a resent delete answers OK) names it
+    assert [k for k in redis_client.keys("test:*") if running in k] == [f"test:deleted:{running}"]
+    assert 0 < redis_client.ttl(f"test:deleted:{running}") <= 86400
     assert all(redis_client.zscore(k, running) is None for k in redis_client.keys("test:idx:*"))
+    assert redis_client.keys("test:text:tok:*") == [] and redis_client.zcard("test:text:vocab") == 0
+    store.delete(running)  # asked again: the same answer
     assert store.counts()["total"] == 0
 
 
 def test_create_many_is_one_batch(store):
     iids = store.create_many([HyperParams(learning_rate=lr) for lr in (0.1, 0.01, 0.001)])
     assert store.queue_length() == 3 and len(set(iids)) == 3
-    assert [store.claim("w").hyper_params.learning_rate for _ in iids] == [0.1, 0.01, 0.001]
+    assert [store.claim(f"w{n}").hyper_params.learning_rate for n in range(3)] == [0.1, 0.01, 0.001]
 
 
 def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
@@ -207,7 +222,10 @@ def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
     def claimer(n):
         start.wait()
         try:
-            while (c := store.claim(f"w{n}")) is not None:
+            # a worker runs one job at a time: each claim here is a new worker
+            for k in itertools.count():
+                if (c := store.claim(f"w{n}-{k}")) is None:
+                    break
                 claimed.append(c.iid)
         except BaseException as exc:
             errors.append(exc)
@@ -237,7 +255,7 @@ def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
         else:
             assert job.status is Status.CANCELLED
         for scope in ("waiting", "running", "cancelled"):
-            in_scope = store.redis.zscore(store.index_key(scope, "created"), job.iid) is not None
+            in_scope = store.redis.zscore(store.keys.index(scope, "created"), job.iid) is not None
             assert in_scope == (scope == job.status.value)
     counts = store.counts()
     assert counts["running"] + counts["cancelled"] == 100 and counts["waiting"] == 0
@@ -256,8 +274,8 @@ def many_jobs(store):
     for chunk in range(0, 2000, 500):
         iids += store.create_many(params[chunk:chunk + 500], now=1000.0 + chunk)
     claimed = []
-    for _ in range(1500):
-        claimed.append(store.claim("w"))
+    for n in range(1500):
+        claimed.append(store.claim(f"w{n}"))
     for c in claimed:
         for n in range(1, rng.randint(0, 5) + 1):
             store.record_epoch(c.iid, c.attempt, epoch(
@@ -281,11 +299,19 @@ def sort_value(job, sort):
     return getattr(job, SORT_KEYS[sort])
 
 
+def matches(job, words):
+    """The search's rule: a status name matches the status; any other word must
+    begin one of the job's tokens (its iid, its hyperparameters' values)."""
+    tokens = {job.iid, *(str(v).lower() if isinstance(v, str) else json.dumps(v)
+                         for v in job.hyper_params.values())}
+    return all(job.status.value == w if w in {s.value for s in Status}
+               else any(t.startswith(w) for t in tokens) for w in words)
+
+
 def brute_force(jobs, sort, order, status, text=""):
     words = text.lower().split()
-    picked = [j for j in jobs if (status is None or j.status.value == status) and all(
-        w in f"{j.iid} {j.status.value} {json.dumps(j.hyper_params, sort_keys=True)}".lower()
-        for w in words)]
+    picked = [j for j in jobs if (status is None or j.status.value == status)
+              and matches(j, words)]
     value = lambda j: sort_value(j, sort)  # noqa: E731
     if sort == "status":  # by status, then newest first within one
         return [j.iid for j in sorted(picked, key=lambda j: (
@@ -319,18 +345,40 @@ def check_sort(store, many_jobs, sort):
                 assert expected[-1] not in {j.iid for j in many_jobs if j.epochs_done}
 
 
-def test_text_search_matches_a_brute_force_filter(store, many_jobs):
+@pytest.mark.parametrize("few, stretch", [(text.FEW_MATCHES, text.WALK_STRETCH), (10, 37)],
+                         ids=["default", "walking-in-short-stretches"])
+def test_text_search_matches_a_brute_force_filter(store, many_jobs, monkeypatch, few, stretch):
+    # few matches are sorted by score, many are found by walking the index:
+    # with small limits the second way is taken for nearly every query
+    monkeypatch.setattr(text, "FEW_MATCHES", few)
+    monkeypatch.setattr(text, "WALK_STRETCH", stretch)
+    monkeypatch.setattr(text, "TOKENS_PER_CALL", 3)
     rng = random.Random(11)
     some_iid = many_jobs[17].iid
-    for text in ["sgd", "mlp 0.01", "CNN Adamw", "done", some_iid[:10], "nothing-matches", "  "]:
-        for sort in ("created", "test_accuracy", "learning_rate", "status"):
-            for status in (None, "done"):
-                expected = brute_force(many_jobs, sort, DEFAULT_ORDER[sort], status, text)
-                offset = rng.randint(0, max(0, len(expected) - 10))
-                page = store.list_jobs(sort=sort, status=status, text=text, offset=offset,
-                                       limit=25)
-                assert page.total == len(expected), (text, sort, status)
-                assert [j.iid for j in page.jobs] == expected[offset:offset + 25]
+    for query in ["sgd", "mlp 0.01", "CNN Adamw", "ada", "done", "done mlp", "done failed",
+                  some_iid[:10], some_iid[:1], "0.0", "nothing-matches", "  ", "adam 12"]:
+        for sort in ("created", "test_accuracy", "learning_rate", "status", "model"):
+            for status in (None, "done", "running"):
+                for order in ("asc", "desc"):
+                    expected = brute_force(many_jobs, sort, order, status, query)
+                    offset = rng.choice([0, rng.randint(0, max(0, len(expected) - 10))])
+                    page = store.list_jobs(sort=sort, order=order, status=status, text=query,
+                                           offset=offset, limit=25)
+                    assert page.total == len(expected), (query, sort, status)
+                    assert [j.iid for j in page.jobs] == expected[offset:offset + 25], (
+                        query, sort, order, status, offset)
+    assert store.redis.keys("test:tmp:*") == []  # a search leaves nothing behind
+
+
+def test_text_search_indexes_jobs_stored_before_the_index(store, redis_client):
+    old, new = store.create(HyperParams(optimizer="sgd")), store.create(HyperParams())
+    # as an older mltrack stored it: no tokens, in no token set
+    redis_client.hdel(f"test:job:{old}", "tokens")
+    for key in redis_client.keys("test:text:*"):
+        redis_client.delete(key)
+    assert [j.iid for j in store.list_jobs(text="sgd").jobs] == [old]
+    assert [j.iid for j in store.list_jobs(text=new[:12]).jobs] == []  # indexed once, not again
+    assert redis_client.get("test:text:indexed") == "1"
 
 
 def test_retry_queues_a_copy_of_a_failed_job(store):
@@ -348,3 +396,102 @@ def test_counts_match_the_records(store, many_jobs):
     for status in Status:
         assert counts[status.value] == sum(j.status is status for j in many_jobs)
     assert counts["total"] == 2000
+
+
+# -- every write is safe to send twice (a reply lost, the command resent) -----
+def test_a_resent_create_changes_nothing(store):
+    iids = ["a" * 32, "b" * 32]
+    params = [HyperParams(seed=1), HyperParams(seed=2)]
+    assert store.create_many(params, iids=iids) == iids
+    assert store.create_many(params, iids=iids) == iids
+    assert store.counts()["total"] == 2 and store.queue_length() == 2
+
+
+def test_a_resent_claim_gets_the_same_job_and_leaves_the_next_queued(store):
+    first, second = store.create(HP), store.create(HP)
+    c1, again = store.claim("w1"), store.claim("w1")
+    assert (c1.iid, c1.attempt) == (again.iid, again.attempt) == (first, 1)
+    assert store.queue_length() == 1 and store.get(second).status is Status.WAITING
+    store.finish(first, 1, Status.DONE)
+    assert store.claim("w1").iid == second  # its job ended: a new claim is a new job
+
+
+def test_a_resent_epoch_is_recorded_once(store):
+    iid = make_job_in(store, Status.RUNNING)
+    store.record_epoch(iid, 1, epoch(1), b"ckpt-1")
+    store.record_epoch(iid, 1, epoch(1), b"ckpt-1")
+    assert store.epochs(iid) == [epoch(1)] and store.get(iid).epochs_done == 1
+    with pytest.raises(EpochOutOfOrder):  # a different epoch 1 is still refused
+        store.record_epoch(iid, 1, epoch(1, acc=50.0))
+
+
+def test_resent_finish_requeue_cancel_and_delete_answer_as_the_first(store):
+    done = make_job_in(store, Status.RUNNING)
+    store.finish(done, 1, Status.DONE, error=None)
+    finished = store.get(done)
+    store.finish(done, 1, Status.DONE)
+    assert store.get(done) == finished
+    back = make_job_in(store, Status.RUNNING)
+    store.requeue(back, 1)
+    store.requeue(back, 1)
+    assert store.queue_length() == 1 and store.get(back).status is Status.WAITING
+    assert store.cancel(back) is store.cancel(back) is Status.CANCELLED
+    store.delete(done)
+    store.delete(done)
+    with pytest.raises(JobNotFound):
+        store.delete("c" * 32)  # never existed: still unknown
+
+
+# -- values are checked before a script writes anything -----------------------
+@pytest.mark.parametrize("field, value", [
+    ("train_loss", float("nan")), ("test_accuracy", float("inf")), ("time_training", "1"),
+    ("epoch", 1.5), ("epoch", 0), ("test_loss", None)])
+def test_an_unstorable_metric_writes_nothing(store, redis_client, field, value):
+    iid = make_job_in(store, Status.RUNNING)
+    before = {k: redis_client.dump(k) for k in redis_client.keys("test:*")}
+    with pytest.raises(InvalidValue) as err:
+        store.record_epoch(iid, 1, {**epoch(1), field: value})
+    assert err.value.field == field
+    assert {k: redis_client.dump(k) for k in redis_client.keys("test:*")} == before
+
+
+def test_a_diverged_epoch_leaves_every_listing_consistent(store):
+    iid = make_job_in(store, Status.RUNNING)
+    store.record_epoch(iid, 1, epoch(1))
+    with pytest.raises(InvalidValue):
+        store.record_epoch(iid, 1, {**epoch(2), "train_loss": float("nan")})
+    store.finish(iid, 1, Status.FAILED, error="diverged at epoch 2: train loss is nan")
+    for sort in LIST_SORTS:
+        page = store.list_jobs(sort=sort)
+        assert page.total == 1 and [j.iid for j in page.jobs] == [iid], sort
+
+
+def test_cancelling_a_waiting_job_drops_its_checkpoint(store, redis_client):
+    iid = make_job_in(store, Status.RUNNING)
+    store.record_epoch(iid, 1, epoch(1), b"weights")
+    store.requeue(iid, 1)
+    assert store.checkpoint(iid) == b"weights"  # kept for the resume
+    store.cancel(iid)
+    assert store.checkpoint(iid) is None
+
+
+def test_a_queued_job_whose_params_no_longer_validate_is_failed_with_the_reason(store, redis_client):
+    broken, fine = store.create(HP), store.create(HP)
+    redis_client.hset(f"test:job:{broken}", "hyper_params", json.dumps({"model": "resnet"}))
+    claim = store.claim("w1")
+    assert claim.iid == fine
+    job = store.get(broken)
+    assert job.status is Status.FAILED and "model" in job.error and "not valid" in job.error
+    assert store.queue_length() == 0 and store.counts()["running"] == 1
+
+
+def test_choice_scores_do_not_depend_on_the_list_of_choices(store, monkeypatch):
+    import mltrack.params as params
+
+    iid = store.create(HyperParams(model="mlp", optimizer="sgd"))
+    scores = {k: store.redis.zscore(store.keys.index("all", k), iid) for k in ("model", "optimizer")}
+    assert scores == {"model": text_score("mlp"), "optimizer": text_score("sgd")}
+    # a new choice that sorts first changes no stored score
+    monkeypatch.setattr(params, "MODELS", ("aaa", *params.MODELS))
+    assert HYPER_KEYS["model"](HyperParams(model="mlp")) == scores["model"]
+    assert text_score("adam") < text_score("adamw") < text_score("sgd")

@@ -1,0 +1,20 @@
+"""The job store: the only package that spells a Redis key.
+
+`model` holds the job model (statuses, transitions, `Job`, errors), `sorting`
+what listings sort by, `text` the text search, `keys` and `lua/` the key scheme
+and the scripts, `redis_store` the `Store` that puts them together.
+"""
+from mltrack.store.model import (EPOCH_FIELDS, SUMMARY_FIELDS, TERMINAL, TRANSITIONS, Claim,
+                                  EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
+                                  JobNotFound, Page, StaleAttempt, Status, StoreError)
+from mltrack.store.redis_store import DEFAULT_LEASE, DEFAULT_MAX_LOST, DEFAULT_PREFIX, Store
+from mltrack.store.sorting import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS,
+                                   SORT_KEYS, STATUS_ORDER, text_score)
+
+__all__ = [
+    "DEFAULT_LEASE", "DEFAULT_MAX_LOST", "DEFAULT_ORDER", "DEFAULT_PREFIX", "EPOCH_FIELDS",
+    "HYPER_KEYS", "LIST_SORTS", "METRIC_KEYS", "SORT_KEYS", "STATUS_ORDER", "SUMMARY_FIELDS",
+    "TERMINAL", "TRANSITIONS", "Claim", "EpochOutOfOrder", "IllegalTransition",
+    "InvalidValue", "Job", "JobNotFound", "Page", "StaleAttempt", "Status", "Store",
+    "StoreError", "text_score",
+]

@@ -1,0 +1,38 @@
+"""The key scheme on the Python side; lua/helpers.lua spells the same keys for the scripts."""
+from __future__ import annotations
+
+
+class Keys:
+    """Every key of one mltrack, under one prefix (so several can share a Redis)."""
+
+    def __init__(self, prefix: str):
+        if not prefix:
+            raise ValueError("the key prefix must not be empty")
+        self.prefix = prefix
+        self.queue = f"{prefix}queue:requests"
+        self.leases = f"{prefix}leases"
+        self.workers = f"{prefix}workers"
+        self.vocab = f"{prefix}text:vocab"
+        self.text_indexed = f"{prefix}text:indexed"  # set once every job is in the text index
+
+    def job(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}"
+
+    def epochs(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}:epochs"
+
+    def checkpoint(self, iid: str) -> str:
+        return f"{self.prefix}job:{iid}:checkpoint"
+
+    def worker(self, worker: str) -> str:
+        return f"{self.prefix}worker:{worker}"
+
+    def index(self, scope: str, key: str) -> str:
+        return f"{self.prefix}idx:{scope}:{key}"
+
+    def token(self, token: str) -> str:
+        return f"{self.prefix}text:tok:{token}"
+
+    def scratch(self, name: str) -> str:
+        """A temporary key (it expires by itself)."""
+        return f"{self.prefix}tmp:{name}"

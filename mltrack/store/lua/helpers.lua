@@ -1,0 +1,75 @@
+-- Shared by every script that writes (scripts.py puts this before each one).
+-- Every script takes the key prefix as ARGV[1]; K spells each key from it, the
+-- one key scheme of mltrack (mirrored for Python by keys.py).
+local P = ARGV[1]
+local K = {
+  queue = P .. 'queue:requests',
+  leases = P .. 'leases',
+  workers = P .. 'workers',
+  vocab = P .. 'text:vocab',
+}
+function K.job(iid) return P .. 'job:' .. iid end
+function K.epochs(iid) return P .. 'job:' .. iid .. ':epochs' end
+function K.checkpoint(iid) return P .. 'job:' .. iid .. ':checkpoint' end
+function K.tombstone(iid) return P .. 'deleted:' .. iid end
+function K.claimed(worker) return P .. 'claimed:' .. worker end
+function K.worker(id) return P .. 'worker:' .. id end
+function K.idx(scope, key) return P .. 'idx:' .. scope .. ':' .. key end
+function K.token(token) return P .. 'text:tok:' .. token end
+
+-- every sort index a job can be in (filled in by scripts.py)
+local INDEX_KEYS = {{{INDEX_KEYS}}}
+local TOMBSTONE_SECONDS = 86400
+
+-- move a job's index entries from one status scope to another
+local function move_scope(iid, old, new)
+  for _, k in ipairs(INDEX_KEYS) do
+    local score = redis.call('ZSCORE', K.idx('all', k), iid)
+    if score then
+      redis.call('ZREM', K.idx(old, k), iid)
+      redis.call('ZADD', K.idx(new, k), score, iid)
+    end
+  end
+end
+
+local function drop_indexes(iid, status)
+  for _, k in ipairs(INDEX_KEYS) do
+    redis.call('ZREM', K.idx('all', k), iid)
+    redis.call('ZREM', K.idx(status, k), iid)
+  end
+end
+
+-- the server's clock, so that leases mean the same to every machine
+local function server_now(given)
+  if given ~= nil and given ~= '' then return tonumber(given) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
+
+-- a job left running: drop its lease, its progress and (when it ended) its checkpoint
+local function release(iid, ended)
+  redis.call('ZREM', K.leases, iid)
+  redis.call('HDEL', K.job(iid), 'progress')
+  if ended then redis.call('DEL', K.checkpoint(iid)) end
+end
+
+-- the text index: each token -> the set of jobs that have it; vocab lists the tokens
+local function index_text(iid, tokens)
+  for token in string.gmatch(tokens, '%S+') do
+    redis.call('SADD', K.token(token), iid)
+    redis.call('ZADD', K.vocab, 0, token)
+  end
+  redis.call('HSET', K.job(iid), 'tokens', tokens)
+end
+
+local function unindex_text(iid)
+  local tokens = redis.call('HGET', K.job(iid), 'tokens') or ''
+  for token in string.gmatch(tokens, '%S+') do
+    redis.call('SREM', K.token(token), iid)
+    if redis.call('EXISTS', K.token(token)) == 0 then redis.call('ZREM', K.vocab, token) end
+  end
+end
+
+local function is_terminal(status)
+  return status == 'done' or status == 'failed' or status == 'cancelled'
+end

@@ -1,0 +1,154 @@
+"""The job model: statuses and their lifecycle, the job record, the store's named errors.
+
+Nothing here talks to Redis; `redis_store.py` reads and writes these.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from mltrack.params import HyperParams
+
+
+class Status(str, Enum):
+    WAITING = "waiting"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+
+# The lifecycle of DESIGN.md: which states each state may move to.
+TRANSITIONS: dict[Status, frozenset[Status]] = {
+    Status.WAITING: frozenset({Status.RUNNING, Status.CANCELLED}),
+    Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.WAITING}),
+    Status.DONE: frozenset(),
+    Status.FAILED: frozenset(),
+    Status.CANCELLED: frozenset(),
+}
+
+# The summary a job keeps of its epochs, and what each epoch records.
+SUMMARY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                  "best_test_accuracy", "runtime")
+EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
+                "time_training")
+
+
+class StoreError(Exception):
+    """Base of the store's named errors."""
+
+
+class JobNotFound(StoreError):
+    def __init__(self, iid: str):
+        super().__init__(f"no job with iid {iid!r}")
+        self.iid = iid
+
+
+class IllegalTransition(StoreError):
+    def __init__(self, iid: str, current: str, wanted: str):
+        super().__init__(f"job {iid} is {current}; it cannot become {wanted}")
+        self.iid, self.current, self.wanted = iid, current, wanted
+
+
+class StaleAttempt(StoreError):
+    """A worker wrote for an attempt that is no longer the job's current one."""
+
+    def __init__(self, iid: str, attempt: int):
+        super().__init__(f"job {iid}: attempt {attempt} is no longer current")
+        self.iid, self.attempt = iid, attempt
+
+
+class EpochOutOfOrder(StoreError):
+    def __init__(self, iid: str, epoch: int, expected: int):
+        super().__init__(f"job {iid}: epoch {epoch} recorded, expected {expected}")
+        self.iid, self.epoch, self.expected = iid, epoch, expected
+
+
+class InvalidValue(StoreError, ValueError):
+    """A value a write would store is not storable (a NaN metric, say); nothing was written."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+def _float(value: str | None) -> float | None:
+    return None if value in (None, "") else float(value)
+
+
+@dataclass
+class Job:
+    """A job record as read from its hash."""
+
+    iid: str
+    status: Status
+    hyper_params: dict[str, Any]
+    created: float
+    started: float | None = None
+    finished: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    traceback: str | None = None
+    worker: str | None = None
+    cancel_requested: bool = False
+    lost: int = 0
+    progress: dict[str, Any] | None = None
+    device: str | None = None
+    precision: str | None = None
+    retry_of: str | None = None
+    num_epochs: int = 0
+    epochs_done: int = 0
+    # summary: the last finished epoch's metrics (None before the first)
+    train_loss: float | None = None
+    train_accuracy: float | None = None
+    test_loss: float | None = None
+    test_accuracy: float | None = None
+    best_test_accuracy: float | None = None
+    runtime: float | None = None
+
+    @classmethod
+    def from_hash(cls, h: dict[str, str]) -> "Job":
+        return cls(
+            iid=h["iid"],
+            status=Status(h["status"]),
+            hyper_params=json.loads(h["hyper_params"]),
+            created=float(h["created"]),
+            started=_float(h.get("started")),
+            finished=_float(h.get("finished")),
+            attempts=int(h.get("attempts") or 0),
+            error=h.get("error") or None,
+            traceback=h.get("traceback") or None,
+            worker=h.get("worker") or None,
+            cancel_requested=h.get("cancel_requested") == "1",
+            lost=int(h.get("lost") or 0),
+            progress=json.loads(h["progress"]) if h.get("progress") else None,
+            device=h.get("device") or None,
+            precision=h.get("precision") or None,
+            retry_of=h.get("retry_of") or None,
+            num_epochs=int(h.get("num_epochs") or 0),
+            epochs_done=int(h.get("epochs_done") or 0),
+            **{name: _float(h.get(name)) for name in SUMMARY_FIELDS},
+        )
+
+
+@dataclass(frozen=True)
+class Claim:
+    """A job a worker now runs, under attempt number `attempt`."""
+
+    iid: str
+    attempt: int
+    hyper_params: HyperParams
+
+
+@dataclass(frozen=True)
+class Page:
+    jobs: list[Job]
+    total: int

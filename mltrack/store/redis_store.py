@@ -1,0 +1,410 @@
+"""The job store on Redis: jobs, their queue, metrics and indexes.
+
+Layout under one key prefix (default ``mltrack:``; see keys.py and lua/helpers.lua)::
+
+    job:<iid>                 hash: the job record and its summary metrics
+    job:<iid>:epochs          list: one JSON object per finished epoch, appended
+    job:<iid>:checkpoint      string: the checkpoint of the last recorded epoch
+    queue:requests            list: iids waiting to be claimed (head = next)
+    leases                    sorted set: running iids by when their lease ends
+    idx:<scope>:<key>         sorted sets for listing; scope = all or a status,
+                              key = a sort key (see sorting.py) or ``pending``
+    text:vocab, text:tok:<t>  the text index (see text.py)
+    claimed:<worker>          the job a worker claimed last (a resent claim gets it again)
+    deleted:<iid>             a day's tombstone (a resent delete answers OK)
+    workers, worker:<id>      live workers and what each runs
+
+Every state change is one Lua script, so it is atomic: a cancel racing a claim
+sees either a waiting job or a running one, never half of each. Every script
+that writes checks everything before its first write (Redis does not roll a
+script back), and every one is safe to send twice: redis-py resends a command
+after a lost connection, even when the server already ran it.
+"""
+from __future__ import annotations
+
+import json
+import math
+import uuid
+from typing import Any, Iterable, Sequence
+
+import redis
+from redis.backoff import ExponentialBackoff
+from redis.retry import Retry
+
+from mltrack.params import HyperParams, InvalidParams
+from mltrack.store.keys import Keys
+from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
+                                  InvalidValue, Job, JobNotFound, Page, StaleAttempt, Status)
+from mltrack.store.scripts import load_scripts
+from mltrack.store.sorting import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS,
+                                   hyper_scores, status_order)
+from mltrack.store.text import Query, Search, text_tokens
+
+DEFAULT_PREFIX = "mltrack:"
+DEFAULT_LEASE = 30.0  # seconds a claim lasts unless its worker's heartbeat renews it
+DEFAULT_MAX_LOST = 3  # a job whose worker was lost this often is failed
+_COUNT_SCOPES = [s.value for s in Status] + ["all"]
+
+
+def _when(now: float | None) -> str:
+    """A time for a script: '' lets the server's clock decide (one clock for all)."""
+    return "" if now is None else repr(_finite("now", now))
+
+
+def _finite(field: str, value: Any) -> float:
+    """`value` as a finite float, or InvalidValue naming `field` (before anything is written)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidValue(field, f"must be a number, got {type(value).__name__}")
+    number = float(value)
+    if not math.isfinite(number):
+        raise InvalidValue(field, f"must be a finite number, got {number}")
+    return number
+
+
+def _positive(field: str, value: Any) -> float:
+    number = _finite(field, value)
+    if number <= 0:
+        raise InvalidValue(field, f"must be above 0, got {number:g}")
+    return number
+
+
+def _counts(sizes: Sequence[int]) -> dict[str, int]:
+    counts = dict(zip(_COUNT_SCOPES, sizes))
+    counts["total"] = counts.pop("all")
+    return counts
+
+
+def _job(flat: list[Any]) -> Job:
+    return Job.from_hash(dict(zip(flat[::2], flat[1::2])))
+
+
+class Store:
+    """Jobs, their queue, metrics and indexes, on one Redis database."""
+
+    def __init__(self, client: redis.Redis, prefix: str = DEFAULT_PREFIX):
+        self.keys = Keys(prefix)
+        self.redis = client
+        self.prefix = prefix
+        self._scripts = load_scripts(client)
+        self._search = Search(client, self.keys, self._scripts)
+        # Checkpoints are bytes: read them through a client that does not decode.
+        pool = client.connection_pool
+        self._raw = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "decode_responses": False}))
+
+    @classmethod
+    def from_url(cls, url: str, prefix: str = DEFAULT_PREFIX, **kwargs: Any) -> "Store":
+        """A store on the server at `url` (redis://, rediss:// or unix://)."""
+        options: dict[str, Any] = {
+            # A short retry rides out a blip; a server that is down is reported
+            # quickly (the API answers 503) instead of hanging requests. The
+            # scripts are safe to resend, so a retry after a lost reply is too.
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.05), 2),
+            "socket_connect_timeout": 2,
+            "socket_timeout": 10,
+            "health_check_interval": 30,
+        }
+        options.update(kwargs)
+        return cls(redis.Redis.from_url(url, decode_responses=True, **options), prefix)
+
+    def _run(self, name: str, *args: Any, client: Any = None) -> Any:
+        return self._scripts[name](args=[self.prefix, *args], client=client)
+
+    # -- writes --------------------------------------------------------------
+    def create(self, params: HyperParams, now: float | None = None) -> str:
+        """Record a new waiting job and queue it, in one step; returns its iid."""
+        return self.create_many([params], now)[0]
+
+    def create_many(self, params: Sequence[HyperParams], now: float | None = None,
+                    retry_of: str | None = None,
+                    iids: Sequence[str] | None = None) -> list[str]:
+        """Record and queue several jobs atomically (a sweep goes in whole or not at all).
+
+        The iids are made here unless given; calling again with the same iids
+        (after a lost reply, say) changes nothing.
+        """
+        iids = list(iids) if iids is not None else [uuid.uuid4().hex for _ in params]
+        if len(iids) != len(params):
+            raise ValueError("one iid per job")
+        args: list[Any] = [_when(now), retry_of or "", " ".join(HYPER_KEYS)]
+        for iid, hp in zip(iids, params):
+            hyper_params = hp.to_dict()
+            args += [iid, json.dumps(hyper_params, sort_keys=True), hp.num_epochs,
+                     text_tokens(iid, hyper_params), *hyper_scores(hp)]
+        if iids:
+            self._run("create", *args)
+        return iids
+
+    def claim(self, worker: str, lease: float = DEFAULT_LEASE,
+              now: float | None = None) -> Claim | None:
+        """Take the next waiting job and mark it running under a lease of `lease`
+        seconds (renewed by heartbeat), or None if the queue is empty.
+
+        A job whose stored hyperparameters no longer validate (stored by an older
+        mltrack, say) is failed with the reason, and the next one is taken.
+        """
+        lease = _positive("lease", lease)
+        while True:
+            got = self._run("claim", _when(now), worker, lease)
+            if not got:
+                return None
+            iid, attempt, hyper_params = got
+            try:
+                return Claim(iid, int(attempt), HyperParams.parse(json.loads(hyper_params)))
+            except (InvalidParams, TypeError, ValueError) as exc:
+                self.finish(iid, int(attempt), Status.FAILED, now=now,
+                            error=f"its stored hyperparameters are not valid: {exc}")
+
+    def cancel(self, iid: str, now: float | None = None) -> Status:
+        """Cancel a waiting job now, or ask a running one to stop; returns its status."""
+        result = self._run("cancel", iid, _when(now))
+        self._check(result, iid, Status.CANCELLED)
+        return Status(result[1])
+
+    def finish(self, iid: str, attempt: int, status: Status, *, error: str | None = None,
+               traceback: str | None = None, now: float | None = None) -> None:
+        """End a running job as done, failed or cancelled (fenced by attempt)."""
+        status = Status(status)
+        if not status.terminal:
+            raise ValueError(f"finish() takes a terminal status, not {status.value}")
+        fields: list[Any] = []
+        if error is not None:
+            fields += ["error", error]
+        if traceback is not None:
+            fields += ["traceback", traceback]
+        self._change(iid, (Status.RUNNING,), status, attempt, fields, now)
+
+    def requeue(self, iid: str, attempt: int) -> None:
+        """Put a running job back at the front of the queue; it resumes from its
+        checkpoint. Not counted as a loss: the worker gave it back in order."""
+        self._change(iid, (Status.RUNNING,), Status.WAITING, attempt, ["worker", ""])
+
+    def set_run_info(self, iid: str, attempt: int, info: dict[str, Any]) -> None:
+        """Record how a running job trains (`device`, `precision`), fenced by attempt."""
+        fields: list[Any] = []
+        for key in ("device", "precision"):
+            if key in info:
+                fields += [key, str(info[key])]
+        self._change(iid, (Status.RUNNING,), Status.RUNNING, attempt, fields)
+
+    def heartbeat(self, iid: str, attempt: int, lease: float = DEFAULT_LEASE, *,
+                  progress: dict[str, Any] | None = None, now: float | None = None) -> bool:
+        """Renew the lease of a running job (and store its progress); returns
+        True when a user asked to cancel it. Raises StaleAttempt when another
+        worker has taken the job over."""
+        lease = _positive("lease", lease)
+        try:
+            line = json.dumps(progress, allow_nan=False) if progress else ""
+        except ValueError as exc:
+            raise InvalidValue("progress", str(exc)) from None
+        result = self._run("heartbeat", iid, str(attempt), lease, _when(now), line)
+        self._check(result, iid, Status.RUNNING, attempt)
+        return result[1] == "1"
+
+    def reap(self, max_lost: int = DEFAULT_MAX_LOST, now: float | None = None) -> dict[str, Status]:
+        """Requeue (front) running jobs whose lease ran out; fail those lost
+        `max_lost` times. Returns what happened to each."""
+        out = self._run("reap", _when(now), int(max_lost))
+        return {iid: Status(status) for iid, status in zip(out[::2], out[1::2])}
+
+    def checkpoint(self, iid: str) -> bytes | None:
+        """The checkpoint of the job's last recorded epoch, if it has one."""
+        return self._raw.get(self.keys.checkpoint(iid))
+
+    def record_epoch(self, iid: str, attempt: int, metrics: dict[str, float],
+                     checkpoint: bytes | None = None) -> None:
+        """Append one finished epoch, its checkpoint and the job's summary, atomically.
+
+        `metrics` has the EPOCH_FIELDS, every one a finite number (InvalidValue
+        otherwise, with nothing written); `epoch` must be the next one
+        (1-based), so an epoch is recorded once even when a resumed worker
+        repeats it.
+        """
+        missing = [f for f in EPOCH_FIELDS if f not in metrics]
+        if missing:
+            raise ValueError(f"epoch metrics lack {', '.join(missing)}")
+        values = {k: _finite(k, metrics[k]) for k in EPOCH_FIELDS}
+        epoch = int(values["epoch"])
+        if epoch != values["epoch"] or epoch < 1:
+            raise InvalidValue("epoch", f"must be a whole number from 1, got {metrics['epoch']}")
+        values["epoch"] = epoch
+        args: list[Any] = [iid, str(attempt), epoch, json.dumps(values)]
+        args += [repr(values[k]) for k in
+                 ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "time_training")]
+        args.append(checkpoint or "")
+        result = self._run("record_epoch", *args)
+        if result[0] == "ORDER":
+            raise EpochOutOfOrder(iid, epoch, int(result[1]))
+        self._check(result, iid, Status.RUNNING, attempt)
+
+    def retry(self, iid: str) -> str:
+        """Queue a new job with the hyperparameters of a failed or cancelled one."""
+        job = self.get(iid)
+        if job.status not in (Status.FAILED, Status.CANCELLED):
+            raise IllegalTransition(iid, job.status.value, "retried")
+        return self.create_many([HyperParams.parse(job.hyper_params)], retry_of=iid)[0]
+
+    def delete(self, iid: str) -> None:
+        """Remove a finished job with its epochs; waiting and running jobs refuse."""
+        self._check(self._run("delete", iid), iid, "deleted")
+
+    # -- workers ------------------------------------------------------------
+    def register_worker(self, worker: str, info: dict[str, Any], ttl: float) -> None:
+        """Say `worker` is alive for `ttl` seconds more, with what it runs."""
+        self._run("register_worker", worker, _positive("ttl", ttl),
+                  json.dumps(info, sort_keys=True, allow_nan=False))
+
+    def unregister_worker(self, worker: str) -> None:
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.zrem(self.keys.workers, worker)
+        pipe.delete(self.keys.worker(worker))
+        pipe.execute()
+
+    def live_workers(self) -> list[dict[str, Any]]:
+        """Workers whose registration has not expired, sorted by id; one round trip."""
+        return [json.loads(info) for info in self._run("live_workers")]
+
+    # -- reads ----------------------------------------------------------------
+    def get(self, iid: str) -> Job:
+        h = self.redis.hgetall(self.keys.job(iid))
+        if not h:
+            raise JobNotFound(iid)
+        return Job.from_hash(h)
+
+    def get_many(self, iids: Iterable[str]) -> list[Job]:
+        """Jobs in the order asked, skipping unknown iids; one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for iid in iids:
+            pipe.hgetall(self.keys.job(iid))
+        return [Job.from_hash(h) for h in pipe.execute() if h]
+
+    def epochs(self, iid: str) -> list[dict[str, float]]:
+        return [json.loads(e) for e in self.redis.lrange(self.keys.epochs(iid), 0, -1)]
+
+    def list_jobs(self, *, sort: str = "created", order: str | None = None,
+                  status: Status | str | None = None, limit: int = 100,
+                  offset: int = 0, text: str = "") -> Page:
+        """One page of jobs sorted and filtered in Redis.
+
+        Without `text` the cost grows with the page, not the total. With it,
+        only jobs matching every word count (see text.py); the cost grows
+        with the number of matches.
+        """
+        if sort not in LIST_SORTS:
+            raise ValueError(f"sort must be one of {', '.join(LIST_SORTS)}")
+        order = order or DEFAULT_ORDER[sort]
+        if order not in ("asc", "desc"):
+            raise ValueError("order must be asc or desc")
+        if limit < 0 or offset < 0:
+            raise ValueError("limit and offset must not be negative")
+        scope = Status(status).value if status else "all"
+        query = Query.parse(text)
+        if not query.words and query.statuses is None:
+            total, *hashes = self._run("list", *self._list_args(scope, sort, order, offset, limit))
+            return Page([_job(h) for h in hashes if h], int(total))
+        self._index_old_jobs()
+        scopes = [scope] if scope != "all" else ["all"]
+        if query.statuses is not None:
+            scopes = [s for s in query.statuses if scope in ("all", s)]
+        total, iids = self._search.page(query, self._segments(scopes, sort, order),
+                                        offset, limit)
+        return Page(self.get_many(iids), total)
+
+    def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:
+        """Jobs with their epochs, in the order asked (unknown iids skipped); one round trip."""
+        pipe = self.redis.pipeline(transaction=False)
+        for iid in iids:
+            pipe.hgetall(self.keys.job(iid))
+            pipe.lrange(self.keys.epochs(iid), 0, -1)
+        out = pipe.execute()
+        return [(Job.from_hash(h), [json.loads(e) for e in epochs])
+                for h, epochs in zip(out[::2], out[1::2]) if h]
+
+    def overview(self, recent: int = 20) -> dict[str, Any]:
+        """What the dashboard's header needs, in one round trip: counts per
+        status, the running jobs (up to 100), the `recent` newest done jobs and
+        the live workers."""
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        for scope, limit in (("running", 100), ("done", recent)):
+            self._run("list", *self._list_args(scope, "created", "desc", 0, limit), client=pipe)
+        self._run("live_workers", client=pipe)
+        *sizes, running, done, workers = pipe.execute()
+        return {"counts": _counts(sizes), "running": [_job(h) for h in running[1:] if h],
+                "recent_done": [_job(h) for h in done[1:] if h],
+                "workers": [json.loads(w) for w in workers]}
+
+    def counts(self) -> dict[str, int]:
+        """Number of jobs per status, plus `total`."""
+        pipe = self.redis.pipeline(transaction=False)
+        self._queue_counts(pipe)
+        return _counts(pipe.execute())
+
+    def queue_length(self) -> int:
+        return self.redis.llen(self.keys.queue)
+
+    def ping(self) -> bool:
+        return bool(self.redis.ping())
+
+    # -- helpers --------------------------------------------------------------
+    def _list_args(self, scope: str, sort: str, order: str, offset: int,
+                   limit: int) -> list[Any]:
+        return [scope, sort, order, offset, limit, "1" if sort in METRIC_KEYS else "0",
+                " ".join(status_order(order))]
+
+    def _segments(self, scopes: list[str], sort: str, order: str) -> list[tuple[str, bool]]:
+        """The sorted sets a listing reads one after another, as (key, descending)."""
+        if sort == "status":
+            return [(self.keys.index(s, "created"), True) for s in status_order(order)
+                    if "all" in scopes or s in scopes]
+        out = []
+        for scope in scopes:
+            out.append((self.keys.index(scope, sort), order == "desc"))
+        if sort in METRIC_KEYS:  # jobs without the metric yet come last, newest first
+            out += [(self.keys.index(scope, "pending"), True) for scope in scopes]
+        return out
+
+    def _index_old_jobs(self) -> None:
+        """Put jobs recorded before the text index existed into it, once."""
+        if self.redis.exists(self.keys.text_indexed):
+            return
+        start, stretch = 0, 500
+        while True:
+            iids = self.redis.zrange(self.keys.index("all", "created"), start, start + stretch - 1)
+            if not iids:
+                break
+            pipe = self.redis.pipeline(transaction=False)
+            for iid in iids:
+                pipe.hmget(self.keys.job(iid), "tokens", "hyper_params")
+            pairs = []
+            for iid, (tokens, hyper_params) in zip(iids, pipe.execute()):
+                if tokens is None and hyper_params is not None:
+                    pairs += [iid, text_tokens(iid, json.loads(hyper_params))]
+            if pairs:
+                self._run("index_text", *pairs)
+            start += stretch
+        self.redis.set(self.keys.text_indexed, "1")
+
+    def _queue_counts(self, pipe: Any) -> None:
+        """Queue one ZCARD per status and for all (read back with _counts)."""
+        for scope in _COUNT_SCOPES:
+            pipe.zcard(self.keys.index(scope, "created"))
+
+    def _change(self, iid: str, allowed: Iterable[Status], to: Status,
+                attempt: int | None, fields: list[Any], now: float | None = None) -> None:
+        args = [iid, " ".join(s.value for s in allowed), to.value,
+                "" if attempt is None else str(attempt), _when(now), *fields]
+        self._check(self._run("transition", *args), iid, to, attempt)
+
+    @staticmethod
+    def _check(result: list[Any], iid: str, wanted: Any, attempt: int | None = None) -> None:
+        code = result[0]
+        if code == "OK":
+            return
+        if code == "NOTFOUND":
+            raise JobNotFound(iid)
+        if code == "STALE":
+            raise StaleAttempt(iid, attempt if attempt is not None else -1)
+        wanted = wanted.value if isinstance(wanted, Status) else str(wanted)
+        raise IllegalTransition(iid, result[1], wanted)

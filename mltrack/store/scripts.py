@@ -1,0 +1,24 @@
+"""The Lua scripts, one file each in lua/, with lua/helpers.lua put before each."""
+from __future__ import annotations
+
+from importlib import resources
+
+import redis
+from redis.commands.core import Script
+
+from mltrack.store.sorting import INDEX_KEYS
+
+NAMES = ("create", "transition", "claim", "cancel", "record_epoch", "delete", "heartbeat",
+         "reap", "register_worker", "live_workers", "list", "search_word", "search_page",
+         "search_walk", "index_text")
+
+
+def _source(name: str) -> str:
+    return (resources.files("mltrack.store") / "lua" / f"{name}.lua").read_text()
+
+
+def load_scripts(client: redis.Redis) -> dict[str, Script]:
+    """Every script registered on `client` (each is sent to the server on first use)."""
+    helpers = _source("helpers").replace(
+        "{{INDEX_KEYS}}", ", ".join(f"'{k}'" for k in INDEX_KEYS))
+    return {name: client.register_script(helpers + "\n" + _source(name)) for name in NAMES}
