@@ -347,6 +347,7 @@ class FitResult:
     precision: str
     checkpoint: bytes | None = None
     timings: list[dict[str, float]] = field(default_factory=list)
+    diverged: bool = False  # the loss went NaN or infinite; training stopped there
 
 
 EpochCallback = Callable[[dict[str, float], bytes], None]
@@ -399,6 +400,9 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     - on_progress(info) a few times a second at most, with batch, batches, epoch.
     - should_stop() before every batch; True stops the run (result.stopped).
     - resume_from: a checkpoint; training goes on with the next epoch.
+
+    A loss that goes NaN or infinite ends the epoch at the next progress point
+    and the run after its on_epoch (result.diverged): it never comes back.
     """
     device = torch.device(device) if device is not None else data.device
     if data.device != device:
@@ -445,6 +449,7 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
         loss_sum = torch.zeros((), device=device)
         correct = torch.zeros((), device=device, dtype=torch.int64)
         epoch_start = time.perf_counter()
+        seen = 0
         for step in range(steps):
             if should_stop is not None and should_stop():
                 result.stopped = True
@@ -464,15 +469,24 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
                 loss_sum += loss.detach()
                 correct += (out.argmax(1) == y).sum()
             optimizer.step()
+            seen += len(idx)
             now = time.perf_counter()
-            if on_progress is not None and now - last_progress >= PROGRESS_INTERVAL:
+            if now - last_progress >= PROGRESS_INTERVAL:
                 last_progress = now
-                on_progress({"epoch": epoch, "batch": step + 1, "batches": steps,
-                             "epoch_seconds": now - epoch_start})
-        train_loss, train_accuracy = loss_sum.item() / n, correct.item() * 100.0 / n
+                # One sync a quarter second at most: a loss gone NaN stops the epoch here.
+                if not math.isfinite(loss_sum.item()):
+                    break
+                if on_progress is not None:
+                    on_progress({"epoch": epoch, "batch": step + 1, "batches": steps,
+                                 "epoch_seconds": now - epoch_start})
+        train_loss, train_accuracy = loss_sum.item() / seen, correct.item() * 100.0 / seen
         train_seconds = time.perf_counter() - epoch_start
-        test_loss, test_accuracy = evaluate(model, test_x, data.test_y,
-                                            autocast=autocast, channels_last=channels_last)
+        result.diverged = not math.isfinite(train_loss)
+        if result.diverged:  # nothing to evaluate in a model of NaNs
+            test_loss = test_accuracy = math.nan
+        else:
+            test_loss, test_accuracy = evaluate(model, test_x, data.test_y,
+                                                autocast=autocast, channels_last=channels_last)
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,
@@ -490,4 +504,6 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
             "hyper_params": params.to_dict(), "precision": precision})
         if on_epoch is not None:
             on_epoch(dict(metrics), result.checkpoint)
+        if result.diverged:
+            return result
     return result

@@ -80,6 +80,18 @@ def progress_fraction(job: Job) -> float:
     return max(0.0, min(1.0, done / job.num_epochs))
 
 
+ESTIMATING = "estimating…"
+
+
+def time_left(job: Job) -> str:
+    """A running job's time left; "estimating…" until its worker can tell
+    (the first batches of a run say little about the rest)."""
+    if not job.progress:
+        return ESTIMATING  # claimed, its first batch not yet reported
+    eta = job.progress.get("eta_seconds")
+    return ESTIMATING if eta is None else duration(eta)
+
+
 def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
     """One grid row per job; numbers stay numbers, the grid formats them."""
     rows = []
@@ -100,8 +112,7 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
             "test_loss": job.test_loss,
             "runtime": duration(job.runtime),
             "progress": round(progress_fraction(job) * 100, 1),
-            "time_left": duration(job.progress.get("eta_seconds"))
-            if running and job.progress else "",
+            "time_left": time_left(job) if running else "",
             "created": short_time(job.created),
             "cancel_requested": job.cancel_requested,
         })
@@ -126,8 +137,9 @@ def queue_eta(waiting: int, running: list[Job], recent_done: list[Job], workers:
         return 0.0
     if workers <= 0:
         return None
-    running_left = [j.progress["eta_seconds"] for j in running
-                    if j.progress and j.progress.get("eta_seconds") is not None]
+    running_left = [(j.progress or {}).get("eta_seconds") for j in running]
+    if None in running_left:
+        return None  # a run is still estimating its own time left
     runtimes = [j.runtime for j in recent_done if j.runtime]
     if waiting and not runtimes:
         return None

@@ -1,7 +1,8 @@
-"""A stand-in for mnist.fit with the same contract, for worker tests (no torch)."""
+"""Stand-ins for worker tests: mnist.fit's contract without torch, and a fake clock."""
 from __future__ import annotations
 
 import json
+import threading
 import time
 from types import SimpleNamespace
 
@@ -11,29 +12,76 @@ def epoch_metrics(epoch: int) -> dict[str, float]:
             "test_loss": 1.2 / epoch, "test_accuracy": 89.0 + epoch, "time_training": 0.1 * epoch}
 
 
+class FakeClock:
+    """Time that moves only when a batch or a wait says so: tests of leases,
+    backoff and throttling run at full speed and come out the same every time.
+
+    Use the instance as a Worker's `clock` and `wait_until(stop)` as its `wait`.
+    """
+
+    def __init__(self, start: float = 1000.0):
+        self.now = start
+        self.waits: list[float] = []  # every wait asked for, in order
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds
+
+    def wait_until(self, stop: threading.Event):
+        """A Worker `wait`: records the wait, moves the clock past it, and
+        answers True once `stop` is set (as Event.wait does)."""
+
+        def wait(seconds: float) -> bool:
+            self.waits.append(seconds)
+            self.advance(seconds)
+            time.sleep(0.001)  # let the other threads run: no busy spin
+            return stop.is_set()
+
+        return wait
+
+
 class FakeFit:
     """Epochs of `batches` batches, `batch_seconds` each; checkpoints name the epoch.
 
+    With a `clock`, a batch moves that clock instead of sleeping. From epoch
+    `diverge_at` on, metric `metric` is reported as `value` (NaN by default).
     `runs` records (params.seed, first epoch trained) for every call.
     """
 
-    def __init__(self, batches: int = 5, batch_seconds: float = 0.0, fail_at_epoch: int = 0):
+    def __init__(self, batches: int = 5, batch_seconds: float = 0.0, fail_at_epoch: int = 0,
+                 clock: FakeClock | None = None, diverge_at: int = 0,
+                 metric: str = "train_loss", value: float = float("nan")):
         self.batches, self.batch_seconds, self.fail_at_epoch = batches, batch_seconds, fail_at_epoch
+        self.clock = clock
+        self.diverge_at, self.metric, self.value = diverge_at, metric, value
         self.runs: list[tuple[int, int]] = []
+
+    def _now(self) -> float:
+        return self.clock() if self.clock else time.monotonic()
 
     def __call__(self, params, *, on_start, on_epoch, on_progress, should_stop, resume_from):
         first = json.loads(resume_from)["epoch"] + 1 if resume_from else 1
         self.runs.append((params.seed, first))
         on_start({"device": "cpu", "precision": "fp32"})
         for epoch in range(first, params.num_epochs + 1):
-            started = time.monotonic()
+            started = self._now()
             for batch in range(1, self.batches + 1):
                 if should_stop():
                     return SimpleNamespace(stopped=True)
                 if epoch == self.fail_at_epoch:
                     raise RuntimeError(f"boom at epoch {epoch}")
-                time.sleep(self.batch_seconds)
+                if self.clock:
+                    self.clock.advance(self.batch_seconds)
+                else:
+                    time.sleep(self.batch_seconds)
                 on_progress({"epoch": epoch, "batch": batch, "batches": self.batches,
-                             "epoch_seconds": time.monotonic() - started})
-            on_epoch(epoch_metrics(epoch), json.dumps({"epoch": epoch}).encode())
+                             "epoch_seconds": self._now() - started})
+            metrics = epoch_metrics(epoch)
+            if self.diverge_at and epoch >= self.diverge_at:
+                metrics[self.metric] = self.value
+            on_epoch(metrics, json.dumps({"epoch": epoch}).encode())
         return SimpleNamespace(stopped=False)

@@ -75,3 +75,59 @@ def gone(pid: int, timeout: float = 10) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+class DiskCannotWrite:
+    """Makes a real valkey-server answer MISCONF, as it does when its disk is
+    full or read-only, and mends it again.
+
+    A directory where the snapshot goes makes BGSAVE fail at its last step
+    (rename), even for root; with `stop-writes-on-bgsave-error yes` (the
+    default) the server then refuses every write with MISCONF until a BGSAVE
+    succeeds, exactly as after a failed save on a full disk.
+    """
+
+    def __init__(self, redis_dir: Path, url: str):
+        import redis
+
+        self.blocker = Path(redis_dir) / "dump.rdb"
+        self.client = redis.Redis.from_url(url, decode_responses=True)
+
+    def _save(self) -> str:
+        self.client.bgsave()
+        return wait_for(lambda: (not self.client.info("persistence")["rdb_bgsave_in_progress"]
+                                 and self.client.info("persistence")["rdb_last_bgsave_status"]))
+
+    def __enter__(self) -> "DiskCannotWrite":
+        self.blocker.unlink(missing_ok=True)
+        self.blocker.mkdir()
+        (self.blocker / "in-the-way").touch()
+        assert self._save() == "err"
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        (self.blocker / "in-the-way").unlink()
+        self.blocker.rmdir()
+        assert self._save() == "ok"  # space is back: the server takes writes again
+        self.client.close()
+
+
+def valkey_wrapper(directory: Path) -> tuple[Path, Path]:
+    """A stand-in for valkey-server (for MLTRACK_VALKEY_SERVER) that runs the
+    real one, unless its mode file says `fail` (exit 1 at once) or `hang`
+    (never answer). Returns (the script, its mode file): a test breaks the
+    next restart by writing the mode file."""
+    from mltrack.embedded import find_server_binary
+
+    real = find_server_binary()
+    script = Path(directory) / "valkey-wrapper.sh"
+    mode = Path(directory) / "valkey-wrapper.mode"
+    script.write_text(f"""#!/bin/sh
+case "$(cat '{mode}' 2>/dev/null)" in
+  fail) echo "valkey-wrapper: told to fail" >&2; exit 1 ;;
+  hang) exec tail -f "$@" ;;  # never answers; its command line names the config
+esac
+exec '{real}' "$@"
+""")
+    script.chmod(0o755)
+    return script, mode

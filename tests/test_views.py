@@ -44,6 +44,16 @@ def test_sort_from_the_grid(model, expected):
     assert views.sort_from_model(model) == expected
 
 
+def test_time_left_says_estimating_until_the_worker_can_tell():
+    estimating = job(Status.RUNNING, epochs_done=0, progress={
+        "epoch": 1, "batch": 1, "batches": 60, "eta_seconds": None, "at": 1_700_000_000.0})
+    just_claimed = job(Status.RUNNING, epochs_done=0, progress=None)
+    rows = views.table_rows([estimating, just_claimed])
+    assert [r["time_left"] for r in rows] == ["estimating…", "estimating…"]
+    done = [job(runtime=60.0)]
+    assert views.queue_eta(1, [estimating], done, workers=1) is None  # "estimating…" too
+
+
 def test_queue_eta():
     running = [job(Status.RUNNING, progress={"epoch": 1, "batch": 1, "batches": 2,
                                              "eta_seconds": 30})]

@@ -1,23 +1,22 @@
 """Worker tests: the real store and server, a fake training function."""
 from __future__ import annotations
 
-import json
+import math
+import re
 import threading
 import time
 from collections import Counter
 
 import pytest
 
-from fakes import FakeFit
-from helpers import wait_for
+from fakes import FakeClock, FakeFit, epoch_metrics
+from helpers import DiskCannotWrite, wait_for
 from mltrack.embedded import EmbeddedRedis
 from mltrack.params import HyperParams
 from mltrack.store import Status, Store
 from mltrack.worker import Worker, WorkerConfig
 
 FAST = WorkerConfig(lease=3.0, idle_poll=0.02, progress_every=0.05)
-
-
 
 
 def in_thread(worker: Worker, once: bool = True) -> threading.Thread:
@@ -73,24 +72,73 @@ def test_progress_and_time_left_are_stored_while_running(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=3))
     thread = in_thread(Worker(store, FakeFit(batches=20, batch_seconds=0.03), config=FAST))
     progress = wait_for(lambda: store.get(iid).progress)
-    assert progress["batches"] == 20 and 1 <= progress["batch"] <= 20
-    assert progress["eta_seconds"] > 0 and progress["epoch"] >= 1
+    assert progress["batches"] == 20 and 1 <= progress["batch"] <= 20 and progress["epoch"] >= 1
+    progress = wait_for(lambda: (store.get(iid).progress or {}).get("eta_seconds") and
+                        store.get(iid).progress)
+    assert progress["eta_seconds"] > 0 and progress["at"] <= time.time()
     thread.join(10)
     assert store.get(iid).progress is None  # gone with the run
 
 
-def test_progress_writes_are_throttled(store, monkeypatch):
-    iid = store.create(HyperParams(model="mlp", num_epochs=2))
+def record_progress(store, monkeypatch, clock) -> list[tuple[float, dict]]:
+    """(time, progress) of every heartbeat the worker sends."""
     beats = []
     real = store.heartbeat
-    monkeypatch.setattr(store, "heartbeat", lambda *a, **k: beats.append(time.monotonic())
-                        or real(*a, **k))
-    config = WorkerConfig(lease=30, progress_every=0.5)
-    started = time.monotonic()
-    Worker(store, FakeFit(batches=100, batch_seconds=0.01), config=config).run_once()
-    seconds = time.monotonic() - started
+    monkeypatch.setattr(store, "heartbeat", lambda *a, **k: beats.append(
+        (clock(), k.get("progress"))) or real(*a, **k))
+    return beats
+
+
+def test_progress_writes_are_throttled(store, monkeypatch):
+    iid = store.create(HyperParams(model="mlp", num_epochs=2))
+    clock = FakeClock()
+    beats = record_progress(store, monkeypatch, clock)
+    # an hour's lease: the heartbeat thread stays out of it; 2 epochs of 8
+    # batches of 1/8 s on the fake clock, progress written every 0.5 s at most
+    config = WorkerConfig(lease=3600, progress_every=0.5)
+    fit = FakeFit(batches=8, batch_seconds=0.125, clock=clock)
+    Worker(store, fit, config=config, clock=clock).run_once()
     assert store.get(iid).status is Status.DONE
-    assert len(beats) <= seconds * 2 + 2, (len(beats), seconds)
+    assert [t - 1000 for t, _ in beats] == [0.125, 0.625, 1.125, 1.625]
+
+
+def test_time_left_says_estimating_until_enough_of_an_epoch_ran(store, monkeypatch):
+    """The first batches carry start-up costs: at batch 1, the old estimate of
+    a job that takes 8 s said 127 s."""
+    store.create(HyperParams(model="mlp", num_epochs=3))
+    clock = FakeClock()
+    beats = record_progress(store, monkeypatch, clock)
+    config = WorkerConfig(lease=3600, progress_every=0.0)  # every progress line written
+    fit = FakeFit(batches=10, batch_seconds=0.25, clock=clock)
+    Worker(store, fit, config=config, clock=clock).run_once()
+    eta = {(p["epoch"], p["batch"]): p["eta_seconds"] for _, p in beats}
+    # epoch 1: estimating for 3 batches and 1 s; then 0.25 s a batch
+    assert [eta[1, b] for b in (1, 2, 3)] == [None, None, None]
+    assert eta[1, 4] == round(6 * 0.25 + 2 * 2.5, 1) and eta[1, 10] == 2 * 2.5
+    # from epoch 2 on, the last whole epoch (2.5 s) is known: an estimate at once
+    assert eta[2, 1] == round(9 * 0.25 + 1 * 2.5, 1) and eta[3, 1] == round(9 * 0.25, 1)
+    assert all(isinstance(p["at"], float) for _, p in beats)
+
+
+@pytest.mark.parametrize("metric, value, reason", [
+    ("train_loss", math.nan, "diverged at epoch 3: train loss is nan"),
+    ("test_loss", math.inf, "diverged at epoch 3: test loss is inf"),
+    ("test_accuracy", -math.inf, "diverged at epoch 3: test accuracy is -inf"),
+    ("grad_norm", math.nan, "diverged at epoch 3: grad norm is nan"),  # any task's metric
+])
+def test_a_diverged_run_fails_with_the_reason_and_keeps_its_finite_epochs(
+        store, metric, value, reason):
+    iid = store.create(HyperParams(model="mlp", num_epochs=5))
+    after = store.create(HyperParams(model="mlp", num_epochs=1))
+    worker = Worker(store, FakeFit(diverge_at=3, metric=metric, value=value), config=FAST)
+    worker.run_once()
+    job = store.get(iid)
+    assert job.status is Status.FAILED and job.error == reason
+    assert not job.traceback  # the reason says it all
+    assert [e["epoch"] for e in store.epochs(iid)] == [1, 2]  # not the non-finite one
+    assert job.epochs_done == 2 and job.train_loss == epoch_metrics(2)["train_loss"]
+    worker.run_once()
+    assert store.get(after).status is Status.DONE
 
 
 def test_a_stopping_worker_returns_its_job_and_the_next_resumes_it(store):
@@ -132,8 +180,9 @@ def test_a_job_taken_over_refuses_the_old_workers_writes(store):
     old._heartbeat = lambda job: None  # its heartbeat is frozen too
     thread = in_thread(old)
     wait_for(lambda: store.get(iid).epochs_done == 1)
-    time.sleep(1.2)  # the lease runs out
-    assert store.reap() == {iid: Status.WAITING}
+    assert store.reap() == {}  # within its lease
+    # the reaper as it runs a minute later: the lease has run out
+    assert store.reap(now=time.time() + 60) == {iid: Status.WAITING}
     new_fit = FakeFit()
     Worker(store, new_fit, name="new", config=config).run_once()
     assert new_fit.runs == [(0, 2)]
@@ -147,7 +196,7 @@ def test_a_job_taken_over_refuses_the_old_workers_writes(store):
 def test_a_job_lost_three_times_is_failed(store):
     iid = store.create(HyperParams(model="mlp"))
     for attempt in (1, 2, 3):
-        claim = store.claim("doomed", lease=0.0)
+        claim = store.claim("doomed", lease=1.0)
         assert (claim.iid, claim.attempt) == (iid, attempt)
         expected = Status.FAILED if attempt == 3 else Status.WAITING
         assert store.reap(now=time.time() + 10) == {iid: expected}
@@ -181,16 +230,78 @@ def test_the_job_survives_a_restart_of_the_database(tmp_path):
     try:
         store = Store.from_url(server.url, "restart:")
         iid = store.create(HyperParams(model="mlp", num_epochs=6))
-        thread = in_thread(Worker(store, FakeFit(batches=5, batch_seconds=0.04), config=FAST))
+        clock, stop = FakeClock(), threading.Event()
+        worker = Worker(store, FakeFit(batches=5, batch_seconds=0.04), config=FAST,
+                        stop_event=stop, clock=clock, wait=clock.wait_until(stop))
+        thread = in_thread(worker)
         wait_for(lambda: store.get(iid).epochs_done >= 1)
         server.stop()
-        time.sleep(1.0)  # the worker trains on, and its writes wait
+        # the worker trains on, and its writes wait, longer each time
+        wait_for(lambda: len(clock.waits) >= 4)
         server.start()
         thread.join(30)
         assert not thread.is_alive()
         job = store.get(iid)
         assert job.status is Status.DONE
         assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4, 5, 6]
+        for n, expected in enumerate([0.25, 0.5, 1.0, 2.0]):
+            assert 0.8 * expected <= clock.waits[n] <= 1.2 * expected  # with jitter
+        assert max(clock.waits) <= 1.2 * FAST.backoff_max
+    finally:
+        server.stop()
+
+
+def test_a_stop_ends_the_wait_for_a_dead_database_at_once(tmp_path, caplog):
+    """The retry sleep ignored the stop: SIGTERM with the database down took 61 s."""
+    server = EmbeddedRedis(tmp_path).start()
+    try:
+        store = Store.from_url(server.url, "deadstop:")
+        iid = store.create(HyperParams(model="mlp", num_epochs=50))
+        stop = threading.Event()
+        thread = in_thread(Worker(store, FakeFit(batches=4, batch_seconds=0.02),
+                                  config=WorkerConfig(backoff_max=600), stop_event=stop),
+                           once=False)
+        wait_for(lambda: store.get(iid).epochs_done >= 1)
+        server.stop()
+        # it waits to write an epoch
+        wait_for(lambda: re.search(r"job \w+: .*database.*; retrying", caplog.text))
+        stop.set()
+        thread.join(10)
+        assert not thread.is_alive(), "the worker still waits for the database"
+        assert "goes back to the queue when its lease runs out" in caplog.text
+        server.start()  # the job was left as it was: its lease brings it back
+        assert store.get(iid).status is Status.RUNNING
+        assert store.reap(now=time.time() + 60) == {iid: Status.WAITING}
+    finally:
+        server.stop()
+
+
+def test_no_thread_dies_while_the_database_cannot_write(tmp_path, caplog):
+    """MISCONF (a full or read-only disk) mid-run: the heartbeat thread died and
+    the job failed with a ResponseError. Now everything waits until it can write."""
+    server = EmbeddedRedis(tmp_path).start()
+    try:
+        store = Store.from_url(server.url, "misconf:")
+        iid = store.create(HyperParams(model="mlp", num_epochs=4))
+        stop = threading.Event()
+        config = WorkerConfig(lease=1.2, idle_poll=0.02, progress_every=0.05)
+        worker = Worker(store, FakeFit(batches=5, batch_seconds=0.05), config=config,
+                        stop_event=stop)
+        thread = in_thread(worker, once=False)
+        wait_for(lambda: store.get(iid).epochs_done >= 1)
+        with DiskCannotWrite(server.redis_dir, server.url):
+            wait_for(lambda: "heartbeat failed" in caplog.text and "MISCONF" in caplog.text)
+            wait_for(lambda: "cannot take a write" in caplog.text)
+            beats = [t for t in threading.enumerate() if t.name == f"heartbeat-{iid[:8]}"]
+            assert beats and beats[0].is_alive(), "the heartbeat thread died"
+            time.sleep(2 * config.heartbeat)  # a few more failed rounds
+            assert beats[0].is_alive() and thread.is_alive()
+        wait_for(lambda: store.get(iid).status is Status.DONE)
+        assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4]
+        later = store.create(HyperParams(model="mlp", num_epochs=1))
+        wait_for(lambda: store.get(later).status is Status.DONE)  # the loop goes on
+        stop.set()
+        thread.join(10)
     finally:
         server.stop()
 
@@ -201,6 +312,7 @@ def test_workers_are_listed_while_alive(store):
     thread = in_thread(worker, once=False)
     listed = wait_for(lambda: store.live_workers())
     assert listed[0]["id"] == "host:1:worker-1" and listed[0]["host"] == "host"
+    assert listed[0]["pid"] == 1  # a number, not the string "1"
     stop.set()
     thread.join(5)
     assert store.live_workers() == []

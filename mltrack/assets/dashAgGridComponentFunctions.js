@@ -7,8 +7,9 @@ dagcomponentfuncs.ProgressBar = function (props) {
   if (!props.data) { return null; }
   var pct = Math.max(0, Math.min(100, props.value || 0));
   var status = props.data.status;
-  var label = status === 'running' && props.data.time_left
-    ? props.data.time_left + ' left'
+  var left = props.data.time_left;  // "estimating…" until the worker can tell
+  var label = status === 'running' && left
+    ? (/…$/.test(left) ? left : left + ' left')
     : Math.round(pct) + '%';
   if (status === 'running' && props.data.cancel_requested) { label = 'stopping…'; }
   return React.createElement('div', {className: 'progress progress-' + status, title: pct + '%'},
