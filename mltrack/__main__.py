@@ -12,7 +12,7 @@ from typing import Sequence
 import redis
 
 from mltrack.app import create_app
-from mltrack.embedded import EmbeddedRedis, EmbeddedServerError
+from mltrack.embedded import EmbeddedRedis, EmbeddedServerError, Watchdog
 from mltrack.settings import (Settings, SettingsError, check_exposure, is_loopback,
                               parse_settings)
 from mltrack.store import Store
@@ -28,19 +28,37 @@ def _raise_stop(signum, _frame):
     raise _Stop(signal.Signals(signum).name)
 
 
+class _FatalError:
+    """A reason to exit that arises in another thread (the database watchdog):
+    it is kept, and the main thread is stopped as by SIGTERM, so everything
+    shuts down in order before mltrack exits non-zero with the reason."""
+
+    def __init__(self) -> None:
+        self.reason: str | None = None
+
+    def __call__(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGTERM)
+
+
 def _url(host: str, port: int) -> str:
     shown = f"[{host}]" if ":" in host else host
     return f"http://{shown}:{port}/"
 
 
-def open_store(settings: Settings, stack: contextlib.ExitStack) -> Store:
-    """Connect to --redis-url, or start the embedded server (stopped by `stack`)."""
+def open_store(settings: Settings, stack: contextlib.ExitStack,
+               on_database_lost: "_FatalError | None" = None) -> Store:
+    """Connect to --redis-url, or start the embedded server (stopped by `stack`)
+    and a watchdog that restarts it if it dies (`on_database_lost` if it cannot)."""
     if settings.redis_url:
         store = Store.from_url(settings.redis_url, settings.key_prefix)
         log.info("database: %s", settings.redis_url)
     else:
         embedded = stack.enter_context(EmbeddedRedis(settings.data_dir))
         store = Store.from_url(embedded.url, settings.key_prefix)
+        if on_database_lost is not None:
+            stack.enter_context(Watchdog(embedded, on_give_up=on_database_lost))
     store.ping()
     return store
 
@@ -94,24 +112,32 @@ def run_workers(settings: Settings) -> int:
 def serve(settings: Settings) -> int:
     import waitress
 
-    with contextlib.ExitStack() as stack:
-        store = open_store(settings, stack)
-        app = create_app(store, password=settings.password,
-                         loopback_only=is_loopback(settings.host))
-        server = waitress.create_server(app, host=settings.host, port=settings.port,
-                                        threads=settings.threads, ident="mltrack")
-        stack.callback(server.close)
-        start_training(settings, store, stack)
-        if hasattr(server, "effective_port"):
-            host, port = server.effective_host, server.effective_port
-        else:  # a name that resolves to several addresses: several sockets
-            host, port = server.effective_listen[0][:2]
-        print(f"mltrack {settings.command}: dashboard at {_url(host, port)}  "
-              f"(Ctrl-C to stop)", flush=True)
-        try:
+    fatal = _FatalError()
+    try:
+        with contextlib.ExitStack() as stack:
+            store = open_store(settings, stack, on_database_lost=fatal)
+            app = create_app(store, password=settings.password,
+                             loopback_only=is_loopback(settings.host))
+            try:
+                server = waitress.create_server(app, host=settings.host, port=settings.port,
+                                                threads=settings.threads, ident="mltrack")
+            except OSError as exc:  # in use, not this machine's address, not allowed
+                raise SettingsError(f"cannot listen on {_url(settings.host, settings.port)}: "
+                                    f"{exc.strerror or exc}") from exc
+            stack.callback(server.close)
+            start_training(settings, store, stack)
+            if hasattr(server, "effective_port"):
+                host, port = server.effective_host, server.effective_port
+            else:  # a name that resolves to several addresses: several sockets
+                host, port = server.effective_listen[0][:2]
+            print(f"mltrack {settings.command}: dashboard at {_url(host, port)}  "
+                  f"(Ctrl-C to stop)", flush=True)
             server.run()
-        except KeyboardInterrupt as why:  # _Stop too
-            log.info("stopping (%s)", str(why) or "SIGINT")
+    except KeyboardInterrupt as why:  # _Stop too; the stack has stopped everything
+        log.info("stopped (%s)", fatal.reason or str(why) or "SIGINT")
+    if fatal.reason:
+        print(f"mltrack: {fatal.reason}", file=sys.stderr)
+        return 1
     log.info("stopped")
     return 0
 
@@ -133,8 +159,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"mltrack: {exc}", file=sys.stderr)
         return 2
     except redis.RedisError as exc:
-        print(f"mltrack: cannot use the database at {settings.redis_url}: {exc}",
-              file=sys.stderr)
+        print(f"mltrack: cannot use the database at "
+              f"{settings.redis_url or settings.data_dir}: {exc}", file=sys.stderr)
         return 2
     finally:
         for sig, handler in previous_handlers.items():

@@ -271,3 +271,16 @@ def register_error_handlers(server: Flask) -> None:
     def unexpected(exc: Exception):
         log.exception("unexpected error on %s %s", request.method, request.path)
         return error(500, f"internal error ({type(exc).__name__}); see the server log")
+
+    @server.errorhandler(redis.ResponseError)
+    def database_cannot_write(exc: redis.ResponseError):
+        # MISCONF: the server cannot persist (its disk is full or read-only) and
+        # refuses writes until it can; READONLY: a replica. Both pass, so 503;
+        # any other refusal is a bug, so 500 as for any unexpected error.
+        message = str(exc)
+        if not message.startswith(("MISCONF", "READONLY")):
+            return unexpected(exc)
+        log.warning("the database cannot write: %s", message)
+        reason = message.split(". ")[0].split(" ", 1)[-1]
+        return error(503, f"the database cannot write to disk: {reason}; try again when it "
+                          "has space (see its log)")

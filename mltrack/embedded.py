@@ -5,6 +5,11 @@ so only this user can reach it. A lock file on the data dir makes sure one
 mltrack at a time uses it; a server left running by an mltrack that was killed
 with -9 is shut down (its append-only file intact) before a fresh one starts,
 so two servers never share one data dir.
+
+A Watchdog restarts a server that dies (kill -9, a crash) on the same data dir
+and socket: every acknowledged write is in the append-only file, so nothing
+acknowledged is lost. A server that cannot be kept up is reported, so that
+mltrack can exit and its supervisor see it.
 """
 from __future__ import annotations
 
@@ -16,15 +21,25 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
 # sun_path holds 108 bytes on Linux, 104 on macOS; stay below both.
 _MAX_SOCKET_PATH = 100
+
+
+_NEVER = threading.Event()  # a stop that never comes: a plain sleep
+# These clients poll in loops of their own: redis-py's default retries (10,
+# with backoff) would hide a dead server for seconds.
+_ONE_TRY = Retry(NoBackoff(), 0)
 
 
 class EmbeddedServerError(RuntimeError):
@@ -80,6 +95,7 @@ class EmbeddedRedis:
 
     def __init__(self, data_dir: Path | str, *, binary: Path | None = None,
                  startup_timeout: float = 20.0):
+        # `binary` is settled at start and used again by restart().
         self.data_dir = Path(data_dir).expanduser().resolve()
         self.redis_dir = self.data_dir / "redis"
         self.binary = binary
@@ -100,6 +116,14 @@ class EmbeddedRedis:
         return self._process.pid if self._process else None
 
     @property
+    def log_file(self) -> Path:
+        return self._log_file
+
+    def exit_code(self) -> int | None:
+        """None while the server runs (or was never started), else how it ended."""
+        return self._process.poll() if self._process else None
+
+    @property
     def _state_file(self) -> Path:
         return self.redis_dir / "server.json"
 
@@ -108,32 +132,38 @@ class EmbeddedRedis:
         return self.redis_dir / "valkey.log"
 
     def start(self) -> "EmbeddedRedis":
-        binary = self.binary or find_server_binary()
-        for d in (self.data_dir, self.redis_dir):
-            d.mkdir(parents=True, exist_ok=True)
-            os.chmod(d, 0o700)
-        self._lock()
+        self.binary = self.binary or find_server_binary()
+        try:
+            self._make_dirs()
+            self._lock()
+        except OSError as exc:  # read-only, full, not a directory...
+            raise EmbeddedServerError(
+                f"cannot use the data dir {self.data_dir}: {exc.strerror or exc}"
+                + (f" ({exc.filename})" if exc.filename else "")) from exc
         try:
             self._stop_leftover_server()
             self.socket_path = self._choose_socket_path()
-            if self.socket_path.exists():
-                self.socket_path.unlink()
-            conf = self._write_config()
-            with open(self._log_file, "ab") as log_out:
-                # A session of its own: Ctrl-C in the terminal goes to mltrack,
-                # which stops its workers first and then this server.
-                self._process = subprocess.Popen(
-                    [str(binary), str(conf)], cwd=self.redis_dir, start_new_session=True,
-                    stdin=subprocess.DEVNULL, stdout=log_out, stderr=log_out)
-            self._wait_ready()
-            self._state_file.write_text(json.dumps(
-                {"pid": self._process.pid, "socket": str(self.socket_path)}))
-            log.info("embedded database: valkey-server pid %d on %s (data in %s)",
-                     self._process.pid, self.socket_path, self.redis_dir)
+            self._write_config()
+            self._launch()
             return self
+        except OSError as exc:
+            self.stop()
+            raise EmbeddedServerError(
+                f"cannot start the database in {self.redis_dir}: {exc.strerror or exc}") from exc
         except BaseException:
             self.stop()
             raise
+
+    def restart(self, stop: threading.Event | None = None) -> None:
+        """Start the server again after it died: same data dir, same socket, same
+        append-only file. Raises EmbeddedServerError if it does not come up (a
+        set `stop` ends the wait for it)."""
+        if self._process is not None and self._process.poll() is None:
+            raise EmbeddedServerError("the embedded server is still running")
+        try:
+            self._launch(stop)
+        except OSError as exc:
+            raise EmbeddedServerError(f"cannot start valkey-server: {exc}") from exc
 
     def stop(self, timeout: float = 15.0) -> None:
         """Shut the server down cleanly (SIGTERM makes it flush its append-only file)."""
@@ -161,6 +191,49 @@ class EmbeddedRedis:
         self.stop()
 
     # -- internals -----------------------------------------------------------
+    def _make_dirs(self) -> None:
+        """The data dir (private if this creates it) and the private redis/ in it.
+
+        A data dir that was already there keeps its mode: it may be a home
+        directory or a shared one (`--data-dir ~` must not become 0700).
+        """
+        try:
+            self.data_dir.mkdir(parents=True)
+            os.chmod(self.data_dir, 0o700)
+        except FileExistsError:
+            if not self.data_dir.is_dir():
+                raise NotADirectoryError(20, "not a directory", str(self.data_dir)) from None
+        self.redis_dir.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(self.redis_dir, 0o700)  # mkdir's mode goes through the umask
+
+    def _launch(self, stop: threading.Event | None = None) -> None:
+        """Run the server on the config and socket already chosen, until it answers."""
+        assert self.binary is not None and self.socket_path is not None
+        if self.socket_path.exists():  # left by a server that died
+            self.socket_path.unlink()
+        with open(self._log_file, "ab") as log_out:
+            # A session of its own: Ctrl-C in the terminal goes to mltrack,
+            # which stops its workers first and then this server.
+            self._process = subprocess.Popen(
+                [str(self.binary), str(self.redis_dir / "valkey.conf")], cwd=self.redis_dir,
+                start_new_session=True, stdin=subprocess.DEVNULL, stdout=log_out,
+                stderr=log_out)
+        try:
+            self._wait_ready(stop)
+        except BaseException:
+            self._kill_process()  # one that hangs must not stay behind
+            raise
+        self._state_file.write_text(json.dumps(
+            {"pid": self._process.pid, "socket": str(self.socket_path)}))
+        log.info("embedded database: valkey-server pid %d on %s (data in %s)",
+                 self._process.pid, self.socket_path, self.redis_dir)
+
+    def _kill_process(self) -> None:
+        proc = self._process
+        if proc is not None and proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
     def _lock(self) -> None:
         path = self.data_dir / "mltrack.lock"
         f = open(path, "a+")
@@ -213,10 +286,11 @@ class EmbeddedRedis:
         os.chmod(conf, 0o600)
         return conf
 
-    def _wait_ready(self) -> None:
+    def _wait_ready(self, stop: threading.Event | None = None) -> None:
         assert self._process is not None and self.socket_path is not None
         deadline = time.monotonic() + self.startup_timeout
-        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2)
+        client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=2,
+                             retry=_ONE_TRY)
         try:
             while True:
                 if self._process.poll() is not None:
@@ -233,7 +307,8 @@ class EmbeddedRedis:
                     raise EmbeddedServerError(
                         f"valkey-server did not answer within {self.startup_timeout:.0f} s; "
                         f"log:\n{self._log_tail()}")
-                time.sleep(0.05)
+                if (stop or _NEVER).wait(0.05):
+                    raise EmbeddedServerError("stopped while waiting for valkey-server")
         finally:
             client.close()
 
@@ -274,7 +349,7 @@ class EmbeddedRedis:
 
     def _is_our_server(self, pid: int, socket_path: str) -> bool:
         """True if `pid` is a valkey-server serving this data dir."""
-        client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2,
+        client = redis.Redis(unix_socket_path=socket_path, socket_timeout=2, retry=_ONE_TRY,
                              decode_responses=True)
         try:
             served_dir = client.config_get("dir").get("dir", "")
@@ -290,3 +365,94 @@ class EmbeddedRedis:
         except OSError:
             return False
         return str(self.redis_dir / "valkey.conf").encode() in cmdline
+
+
+class Watchdog:
+    """Restarts the embedded server when its process dies, from a thread of its own.
+
+    The process is looked at every `interval` seconds. A server that has to
+    be started `max_restarts` times within `window` seconds and dies or fails
+    once more is not tried again: `on_give_up(reason)` is called, once, and
+    the watchdog ends (mltrack then exits non-zero with that reason).
+    """
+
+    def __init__(self, server: EmbeddedRedis, on_give_up: Callable[[str], None], *,
+                 interval: float = 0.5, max_restarts: int = 3, window: float = 60.0,
+                 retry_delay: float = 1.0):
+        self.server = server
+        self.on_give_up = on_give_up
+        self.interval, self.max_restarts, self.window = interval, max_restarts, window
+        self.retry_delay = retry_delay
+        self.restarts: list[float] = []  # monotonic times of restart attempts
+        self.gave_up: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="database-watchdog", daemon=True)
+
+    def start(self) -> "Watchdog":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop watching (before the server is stopped on purpose); ends a
+        restart under way."""
+        self._stop.set()
+        if self._thread.is_alive() and self._thread is not threading.current_thread():
+            self._thread.join()
+
+    def __enter__(self) -> "Watchdog":
+        return self.start()
+
+    def __exit__(self, *exc_info) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            code = self.server.exit_code()
+            if code is None:
+                continue
+            log.error("embedded database: valkey-server pid %s ended (%s); restarting it on "
+                      "%s", self.server.pid, _exit_reason(code), self.server.redis_dir)
+            if not self._bring_back(f"it ended ({_exit_reason(code)})"):
+                return
+
+    def _bring_back(self, last_failure: str) -> bool:
+        """Restart until the server is up (True), or give up / stop (False)."""
+        while not self._stop.is_set():
+            now = time.monotonic()
+            self.restarts = [t for t in self.restarts if now - t < self.window]
+            if len(self.restarts) >= self.max_restarts:
+                self._give_up(last_failure)
+                return False
+            self.restarts.append(now)
+            try:
+                self.server.restart(self._stop)
+            except EmbeddedServerError as exc:
+                if self._stop.is_set():
+                    return False
+                last_failure = f"the last restart failed: {exc}"
+                log.error("embedded database: restart failed: %s", exc)
+                if self._stop.wait(self.retry_delay):
+                    return False
+                continue
+            log.warning("embedded database: restarted, valkey-server pid %d on the same data "
+                        "dir and socket (restart %d within %.0f s)", self.server.pid,
+                        len(self.restarts), self.window)
+            return True
+        return False
+
+    def _give_up(self, last_failure: str) -> None:
+        self.gave_up = (
+            f"the embedded database (valkey-server in {self.server.redis_dir}) could not be "
+            f"kept running: {len(self.restarts)} restarts within {self.window:.0f} s, and "
+            f"{last_failure}. Its log: {self.server.log_file}")
+        log.critical("%s", self.gave_up)
+        self.on_give_up(self.gave_up)
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"

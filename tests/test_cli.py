@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 
-from helpers import gone, server_pid, start_mltrack
+from helpers import gone, server_pid, start_mltrack, valkey_wrapper, wait_for
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_start_take_a_job_stop_and_find_it_again(tmp_path, stop_signal):
@@ -112,3 +115,97 @@ def test_bad_settings_are_refused_with_the_option_named(tmp_path, args, env, mes
                          capture_output=True, text=True, timeout=60,
                          env={**os.environ, **env})
     assert out.returncode == 2 and message in out.stderr
+
+
+def run_mltrack(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    return subprocess.run([*prefix, sys.executable, "-m", "mltrack", "--workers", "0", *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_a_port_in_use_is_refused_with_the_reason(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run_mltrack("--port", str(port), "--data-dir", str(tmp_path))
+    assert out.returncode == 2, out.stderr
+    assert f"mltrack: cannot listen on http://127.0.0.1:{port}/: Address already in use" \
+        in out.stderr
+    assert "Traceback" not in out.stderr
+    assert not (tmp_path / "redis" / "server.json").exists()  # its database was stopped
+
+
+def test_a_read_only_data_dir_is_refused_with_the_reason(tmp_path):
+    data = tmp_path / "read-only"
+    data.mkdir()
+    data.chmod(0o500)
+    # root writes anywhere; without CAP_DAC_OVERRIDE it meets the mode like anyone
+    prefix = ("setpriv", "--bounding-set", "-dac_override,-dac_read_search") \
+        if os.geteuid() == 0 else ()
+    out = run_mltrack("--port", "0", "--data-dir", str(data), prefix=prefix)
+    assert out.returncode == 2, out.stderr
+    assert out.stderr.startswith(f"mltrack: cannot use the data dir {data}: Permission denied")
+    assert "Traceback" not in out.stderr
+    assert stat.S_IMODE(data.stat().st_mode) == 0o500  # and its mode is left alone
+
+
+def test_a_data_dir_that_is_a_file_is_refused_with_the_reason(tmp_path):
+    (tmp_path / "file").write_text("")
+    out = run_mltrack("--port", "0", "--data-dir", str(tmp_path / "file"))
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert out.stderr.startswith(f"mltrack: cannot use the data dir {tmp_path / 'file'}: ")
+
+
+def test_an_existing_data_dir_keeps_its_mode(tmp_path):
+    """`--data-dir ~` turned the home directory 0700."""
+    tmp_path.chmod(0o755)
+    app = start_mltrack(tmp_path, "--workers", "0")
+    try:
+        assert stat.S_IMODE(tmp_path.stat().st_mode) == 0o755
+        assert stat.S_IMODE((tmp_path / "redis").stat().st_mode) == 0o700
+    finally:
+        app.proc.terminate()
+        app.proc.wait(30)
+
+
+def health(app) -> int:
+    try:
+        return app.get("/health").status_code
+    except OSError:
+        return 0
+
+
+def test_a_killed_database_is_restarted_and_keeps_its_data(tmp_path):
+    """kill -9 of the embedded server: mltrack answered 503 for ever."""
+    app = start_mltrack(tmp_path, "--workers", "0")
+    try:
+        iid = app.post("/train", {}).json()["iid"]
+        killed = server_pid(tmp_path)
+        os.kill(killed, signal.SIGKILL)
+        wait_for(lambda: server_pid(tmp_path) != killed and health(app) == 200)
+        assert app.get(f"/status/{iid}").json()["status"] == "waiting"
+        assert app.post("/train", {}).status_code == 201
+        log = "".join(app.lines)
+        assert f"valkey-server pid {killed} ended (killed by SIGKILL); restarting" in log
+        assert "restarted, valkey-server pid" in log
+    finally:
+        app.proc.terminate()
+        assert app.proc.wait(30) == 0
+
+
+def test_a_database_that_cannot_be_restarted_ends_mltrack_with_the_reason(tmp_path):
+    script, mode = valkey_wrapper(tmp_path)
+    app = start_mltrack(tmp_path / "data", "--workers", "0",
+                        env={"MLTRACK_VALKEY_SERVER": str(script)})
+    try:
+        mode.write_text("fail")  # from now on the server cannot start
+        os.kill(server_pid(tmp_path / "data"), signal.SIGKILL)
+        assert app.proc.wait(60) == 1
+        time.sleep(0.2)  # the output thread reads the last lines
+        log = "".join(app.lines)
+        assert "mltrack: the embedded database" in log
+        assert "could not be kept running: 3 restarts within 60 s" in log
+        assert "valkey-wrapper: told to fail" in log  # the server's own last words
+    finally:
+        if app.proc.poll() is None:
+            app.proc.kill()

@@ -1,10 +1,16 @@
 """The whole product with real MNIST: `python -m mltrack`, its worker, the API."""
 from __future__ import annotations
 
+import math
+import os
+import signal
+import time
+
 import pytest
 
-from helpers import start_mltrack, wait_for
+from helpers import gone, server_pid, start_mltrack, valkey_wrapper, wait_for
 from mltrack import mnist
+from mltrack.params import HyperParams
 
 
 @pytest.fixture(scope="session")
@@ -101,9 +107,104 @@ def test_a_worker_process_joins_a_shared_redis(data_dir, redis_server):
         wait_for(lambda: store.get(iid).status is Status.DONE, timeout=180, step=0.3)
         assert store.get(iid).test_accuracy > 90
         workers = store.live_workers()
-        assert len(workers) == 2 and {w["pid"] for w in workers} == {str(proc.pid)}
+        assert len(workers) == 2 and {w["pid"] for w in workers} == {proc.pid}  # a number
     finally:
         proc.terminate()
         assert proc.wait(60) == 0
     assert "2 worker thread(s)" in proc.stdout.read()
     store.redis.delete(*store.redis.keys("scaleout:*"))
+
+
+DIVERGING = {"model": "mlp", "optimizer": "sgd", "learning_rate": 10, "momentum": 0.99,
+             "batch_size": 64}
+
+
+def test_a_diverging_run_on_real_mnist_fails_with_the_reason(data_dir):
+    """These hyperparameters train to NaN: the epoch script failed halfway and the
+    job ended with `ResponseError: value is not a valid float`."""
+    app = start_mltrack(data_dir)
+    try:
+        iid = app.post("/train", {**DIVERGING, "num_epochs": 3}).json()["iid"]
+        wait_for(lambda: status(app, iid)["status"] in ("failed", "done"), timeout=240,
+                 step=0.3)
+        body = status(app, iid)
+        assert body["status"] == "failed"
+        assert body["error"] == "diverged at epoch 1: train loss is nan"
+        assert not body["traceback"]
+        assert body["epochs_done"] == 0 and body["in_update"]["epoch"] == []
+        assert "NaN" not in app.get(f"/status/{iid}").text  # strict JSON
+        assert app.get("/experiments").json()["total"] == 1
+    finally:
+        app.proc.terminate()
+        app.proc.wait(60)
+
+
+def test_fit_stops_at_the_epoch_where_the_loss_went_nan(mnist_dir):
+    data = mnist.load_mnist(mnist_dir, "cpu")
+    reported = []
+    result = mnist.fit(HyperParams(**DIVERGING, num_epochs=3), data,
+                       on_epoch=lambda metrics, ckpt: reported.append(metrics))
+    assert result.diverged and not result.stopped
+    assert len(reported) == 1 and math.isnan(reported[0]["train_loss"])  # not 3 epochs of NaN
+
+
+def test_kill_9_of_the_database_mid_job_restarts_it_and_the_job_finishes(data_dir):
+    app = start_mltrack(data_dir)
+    try:
+        iid = app.post("/train", {"model": "mlp", "num_epochs": 3, "batch_size": 128}
+                       ).json()["iid"]
+        wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.1)
+        killed = server_pid(data_dir)
+        os.kill(killed, signal.SIGKILL)
+        started = time.monotonic()
+
+        def healthy():
+            try:
+                return app.get("/health").status_code == 200 and server_pid(data_dir) != killed
+            except OSError:
+                return False
+
+        wait_for(healthy, timeout=30, step=0.01)
+        print(f"\n/health 200 again {time.monotonic() - started:.2f} s after kill -9 "
+              f"of the embedded server")
+        wait_for(lambda: status(app, iid)["status"] == "done", timeout=240, step=0.3)
+        body = status(app, iid)
+        assert body["in_update"]["epoch"] == [1, 2, 3]  # every epoch once
+        assert body["attempts"] == 1  # the same run went on
+        assert "restarted, valkey-server pid" in "".join(app.lines)
+    finally:
+        app.proc.terminate()
+        assert app.proc.wait(60) == 0
+
+
+def test_sigterm_with_a_dead_database_stops_in_seconds(data_dir):
+    """The worker's retry sleep ignored the stop: SIGTERM took 61 s."""
+    script, mode = valkey_wrapper(data_dir)
+    app = start_mltrack(data_dir, env={"MLTRACK_VALKEY_SERVER": str(script)})
+    iid = app.post("/train", {"model": "mlp", "num_epochs": 20, "batch_size": 128}
+                   ).json()["iid"]
+    wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.1)
+    mode.write_text("hang")  # the restart starts a server that never answers
+    os.kill(server_pid(data_dir), signal.SIGKILL)
+    # the worker finishes its epoch and waits to record it
+    wait_for(lambda: "cannot take a write" in "".join(app.lines), timeout=120, step=0.1)
+    started = time.monotonic()
+    app.proc.terminate()
+    code = app.proc.wait(60)
+    seconds = time.monotonic() - started
+    print(f"\nSIGTERM with a dead database: stopped in {seconds:.2f} s")
+    assert code == 0
+    assert seconds < 5, f"took {seconds:.1f} s"
+    assert not processes_naming(data_dir / "redis" / "valkey.conf"), "a server was left behind"
+
+
+def processes_naming(path) -> list[int]:
+    """Live processes whose command line names `path`."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if str(path).encode() in open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0"):
+                found.append(int(pid))
+        except OSError:
+            pass
+    return [pid for pid in found if not gone(pid, timeout=1)]
