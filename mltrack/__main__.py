@@ -13,6 +13,7 @@ import redis
 
 from mltrack.app import create_app
 from mltrack.embedded import EmbeddedRedis, EmbeddedServerError, Watchdog
+from mltrack.security import SERVER_MAX_BODY
 from mltrack.settings import (Settings, SettingsError, check_exposure, is_loopback,
                               parse_settings)
 from mltrack.store import Store
@@ -120,7 +121,8 @@ def serve(settings: Settings) -> int:
                              loopback_only=is_loopback(settings.host))
             try:
                 server = waitress.create_server(app, host=settings.host, port=settings.port,
-                                                threads=settings.threads, ident="mltrack")
+                                                threads=settings.threads, ident="mltrack",
+                                                max_request_body_size=SERVER_MAX_BODY)
             except OSError as exc:  # in use, not this machine's address, not allowed
                 raise SettingsError(f"cannot listen on {_url(settings.host, settings.port)}: "
                                     f"{exc.strerror or exc}") from exc

@@ -9,6 +9,7 @@ import redis
 
 from mltrack.app import create_app
 from mltrack.embedded import EmbeddedRedis
+from mltrack.security import SERVER_MAX_BODY
 from mltrack.store import Store
 
 
@@ -61,7 +62,8 @@ def live_app(store):
     """The real app (dashboard + API) on waitress, on a free loopback port."""
     import waitress
 
-    server = waitress.create_server(create_app(store), host="127.0.0.1", port=0, threads=8)
+    server = waitress.create_server(create_app(store), host="127.0.0.1", port=0, threads=8,
+                                    max_request_body_size=SERVER_MAX_BODY)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
