@@ -7,10 +7,11 @@ import re
 from typing import Any
 
 import redis
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mltrack import __version__
+from mltrack.jsonio import strict_loads
 from mltrack.params import HyperParams, InvalidParams, expand_sweep
 from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, LIST_SORTS, SUMMARY_FIELDS,
                            IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
@@ -19,10 +20,9 @@ log = logging.getLogger(__name__)
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
-_DASH_CATCH_ALL = "/<path:path>"
-_API_ENDPOINTS = {"train", "sweep", "status", "experiments", "cancel", "retry", "delete",
-                  "workers", "health"}
-_IID = re.compile(r"^[0-9a-f]{32}$")
+# Far beyond any real listing, and well inside what Redis takes as a range.
+MAX_OFFSET = 10**9
+_IID = re.compile(r"[0-9a-f]{32}")
 
 
 class BadRequest(ValueError):
@@ -80,9 +80,10 @@ def serialize_status(job: Job, epochs: list[dict[str, float]]) -> dict[str, Any]
 
 # -- request parsing ------------------------------------------------------------
 def _json_object() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None:
-        raise BadRequest("body", "is not valid JSON")
+    try:
+        body = strict_loads(request.get_data(cache=True))
+    except ValueError as exc:  # UnicodeDecodeError included
+        raise BadRequest("body", f"is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
         raise BadRequest("body", "must be a JSON object")
     return body
@@ -135,14 +136,19 @@ def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
         "order": order,
         "status": status,
         "limit": _int_arg(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
-        "offset": _int_arg(args, "offset", 0, 0, None),
+        "offset": _int_arg(args, "offset", 0, 0, MAX_OFFSET),
         "text": args.get("q", "")[:200],
     }
 
 
+def is_iid(text: object) -> bool:
+    """Whether `text` has an iid's shape: 32 lowercase hex digits, nothing more."""
+    return isinstance(text, str) and _IID.fullmatch(text) is not None
+
+
 def _known_iid(iid: str) -> str:
     # Anything that is not an iid's shape cannot name a job: 404 without a lookup.
-    if not _IID.match(iid):
+    if not is_iid(iid):
         raise JobNotFound(iid)
     return iid
 
@@ -212,23 +218,15 @@ def register_api(server: Flask, store: Store) -> None:
         return jsonify(status="ok", version=__version__, database="ok", counts=store.counts(),
                        workers=len(store.live_workers()))
 
-    api_routes = {r.rule for r in server.url_map.iter_rules() if r.endpoint in _API_ENDPOINTS}
-    api_roots = {rule.strip("/").split("/")[0] for rule in api_routes}
-
-    @server.before_request
-    def api_paths_are_not_pages():
-        # Dash answers every GET that no other route takes with its page; under
-        # the API's paths that would hide a wrong method or URL behind a 200.
-        rule = request.url_rule
-        if rule is None or rule.endpoint != _DASH_CATCH_ALL:
-            return None
-        if request.path.strip("/").split("/")[0] not in api_roots:
-            return None
-        if request.path.rstrip("/") in api_routes:
-            return error(405, f"{request.method} is not allowed on {request.path}")
-        return error(404, f"no API route {request.path}")
-
     register_error_handlers(server)
+
+
+def json_http_error(exc: HTTPException) -> Response:
+    """Werkzeug's HTTP errors (404, 405, 413...) as JSON, keeping their headers."""
+    response = exc.get_response()
+    response.data = jsonify(error=exc.description or exc.name).get_data()
+    response.content_type = "application/json"
+    return response
 
 
 def register_error_handlers(server: Flask) -> None:
@@ -260,12 +258,7 @@ def register_error_handlers(server: Flask) -> None:
         log.warning("database unreachable: %s", exc)
         return error(503, "the database is unreachable; try again shortly")
 
-    @server.errorhandler(HTTPException)
-    def http_error(exc: HTTPException):
-        response = exc.get_response()
-        response.data = jsonify(error=exc.description or exc.name).get_data()
-        response.content_type = "application/json"
-        return response
+    server.register_error_handler(HTTPException, json_http_error)
 
     @server.errorhandler(Exception)
     def unexpected(exc: Exception):

@@ -1,19 +1,68 @@
 """The web application: a Flask server carrying the Dash dashboard and the REST API."""
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Request, request
+from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
-from mltrack.api import register_api
+from mltrack.api import json_http_error, register_api
+from mltrack.dash_guard import guard_dash_routes
 from mltrack.dashboard import create_dashboard
+from mltrack.jsonio import StrictJSONProvider
 from mltrack.security import install_security
 from mltrack.store import Store
+
+# Dash's rule for multi-page apps: it answers every GET no other route takes
+# with the dashboard's page. mltrack has one page, at `/`.
+_DASH_CATCH_ALL = "/<path:path>"
+_METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def create_app(store: Store, *, password: str | None = None,
                loopback_only: bool = True) -> Flask:
     """Build the server: guards, REST API and dashboard, all over `store`."""
     server = Flask("mltrack")
+    server.json = StrictJSONProvider(server)
+    # `/experiments/` is `/experiments`, with no redirect (a POST would lose its body).
+    server.url_map.strict_slashes = False
     install_security(server, password=password, loopback_only=loopback_only)
     register_api(server, store)
-    server.extensions["mltrack.dash"] = create_dashboard(server, store)
+    dash_app = create_dashboard(server, store)
+    guard_dash_routes(server, dash_app)
+    _only_known_paths(server)
+    server.extensions["mltrack.dash"] = dash_app
     return server
+
+
+def _route_methods(server: Flask, req: Request) -> set[str]:
+    """The methods that a route other than Dash's catch-all takes at `req`'s path."""
+    adapter = server.url_map.bind_to_environ(req.environ)
+    found = set()
+    for method in _METHODS:
+        try:
+            rule, _ = adapter.match(method=method, return_rule=True)
+        except HTTPException:  # NotFound, MethodNotAllowed, a redirect
+            continue
+        if rule.rule != _DASH_CATCH_ALL:
+            found.add(method)
+    return found
+
+
+def _only_known_paths(server: Flask) -> None:
+    """Unknown paths are a JSON 404 and wrong methods a JSON 405, not the page."""
+
+    @server.before_request
+    def unknown_path():
+        rule = request.url_rule
+        if rule is None or rule.rule != _DASH_CATCH_ALL:
+            return None
+        allowed = _route_methods(server, request)
+        if allowed:  # GET /train: the route exists, for other methods
+            raise MethodNotAllowed(valid_methods=sorted(allowed))
+        raise NotFound(f"no route {request.path}")
+
+    @server.errorhandler(MethodNotAllowed)
+    def wrong_method(exc: MethodNotAllowed):
+        # POST /nope "exists" only as a GET of the catch-all: it is not a route.
+        if not _route_methods(server, request):
+            return json_http_error(NotFound(f"no route {request.path}"))
+        return json_http_error(exc)

@@ -1,7 +1,9 @@
 """The Dash dashboard: submit jobs and sweeps, watch them, sort and compare runs.
 
 Callbacks stay thin: they read the store and hand records to the pure
-functions of `views`. The table is an AG Grid in its infinite row model, so
+functions of `views`. Any page can post to a callback, so each one checks
+what it is sent (with `views`' checkers) and ignores nonsense (PreventUpdate)
+instead of failing on it. The table is an AG Grid in its infinite row model, so
 the browser asks the store for the rows it shows, sorted and filtered there,
 and a refresh re-reads only those rows.
 """
@@ -14,6 +16,7 @@ from typing import Any
 import dash
 import dash_ag_grid as dag
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+from dash.exceptions import PreventUpdate
 from flask import Flask
 
 from mltrack.params import MODELS, OPTIMIZERS, HyperParams
@@ -22,6 +25,7 @@ from mltrack import views
 
 REFRESH_MS = 1500
 MAX_RUNS_SHOWN = 8
+MAX_CHOSEN = 100  # iids the run picker may hold; it shows MAX_RUNS_SHOWN of them
 _ASSETS = Path(__file__).parent / "assets"
 _DEFAULTS = HyperParams()
 
@@ -207,11 +211,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     def rows(request, status, text):
         if not request:
             return no_update
-        sort, order = views.sort_from_model(request.get("sortModel"))
-        start, end = request.get("startRow", 0), request.get("endRow", 100)
-        page = store.list_jobs(sort=sort, order=order, status=status or None,
-                               offset=start, limit=max(1, min(end - start, 1000)),
-                               text=text or "")
+        query = views.rows_request(request, status, text)
+        if query is None:
+            raise PreventUpdate
+        page = store.list_jobs(**query)
         return {"rowData": views.table_rows(page.jobs), "rowCount": page.total}
 
     # Live refresh keeps sort, filter, scroll and selection: the grid re-asks
@@ -234,12 +237,15 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                   prevent_initial_call=True)
     def learning_rate_scale(exponent, text):
         if ctx.triggered_id == "form-lr-slider":
+            if (not isinstance(exponent, (int, float)) or isinstance(exponent, bool)
+                    or not -5 <= exponent <= 1):
+                raise PreventUpdate  # not a position of the slider
             return no_update, f"{10 ** exponent:.2g}"
         try:
             value = float(text)
-        except (TypeError, ValueError):
-            return no_update, no_update  # a list or a typo: the text is the truth
-        if value <= 0:
+        except (TypeError, ValueError, OverflowError):
+            return no_update, no_update  # a list, a typo, 10**400: the text is the truth
+        if not 0 < value < math.inf:
             return no_update, no_update
         return max(-5.0, min(1.0, round(math.log10(value), 1))), no_update
 
@@ -266,14 +272,17 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if errors:
             return "Fix the fields marked in red first.", no_update
         iids = store.create_many(jobs)
-        return f"Queued {len(iids)} job{'s' if len(iids) != 1 else ''}.", (version or 0) + 1
+        return (f"Queued {len(iids)} job{'s' if len(iids) != 1 else ''}.",
+                views.next_version(version))
 
     @app.callback(Output("action-cancel", "disabled"), Output("action-delete", "disabled"),
                   Output("action-clone", "disabled"), Output("action-retry", "disabled"),
                   Output("run-select", "value"), Input("jobs-grid", "selectedRows"),
                   State("run-select", "value"))
     def selection(selected, chosen):
-        selected = selected or []
+        selected = views.selected_rows(selected)
+        if selected is None:
+            raise PreventUpdate
         statuses = {r["status"] for r in selected}
         active = {Status.WAITING.value, Status.RUNNING.value}
         iids = [r["iid"] for r in selected][:MAX_RUNS_SHOWN]
@@ -284,7 +293,9 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     @app.callback(Output("run-select", "options"), Input("run-select", "search_value"),
                   Input("run-select", "value"))
     def run_options(search, chosen):
-        chosen = chosen or []
+        chosen, search = views.chosen_iids(chosen, MAX_CHOSEN), views.search_text(search)
+        if chosen is None or search is None:
+            raise PreventUpdate
         known = {job.iid: job for job in store.get_many(chosen)}
         if search:
             for job in store.list_jobs(text=search, limit=20).jobs:
@@ -300,7 +311,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                   Input("run-select", "value"), Input("tick", "n_intervals"),
                   State("run-signature", "data"))
     def run_view(chosen, _tick, signature):
-        runs = store.runs((chosen or [])[:MAX_RUNS_SHOWN])
+        chosen = views.chosen_iids(chosen, MAX_CHOSEN)
+        if chosen is None:
+            raise PreventUpdate
+        runs = store.runs(chosen[:MAX_RUNS_SHOWN])
         new_signature = [[j.iid, j.status.value, len(e)] for j, e in runs]
         if new_signature == signature:
             return no_update, no_update, no_update, no_update  # nothing changed: no redraw
@@ -312,14 +326,20 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                   Input("action-cancel", "n_clicks"), State("jobs-grid", "selectedRows"),
                   prevent_initial_call=True)
     def ask_cancel(_n, selected):
-        n = len([r for r in selected or [] if r["status"] in ("waiting", "running")])
+        selected = views.selected_rows(selected)
+        if selected is None:
+            raise PreventUpdate
+        n = len([r for r in selected if r["status"] in ("waiting", "running")])
         return True, f"Cancel {n} job{'s' if n != 1 else ''}? Running jobs stop after their current batch."
 
     @app.callback(Output("confirm-delete", "displayed"), Output("confirm-delete", "message"),
                   Input("action-delete", "n_clicks"), State("jobs-grid", "selectedRows"),
                   prevent_initial_call=True)
     def ask_delete(_n, selected):
-        n = len([r for r in selected or [] if r["status"] not in ("waiting", "running")])
+        selected = views.selected_rows(selected)
+        if selected is None:
+            raise PreventUpdate
+        n = len([r for r in selected if r["status"] not in ("waiting", "running")])
         return True, f"Delete {n} finished job{'s' if n != 1 else ''} and their metrics for good?"
 
     @app.callback(Output("action-result", "children"),
@@ -329,11 +349,14 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                   State("jobs-grid", "selectedRows"), State("grid-version", "data"),
                   prevent_initial_call=True)
     def act(_cancel, _delete, _retry, selected, version):
+        selected = views.selected_rows(selected)
         action = {"confirm-cancel": "cancel", "confirm-delete": "delete",
-                  "action-retry": "retry"}[ctx.triggered_id]
+                  "action-retry": "retry"}.get(ctx.triggered_id)
+        if selected is None or action is None:  # nothing clicked, or no rows
+            raise PreventUpdate
         operation = {"cancel": store.cancel, "delete": store.delete, "retry": store.retry}[action]
         done, skipped = 0, 0
-        for row in selected or []:
+        for row in selected:
             try:
                 operation(row["iid"])
                 done += 1
@@ -343,16 +366,21 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         message = f"{verb} {done} job{'s' if done != 1 else ''}"
         if skipped:
             message += f"; {skipped} skipped (not in a state that allows it)"
-        return message + ".", (version or 0) + 1
+        return message + ".", views.next_version(version)
 
     @app.callback(*[Output(f"form-{f}", "value", allow_duplicate=True)
                     for f in views.FORM_FIELDS],
                   Input("action-clone", "n_clicks"), State("jobs-grid", "selectedRows"),
                   prevent_initial_call=True)
     def clone(_n, selected):
+        selected = views.selected_rows(selected)
         if not selected:
-            return [no_update] * len(views.FORM_FIELDS)
-        values = views.form_values(store.get(selected[0]["iid"]).hyper_params)
+            raise PreventUpdate
+        try:
+            job = store.get(selected[0]["iid"])
+        except JobNotFound:  # deleted since it was selected
+            raise PreventUpdate from None
+        values = views.form_values(job.hyper_params)
         return [values[f] for f in views.FORM_FIELDS]
 
 

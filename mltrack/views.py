@@ -11,7 +11,8 @@ from typing import Any, Iterable, Mapping
 
 import plotly.graph_objects as go
 
-from mltrack.params import HyperParams, InvalidParams, expand_sweep
+from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid
+from mltrack.params import MAX_SWEEP, HyperParams, InvalidParams, expand_sweep
 from mltrack.store import LIST_SORTS, Job, Status
 
 STATUS_COLORS = {
@@ -119,14 +120,73 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
     return rows
 
 
-def sort_from_model(sort_model: list[dict[str, Any]] | None) -> tuple[str, str]:
+def sort_from_model(sort_model: Any) -> tuple[str, str]:
     """The grid's sort model -> (store sort key, order); newest first by default."""
-    # The grid's column ids are the store's sort keys.
-    for entry in sort_model or []:
-        key = entry.get("colId", "")
-        if key in LIST_SORTS and entry.get("sort") in ("asc", "desc"):
-            return key, entry["sort"]
+    # The grid's column ids are the store's sort keys; anything else is ignored.
+    for entry in sort_model if isinstance(sort_model, list) else []:
+        if not isinstance(entry, dict):
+            continue
+        key, order = entry.get("colId"), entry.get("sort")
+        if isinstance(key, str) and key in LIST_SORTS and order in ("asc", "desc"):
+            return key, order
     return "created", "desc"
+
+
+# -- what callbacks are sent: checked, since any page can post anything ---------------
+MAX_TEXT = 200  # as the API's `q`
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def rows_request(request: Any, status: Any, text: Any) -> dict[str, Any] | None:
+    """The grid's getRowsRequest and the filters -> `store.list_jobs` arguments;
+    None when any of them is not what the grid and the filters send."""
+    if not isinstance(request, dict):
+        return None
+    start, end = request.get("startRow", 0), request.get("endRow", 100)
+    if not (_is_int(start) and _is_int(end) and 0 <= start <= MAX_OFFSET and end > start):
+        return None
+    if status not in (None, "") and status not in [s.value for s in Status]:
+        return None
+    if text is not None and not isinstance(text, str):
+        return None
+    sort, order = sort_from_model(request.get("sortModel"))
+    return {"sort": sort, "order": order, "status": status or None, "offset": start,
+            "limit": min(end - start, MAX_PAGE), "text": (text or "")[:MAX_TEXT]}
+
+
+def selected_rows(value: Any) -> list[dict[str, Any]] | None:
+    """The grid's selectedRows: rows with an iid and a status; None if anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(
+            isinstance(r, dict) and is_iid(r.get("iid")) and isinstance(r.get("status"), str)
+            for r in value):
+        return None
+    return value
+
+
+def chosen_iids(value: Any, limit: int) -> list[str] | None:
+    """A list of iids (the run picker's value), at most `limit`; None if anything else."""
+    if value is None:
+        return []
+    if not isinstance(value, list) or len(value) > limit or not all(map(is_iid, value)):
+        return None
+    return value
+
+
+def search_text(value: Any) -> str | None:
+    """A search box's text, cut to MAX_TEXT; None if it is not text."""
+    if value is None:
+        return ""
+    return value[:MAX_TEXT] if isinstance(value, str) else None
+
+
+def next_version(version: Any) -> int:
+    """A counter kept in the page, one up; a counter that is not one starts again."""
+    return version + 1 if _is_int(version) and 0 <= version < 2**53 else 1
 
 
 # -- the header -------------------------------------------------------------------
@@ -205,6 +265,8 @@ def _values(field: str, raw: Any) -> list[Any]:
     if raw is None or raw == "" or raw == []:
         raise InvalidParams(field, "needs a value")
     items = raw if isinstance(raw, list) else [v for v in str(raw).split(",")]
+    if len(items) > MAX_SWEEP:
+        raise InvalidParams(field, f"at most {MAX_SWEEP} values")
     values = [_parse_value(field, v) for v in items if str(v).strip() != ""]
     if not values:
         raise InvalidParams(field, "needs a value")
@@ -249,14 +311,21 @@ def _single(base: dict[str, Any]) -> HyperParams:
     return HyperParams.parse(base)
 
 
+def number_text(value: float) -> str:
+    """A float as the shortest text that reads back as the same float: 0.0012345678
+    stays 0.0012345678 (`:g` would round it to 0.00123457), 0.0 is "0"."""
+    text = repr(float(value))
+    return text[:-2] if text.endswith(".0") else text
+
+
 def form_values(hyper_params: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's hyperparameters as form values (for clone)."""
+    """A run's hyperparameters as form values (for clone), at full precision."""
     return {
         "model": [hyper_params["model"]], "optimizer": [hyper_params["optimizer"]],
-        "learning_rate": f"{hyper_params['learning_rate']:g}",
+        "learning_rate": number_text(hyper_params["learning_rate"]),
         "num_epochs": str(hyper_params["num_epochs"]),
         "batch_size": str(hyper_params["batch_size"]),
-        "momentum": f"{hyper_params['momentum']:g}",
-        "weight_decay": f"{hyper_params['weight_decay']:g}",
+        "momentum": number_text(hyper_params["momentum"]),
+        "weight_decay": number_text(hyper_params["weight_decay"]),
         "seed": str(hyper_params["seed"]),
     }

@@ -56,7 +56,7 @@ def test_experiments_lists_with_sort_filter_and_paging(client, store):
     iids = [post(client, "/train", {"seed": n}).json["iid"] for n in range(5)]
     accuracy = {}
     for n, iid in enumerate(iids[:3]):
-        c = store.claim("w")
+        c = store.claim(f"worker-{n}")  # one job each: a worker holds one job at a time
         accuracy[c.iid] = 90 + (n * 7) % 5
         store.record_epoch(c.iid, c.attempt, {
             "epoch": 1, "train_loss": 0.1, "train_accuracy": 90, "test_loss": 0.2,
@@ -87,7 +87,8 @@ def test_cancel_and_delete(client, store):
     assert r.status_code == 200 and r.json == {"iid": running, "status": "running",
                                                "cancel_requested": True}
     assert client.delete(f"/experiments/{running}").status_code == 409
-    assert post(client, f"/experiments/{waiting}/cancel", {}).status_code == 409
+    r = post(client, f"/experiments/{waiting}/cancel", {})  # asked twice: the same answer
+    assert r.status_code == 200 and r.json["status"] == "cancelled"
     r = client.delete(f"/experiments/{waiting}")
     assert r.status_code == 200 and r.json["deleted"] is True
     assert client.get(f"/status/{waiting}").status_code == 404
@@ -112,7 +113,12 @@ BAD_TRAIN_BODIES = [
     ({"learning_rate": 11}, 400, "learning_rate"),
     ({"learning_rate": "0.01"}, 400, "learning_rate"),
     ({"learning_rate": True}, 400, "learning_rate"),
-    ({"learning_rate": 1e400}, 400, "learning_rate"),  # JSON Infinity
+    ('{"learning_rate": 1e400}', 400, "learning_rate"),  # a JSON number, too large for a float
+    ('{"learning_rate": ' + "9" * 400 + "}", 400, "learning_rate"),  # was OverflowError, 500
+    ('{"momentum": ' + "9" * 400 + ', "optimizer": "sgd"}', 400, "momentum"),
+    ('{"weight_decay": -' + "9" * 400 + "}", 400, "weight_decay"),
+    ('{"learning_rate": Infinity}', 400, "body"),  # not JSON
+    ('{"learning_rate": NaN}', 400, "body"),
     ({"num_epochs": 0}, 400, "num_epochs"),
     ({"num_epochs": 101}, 400, "num_epochs"),
     ({"num_epochs": 1.5}, 400, "num_epochs"),
@@ -279,3 +285,158 @@ def test_listing_filters_by_text(client, store):
     body = client.get("/experiments?q=mlp sgd").json
     assert body["total"] == 1 and body["results"][0]["hyper_params"]["model"] == "mlp"
     assert client.get("/experiments?q=cnn&sort=learning_rate").json["total"] == 1
+
+
+def _reject_constant(name):
+    raise AssertionError(f"{name} in a JSON answer")
+
+
+def strict(r):
+    """The body of a JSON answer parsed as strict JSON (NaN / Infinity refused)."""
+    assert r.is_json
+    return json.loads(r.get_data(as_text=True), parse_constant=_reject_constant)
+
+
+def test_status_is_strict_json_when_a_stored_metric_is_not_finite(client, store):
+    iid = store.create(HyperParams(num_epochs=3))
+    claim = store.claim("w")
+    store.record_epoch(iid, claim.attempt, {
+        "epoch": 1, "train_loss": 0.5, "train_accuracy": 90.0, "test_loss": 0.4,
+        "test_accuracy": 91.0, "time_training": 1.0})
+    # A NaN written straight into the database, as a diverged run once left it.
+    epoch = json.loads(store.redis.lindex(store.keys.epochs(iid), 0))
+    epoch.update(train_loss=float("nan"), test_loss=float("inf"))
+    store.redis.lset(store.keys.epochs(iid), 0, json.dumps(epoch))  # json.dumps writes NaN
+    store.redis.hset(store.keys.job(iid), mapping={"train_loss": "nan", "test_loss": "-inf"})
+    r = client.get(f"/status/{iid}")
+    assert r.status_code == 200
+    body = strict(r)
+    assert body["in_update"]["train_loss"] == [None] and body["in_update"]["test_loss"] == [None]
+    assert body["in_update"]["test_accuracy"] == [91.0]
+    assert body["train_loss"] is None and body["test_loss"] is None
+    listing = strict(client.get("/experiments"))
+    assert listing["results"][0]["train_loss"] is None
+
+
+def test_strict_json_provider_writes_null_for_non_finite_floats(app):
+    with app.app_context():
+        text = app.json.dumps({"a": [1.5, float("nan"), {"b": float("-inf")}], "c": (float("inf"),)})
+    assert json.loads(text, parse_constant=_reject_constant) == {"a": [1.5, None, {"b": None}],
+                                                                 "c": [None]}
+
+
+@pytest.mark.parametrize("path, template", [
+    ("/train", '{"hyper_params": %s}'), ("/train", "%s"), ("/train", '{"seed": %s}'),
+    ("/sweep", '{"sweep": {"seed": [%s]}}'), ("/sweep", '{"hyper_params": %s, "sweep": {}}'),
+])
+@pytest.mark.parametrize("depth", [101, 1000, 5000, 20000])
+def test_deeply_nested_json_is_400_and_changes_nothing(client, store, path, template, depth):
+    nested = "[" * depth + "]" * depth if depth % 2 else '{"a":' * depth + "1" + "}" * depth
+    r = post(client, path, template % nested)
+    assert r.status_code in (400, 413), r.json  # 20000 levels: over 64 KiB as an object
+    if r.status_code == 400:
+        assert r.json["field"] == "body" and "nested" in r.json["error"]
+    assert store.counts()["total"] == 0
+
+
+def test_json_at_the_depth_limit_is_read(client, store):
+    from mltrack.jsonio import MAX_DEPTH
+    nested = "[" * (MAX_DEPTH - 1) + "]" * (MAX_DEPTH - 1)
+    r = post(client, "/train", '{"seed": %s}' % nested)
+    assert r.status_code == 400 and r.json["field"] == "seed"  # parsed, then refused by its rule
+
+
+@pytest.mark.parametrize("path", ["/train", "/sweep"])
+@pytest.mark.parametrize("field", ["learning_rate", "momentum", "weight_decay", "seed",
+                                   "num_epochs", "batch_size"])
+def test_a_400_digit_integer_is_400_naming_its_field(client, store, path, field):
+    big = "9" * 400
+    body = ('{"%s": %s, "optimizer": "sgd"}' % (field, big) if path == "/train"
+            else '{"hyper_params": {"optimizer": "sgd"}, "sweep": {"%s": [1, %s]}}' % (field, big))
+    r = post(client, path, body)
+    assert r.status_code == 400 and r.json["field"] == field
+    assert store.counts()["total"] == 0
+
+
+@pytest.mark.parametrize("offset", ["9223372036854775807", "1000000001", "9" * 30])
+def test_an_offset_beyond_any_listing_is_400_naming_offset(client, offset):
+    r = client.get(f"/experiments?offset={offset}")
+    assert r.status_code == 400 and r.json["field"] == "offset"
+    assert "1000000000" in r.json["error"]
+
+
+def test_the_largest_offset_allowed_answers_an_empty_page(client, store):
+    store.create(HyperParams())
+    body = client.get("/experiments?offset=1000000000").json
+    assert body["results"] == [] and body["total"] == 1
+
+
+def test_an_iid_with_a_trailing_newline_is_not_an_iid(client, store):
+    from mltrack.api import _known_iid
+    from mltrack.store import JobNotFound
+    iid = store.create(HyperParams())
+    assert _known_iid(iid) == iid
+    for bad in (iid + "\n", "\n" + iid, iid + "\r\n", iid.upper()):
+        with pytest.raises(JobNotFound):
+            _known_iid(bad)
+    r = client.get(f"/status/{iid}%0A")
+    assert r.status_code == 404 and r.is_json
+
+
+@pytest.mark.parametrize("method, path", [
+    ("get", "/nope"), ("get", "/api/experiments"), ("get", "/experiments/x/y/z"),
+    ("get", "/status"), ("get", "/index.html"), ("head", "/nope"), ("post", "/nope"),
+    ("post", "/experiments/{iid}/bogus"), ("delete", "/nope"), ("put", "/experiments/{iid}/x"),
+    ("get", "/_dash-component-suites/nonexistent/x.js"),
+    ("get", "/_dash-component-suites/dash/nonexistent.js"), ("get", "/assets/nope.css"),
+])
+def test_unknown_paths_are_json_404_not_the_page(client, store, method, path):
+    iid = store.create(HyperParams())
+    kwargs = {"json": {}} if method in ("post", "put") else {}
+    r = getattr(client, method)(path.format(iid=iid), **kwargs)
+    assert r.status_code == 404
+    if method != "head":
+        assert r.is_json and "error" in strict(r)
+    assert store.counts()["total"] == 1 and store.get(iid).status is Status.WAITING
+
+
+def test_the_dashboard_still_answers_at_its_own_paths(client):
+    page = client.get("/")
+    assert page.status_code == 200 and page.mimetype == "text/html"
+    for path in ("/_dash-layout", "/_dash-dependencies", "/_favicon.ico", "/assets/style.css",
+                 "/_reload-hash"):
+        assert client.get(path).status_code == 200, path
+    scripts = [s for s in page.get_data(as_text=True).split('"')
+               if s.startswith("/_dash-component-suites/")]
+    assert scripts and all(client.get(s).status_code == 200 for s in scripts)
+
+
+def test_a_trailing_slash_works_on_every_api_route(client, store):
+    r = post(client, "/train/", {"model": "mlp"})
+    assert r.status_code == 201
+    iid = r.json["iid"]
+    assert post(client, "/sweep/", {"sweep": {"seed": [1, 2]}}).status_code == 201
+    assert client.get("/experiments/").json["total"] == 3
+    assert client.get("/experiments/?limit=1").json["limit"] == 1
+    assert client.get(f"/status/{iid}/").json["iid"] == iid
+    assert client.get("/health/").status_code == 200
+    assert client.get("/workers/").status_code == 200
+    assert post(client, f"/experiments/{iid}/cancel/", {}).status_code == 200
+    assert client.delete(f"/experiments/{iid}/").status_code == 200
+    claim = store.claim("w")
+    store.finish(claim.iid, claim.attempt, Status.FAILED, error="boom")
+    assert post(client, f"/experiments/{claim.iid}/retry/", {}).status_code == 201
+
+
+@pytest.mark.parametrize("method, path, allowed", [
+    ("get", "/train", "POST"), ("get", "/train/", "POST"), ("put", "/experiments", "GET"),
+    ("get", "/experiments/{iid}/cancel", "POST"), ("post", "/status/{iid}", "GET"),
+    ("delete", "/sweep/", "POST"),
+])
+def test_a_wrong_method_on_a_route_is_json_405_with_allow(client, store, method, path, allowed):
+    iid = store.create(HyperParams())
+    kwargs = {"json": {}} if method in ("post", "put") else {}
+    r = getattr(client, method)(path.format(iid=iid), **kwargs)
+    assert r.status_code == 405 and r.is_json
+    assert allowed in r.headers["Allow"]
+    assert store.get(iid).status is Status.WAITING
