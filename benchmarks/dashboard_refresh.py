@@ -31,7 +31,7 @@ def fill(store: Store, n: int, rng: random.Random) -> list[str]:
     for start in range(0, n, 1000):
         iids += store.create_many(params[start:start + 1000])
     for k in range(int(n * 0.8)):
-        claim = store.claim("bench")
+        claim = store.claim(f"bench-{k}")  # a worker holds one job at a time
         for e in range(1, 4):
             store.record_epoch(claim.iid, claim.attempt, {
                 "epoch": e, "train_loss": rng.uniform(0, 1), "train_accuracy": rng.uniform(90, 99),

@@ -26,8 +26,8 @@ def fill(store: Store, n: int, rng: random.Random) -> None:
     params = [HyperParams(model="mlp", seed=i % 1000) for i in range(1000)]
     for start in range(0, n, 1000):
         store.create_many(params[: min(1000, n - start)], now=1e9 + start)
-    for _ in range(n // 2):
-        claim = store.claim("bench")
+    for k in range(n // 2):
+        claim = store.claim(f"bench-{k}")  # a worker holds one job at a time
         acc = rng.uniform(80, 99)
         store.record_epoch(claim.iid, claim.attempt, {
             "epoch": 1, "train_loss": rng.uniform(0, 2), "train_accuracy": acc,

@@ -495,3 +495,28 @@ def test_choice_scores_do_not_depend_on_the_list_of_choices(store, monkeypatch):
     monkeypatch.setattr(params, "MODELS", ("aaa", *params.MODELS))
     assert HYPER_KEYS["model"](HyperParams(model="mlp")) == scores["model"]
     assert text_score("adam") < text_score("adamw") < text_score("sgd")
+
+
+def test_kept_search_words_stay_true_through_creates_deletes_and_eviction(store, monkeypatch):
+    monkeypatch.setattr(text, "WORDS_KEPT", 2)
+    adam = store.create(HyperParams(optimizer="adam", learning_rate=0.05))
+    sgd = store.create(HyperParams(optimizer="sgd", learning_rate=0.03))
+
+    def found(q):
+        return {j.iid for j in store.list_jobs(text=q).jobs}
+
+    assert found("ada") == {adam}  # "ada" spans adam (and adamw, once it exists)
+    assert store.redis.hget("test:text:built", "ada") is None  # one token: nothing kept
+    adamw = store.create(HyperParams(optimizer="adamw", learning_rate=0.07))
+    assert found("ada") == {adam, adamw}
+    assert store.redis.hget("test:text:built", "ada") == "done"  # two tokens: kept
+    gone = store.create(HyperParams(optimizer="adam", seed=3))
+    assert found("ada") == {adam, adamw, gone}  # kept, and told of the new job
+    store.cancel(gone)
+    store.delete(gone)
+    assert found("ada") == {adam, adamw}
+    assert found("0.0") == {adam, sgd, adamw}  # 0.05, 0.03, 0.07 (and momentum 0.0)
+    assert found("0.0 ada") == {adam, adamw}
+    assert found("0.") == {adam, sgd, adamw}  # a third word kept: the least recently used goes
+    assert store.redis.zrange("test:text:words", 0, -1) == ["ada", "0."]
+    assert found("0.0") == {adam, sgd, adamw}  # and is built anew

@@ -32,7 +32,3 @@ class Keys:
 
     def token(self, token: str) -> str:
         return f"{self.prefix}text:tok:{token}"
-
-    def scratch(self, name: str) -> str:
-        """A temporary key (it expires by itself)."""
-        return f"{self.prefix}tmp:{name}"

@@ -307,7 +307,7 @@ class Store:
         scopes = [scope] if scope != "all" else ["all"]
         if query.statuses is not None:
             scopes = [s for s in query.statuses if scope in ("all", s)]
-        total, iids = self._search.page(query, self._segments(scopes, sort, order),
+        total, iids = self._search.page(query, self._segments(scopes, sort, order), scopes,
                                         offset, limit)
         return Page(self.get_many(iids), total)
 

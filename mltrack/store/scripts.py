@@ -10,7 +10,7 @@ from mltrack.store.sorting import INDEX_KEYS
 
 NAMES = ("create", "transition", "claim", "cancel", "record_epoch", "delete", "heartbeat",
          "reap", "register_worker", "live_workers", "list", "search_word", "search_page",
-         "search_walk", "index_text")
+         "search_walk", "search_copy", "search_built", "index_text")
 
 
 def _source(name: str) -> str:

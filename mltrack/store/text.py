@@ -5,16 +5,20 @@ Each job is indexed under its tokens: its iid and each hyperparameter's value
 job's tokens starts with it (`sgd`, `0.01`, `3f0c`); a word that names a status
 (`done`) matches the jobs in that status. Every word must match.
 
-A search gathers each word's jobs into a temporary set, word by word and a
-bounded number of tokens per call, intersects them, and then reads one page in
-the order of the listing: by sorting the matches' scores when they are few, by
-walking the sort index in stretches when they are many (then a page fills
-within a few stretches). So no single Redis call holds the server for long, and
-a page costs about the number of matches, not the number of jobs.
+A word that is one token has its set of jobs already. A word that spans several
+tokens (`ada`: adam and adamw) has its set gathered from theirs, a bounded
+stretch per call, and kept while it is searched for (creates and deletes keep
+the kept sets true; the least recently used go beyond WORDS_KEPT). A page is
+then read in the order of the listing: by sorting the matches' scores when
+they are few, by walking the sort index in stretches when they are many (then
+a page fills within a few stretches). So no single Redis call holds the server
+for long, and a page costs about the number of matches at most, never the
+number of jobs.
 """
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -23,7 +27,9 @@ from mltrack.store.keys import Keys
 from mltrack.store.model import Status
 
 MAX_WORDS = 8
-TOKENS_PER_CALL = 200  # token sets a word gathers per call
+TOKENS_PER_CALL = 200  # tokens a build reads or copies per call
+COPY_BUDGET = 4000  # jobs a build copies per call (a few ms)
+WORDS_KEPT = 64  # words whose matches are kept (the least recently used go)
 FEW_MATCHES = 2000  # up to this many matches, sort them; above, walk the index
 WALK_STRETCH = 2000  # index entries one walk call reads
 _STATUSES = {s.value for s in Status}
@@ -60,66 +66,96 @@ class Search:
     def __init__(self, client: Any, keys: Keys, scripts: dict[str, Any]):
         self.redis, self.keys, self.scripts = client, keys, scripts
 
-    def page(self, query: Query, segments: list[tuple[str, bool]], offset: int,
-             limit: int) -> tuple[int, list[str]]:
-        """(total, iids of the page): the matches in the order of `segments`,
-        the sorted sets (key, descending) that a listing reads one after another."""
-        scratch = [self.keys.scratch(uuid.uuid4().hex) for _ in query.words]
-        try:
-            matches = self._gather(query.words, scratch)
-            if matches is None:  # no word: every job in the segments matches
-                return self._all(segments, offset, limit)
-            if self.redis.scard(matches) <= FEW_MATCHES:
-                total, *iids = self.scripts["search_page"](
-                    args=[self.keys.prefix, matches, offset, limit,
-                          *(x for key, desc in segments for x in (key, int(desc)))])
-                return int(total), iids
-            return self._walk(matches, segments, offset, limit)
-        finally:
-            if scratch:
-                self.redis.delete(*scratch)
+    def page(self, query: Query, segments: list[tuple[str, bool]], scopes: list[str],
+             offset: int, limit: int) -> tuple[int, list[str]]:
+        """(total, iids of the page): the matches in the order of `segments`, the
+        sorted sets (key, descending) a listing reads one after another, which
+        together hold the jobs of `scopes` ('all' or statuses)."""
+        sets = self._word_sets(query.words)
+        if sets is None:  # a word that matches nothing
+            return 0, []
+        if not sets:  # no word, only statuses: a plain listing of those
+            return self._all(segments, offset, limit)
+        sizes = self._pipe(lambda p: [p.scard(k) for k in sets])
+        sets = [k for _, k in sorted(zip(sizes, sets))]  # smallest first
+        if min(sizes) <= FEW_MATCHES:
+            total, *iids = self.scripts["search_page"](args=[
+                self.keys.prefix, offset, limit, len(sets), *sets,
+                *(x for key, desc in segments for x in (key, int(desc)))])
+            return int(total), iids
+        return self._count(sets, scopes), self._walk(sets, segments, offset, limit)
 
-    def _gather(self, words: Iterable[str], scratch: list[str]) -> str | None:
-        """A set of the jobs every word matches (a scratch key), or None without words."""
-        for word, dest in zip(words, scratch):
-            first = 0
-            while True:
-                took = self.scripts["search_word"](
-                    args=[self.keys.prefix, word, dest, first, TOKENS_PER_CALL])
-                first += took
-                if took < TOKENS_PER_CALL:
-                    break
-        if not scratch:
-            return None
-        if len(scratch) > 1:
-            # smallest first: SINTERSTORE walks the first set's members
-            sizes = self._pipe(lambda p: [p.scard(k) for k in scratch])
-            ordered = [k for _, k in sorted(zip(sizes, scratch))]
-            self.redis.sinterstore(scratch[0], ordered)
-        return scratch[0]
+    def _word_sets(self, words: Iterable[str]) -> list[str] | None:
+        """For each word the key of the set of jobs it matches; None if one matches none."""
+        sets = []
+        for word in words:
+            key = self._word_set(word)
+            if key is None:
+                return None
+            sets.append(key)
+        return sets
 
-    def _walk(self, matches: str, segments: list[tuple[str, bool]], offset: int,
-              limit: int) -> tuple[int, list[str]]:
-        totals = self._pipe(lambda p: [p.zintercard(2, [key, matches]) for key, _ in segments])
+    def _word_set(self, word: str) -> str | None:
+        build = uuid.uuid4().hex
+        while True:
+            kind, *key = self.scripts["search_word"](args=[self.keys.prefix, word, build,
+                                                           WORDS_KEPT])
+            if kind == "NONE":
+                return None
+            if kind in ("TOKEN", "CACHED"):
+                return key[0]
+            if kind == "BUILD" and self._build(word, build):
+                return key[0]
+            # another search builds this word (the server gives up on it
+            # after a few seconds): wait for it
+            time.sleep(0.01)
+
+    def _build(self, word: str, build: str) -> bool:
+        """Fill a word's set from its tokens' sets, a bounded stretch per call;
+        False if the build was given up (another search took it over)."""
+        low, high = b"[" + word.encode(), b"[" + word.encode() + b"\xff"
+        first = 0
+        while True:
+            tokens = self.redis.zrangebylex(self.keys.vocab, low, high, first, TOKENS_PER_CALL)
+            i, cursor = 0, "0"
+            while i < len(tokens):
+                finished, *rest = self.scripts["search_copy"](args=[
+                    self.keys.prefix, word, build, COPY_BUDGET, cursor,
+                    *tokens[i:i + TOKENS_PER_CALL]])
+                if finished == -1:
+                    return False
+                i, cursor = i + finished, rest[0]
+            if len(tokens) < TOKENS_PER_CALL:
+                break
+            first += TOKENS_PER_CALL
+        return bool(self.scripts["search_built"](args=[self.keys.prefix, word, build]))
+
+    def _count(self, sets: list[str], scopes: list[str]) -> int:
+        """How many jobs of `scopes` are in every set."""
+        if scopes == ["all"]:
+            return self.redis.scard(sets[0]) if len(sets) == 1 else self.redis.sintercard(
+                len(sets), sets)
+        return sum(self._pipe(lambda p: [
+            p.zintercard(1 + len(sets), [self.keys.index(scope, "created"), *sets])
+            for scope in scopes]))
+
+    def _walk(self, sets: list[str], segments: list[tuple[str, bool]], offset: int,
+              limit: int) -> list[str]:
+        """Walk the segments in stretches until the page is full (many matches:
+        a few stretches hold a page)."""
         iids: list[str] = []
         skip = offset
-        for (key, desc), found in zip(segments, totals):
-            if skip >= found:  # the whole segment lies before the page
-                skip -= found
-                continue
+        for key, desc in segments:
             start = 0
             while len(iids) < limit:
-                scanned, *hits = self.scripts["search_walk"](
-                    args=[self.keys.prefix, matches, key, int(desc), start, WALK_STRETCH])
-                taken = hits[skip:]
+                read, *hits = self.scripts["search_walk"](
+                    args=[self.keys.prefix, key, int(desc), start, WALK_STRETCH, *sets])
+                iids += hits[skip:][:limit - len(iids)]
                 skip = max(0, skip - len(hits))
-                iids += taken[:limit - len(iids)]
                 start += WALK_STRETCH
-                if scanned < WALK_STRETCH:
+                if read < WALK_STRETCH:
                     break
-            if len(iids) >= limit:
-                break
-        return sum(totals), iids
+        return iids
 
     def _all(self, segments: list[tuple[str, bool]], offset: int,
              limit: int) -> tuple[int, list[str]]:

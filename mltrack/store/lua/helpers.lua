@@ -7,6 +7,9 @@ local K = {
   leases = P .. 'leases',
   workers = P .. 'workers',
   vocab = P .. 'text:vocab',
+  words = P .. 'text:words',
+  built = P .. 'text:built',
+  text_indexed = P .. 'text:indexed',
 }
 function K.job(iid) return P .. 'job:' .. iid end
 function K.epochs(iid) return P .. 'job:' .. iid .. ':epochs' end
@@ -16,6 +19,7 @@ function K.claimed(worker) return P .. 'claimed:' .. worker end
 function K.worker(id) return P .. 'worker:' .. id end
 function K.idx(scope, key) return P .. 'idx:' .. scope .. ':' .. key end
 function K.token(token) return P .. 'text:tok:' .. token end
+function K.word(word) return P .. 'text:word:' .. word end
 
 -- every sort index a job can be in (filled in by scripts.py)
 local INDEX_KEYS = {{{INDEX_KEYS}}}
@@ -53,13 +57,32 @@ local function release(iid, ended)
   if ended then redis.call('DEL', K.checkpoint(iid)) end
 end
 
--- the text index: each token -> the set of jobs that have it; vocab lists the tokens
-local function index_text(iid, tokens)
+-- The text index (see text.py): each token -> the set of jobs that have it;
+-- vocab lists the tokens; the matches of recently searched words that span
+-- several tokens are kept too, and a new or deleted job updates them.
+local function cached_words()
+  local words = {}
+  for _, w in ipairs(redis.call('ZRANGE', K.words, 0, -1)) do words[w] = true end
+  return words
+end
+
+local function for_cached_words(tokens, words, action)
+  if next(words) == nil then return end
+  for token in string.gmatch(tokens, '%S+') do
+    for n = 1, #token do
+      local w = string.sub(token, 1, n)
+      if words[w] then action(K.word(w)) end
+    end
+  end
+end
+
+local function index_text(iid, tokens, words)
   for token in string.gmatch(tokens, '%S+') do
     redis.call('SADD', K.token(token), iid)
     redis.call('ZADD', K.vocab, 0, token)
   end
   redis.call('HSET', K.job(iid), 'tokens', tokens)
+  for_cached_words(tokens, words, function(key) redis.call('SADD', key, iid) end)
 end
 
 local function unindex_text(iid)
@@ -68,6 +91,7 @@ local function unindex_text(iid)
     redis.call('SREM', K.token(token), iid)
     if redis.call('EXISTS', K.token(token)) == 0 then redis.call('ZREM', K.vocab, token) end
   end
+  for_cached_words(tokens, cached_words(), function(key) redis.call('SREM', key, iid) end)
 end
 
 local function is_terminal(status)

@@ -1,11 +1,21 @@
--- A page of the jobs in the set ARGV[2] (a search's matches, small), in the
--- order of the sorted sets that follow it. ARGV: prefix, matches, offset,
--- limit, then (sorted set, '1' for descending) pairs, read one after another.
--- Returns {total, iid, iid, ...}.
-local matches, offset, limit = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
-local members = redis.call('SMEMBERS', matches)
+-- A page of the jobs in every one of a few sets (a search's words, the
+-- smallest first and small), in the order of the sorted sets that follow.
+-- ARGV: prefix, offset, limit, number of sets, the sets, then (sorted set,
+-- '1' for descending) pairs, read one after another. Returns {total, iid, ...}.
+local offset, limit, nsets = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local members = redis.call('SMEMBERS', ARGV[5])
+for s = 6, 4 + nsets do
+  if #members == 0 then break end
+  local kept = {}
+  for i = 1, #members, 1000 do
+    local chunk = {unpack(members, i, math.min(#members, i + 999))}
+    local found = redis.call('SMISMEMBER', ARGV[s], unpack(chunk))
+    for j, iid in ipairs(chunk) do if found[j] == 1 then kept[#kept + 1] = iid end end
+  end
+  members = kept
+end
 local ordered = {}
-for i = 5, #ARGV, 2 do
+for i = 5 + nsets, #ARGV, 2 do
   local zkey, desc, found = ARGV[i], ARGV[i + 1] == '1', {}
   for _, iid in ipairs(members) do
     local score = redis.call('ZSCORE', zkey, iid)
