@@ -202,6 +202,59 @@ def test_filter_the_table_by_status_and_by_text(dash_duo, live_app, store):
     wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [waiting_sgd], timeout=10)
 
 
+@pytest.fixture
+def watched_app(store):
+    """The real app on waitress, recording the status of every callback request."""
+    import threading
+
+    import waitress
+    from mltrack.app import create_app
+    from mltrack.security import SERVER_MAX_BODY
+
+    server = create_app(store)
+    statuses: list[tuple[int, str]] = []
+
+    @server.after_request
+    def record(response):
+        from flask import request
+        if request.path == CALLBACK_PATH:
+            statuses.append((response.status_code, request.get_data(as_text=True)[:300]))
+        return response
+
+    http = waitress.create_server(server, host="127.0.0.1", port=0, threads=8,
+                                  max_request_body_size=SERVER_MAX_BODY)
+    thread = threading.Thread(target=http.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{http.effective_port}", statuses
+    http.close()
+    thread.join(5)
+
+
+def test_clone_in_the_page_keeps_full_precision_and_the_page_passes_the_guard(
+        dash_duo, watched_app, store):
+    url, statuses = watched_app
+    iid = store.create(HyperParams(model="mlp", optimizer="sgd", learning_rate=0.0012345678,
+                                   momentum=0.9))
+    open_dashboard(dash_duo, url)
+    select_row(dash_duo, iid)
+    button = dash_duo.find_element("#action-clone")
+    wait_for(lambda: button.is_enabled())
+    button.click()
+    dash_duo.wait_for_text_to_equal("#form-learning_rate", "0.0012345678")  # was 0.00123457
+    dash_duo.wait_for_text_to_equal("#form-momentum", "0.9")
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 job.")
+    clones = [j for j in store.list_jobs().jobs if j.iid != iid]
+    assert [j.hyper_params for j in clones] == [store.get(iid).hyper_params]
+    dash_duo.find_element("#form-lr-slider [role='slider']").send_keys(Keys.ARROW_LEFT)
+    wait_for(lambda: dash_duo.find_element("#form-learning_rate").get_attribute("value")
+             != "0.0012345678")  # the slider rewrites the text
+    time.sleep(2 * 1.5)  # two refresh ticks: header, grid, run view
+    # Every request the real page sent fits its callback: the guard refused none.
+    assert statuses and all(code in (200, 204) for code, _ in statuses), [
+        s for s in statuses if s[0] not in (200, 204)]
+
 # -- callback requests without a browser: any page can post anything to them ----------
 def _reject_constant(name):
     raise AssertionError(f"{name} in a JSON answer")
