@@ -101,7 +101,7 @@ def test_the_form_gives_one_job_or_a_sweep():
     ("learning_rate", "20", "0 < learning_rate <= 10"),
     ("learning_rate", "fast", "not a number"),
     ("learning_rate", "", "needs a value"),
-    ("num_epochs", "2.5", "integer"),
+    ("num_epochs", "2.5", "whole number"),
     ("batch_size", "0", "between 1 and 8192"),
     ("model", [], "needs a value"),
     ("seed", "-1", "between 0 and"),
