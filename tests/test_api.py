@@ -320,7 +320,8 @@ def test_status_is_strict_json_when_a_stored_metric_is_not_finite(client, store)
 
 def test_strict_json_provider_writes_null_for_non_finite_floats(app):
     with app.app_context():
-        text = app.json.dumps({"a": [1.5, float("nan"), {"b": float("-inf")}], "c": (float("inf"),)})
+        text = app.json.dumps({"a": [1.5, float("nan"), {"b": float("-inf")}],
+                               "c": (float("inf"),)})
     assert json.loads(text, parse_constant=_reject_constant) == {"a": [1.5, None, {"b": None}],
                                                                  "c": [None]}
 

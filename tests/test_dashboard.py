@@ -379,8 +379,9 @@ def test_the_grids_sort_model_may_be_anything(app, client, store):
 
 def _act_body(app, trigger, selected, version=0):
     key = find_callback(app, "action-result.children")
-    return callback_body(app, key, {"jobs-grid.selectedRows": selected, "grid-version.data": version,
-                                    trigger: 1}, [trigger] if trigger else [])
+    return callback_body(app, key, {"jobs-grid.selectedRows": selected,
+                                    "grid-version.data": version, trigger: 1},
+                         [trigger] if trigger else [])
 
 
 @pytest.mark.parametrize("selected", [
@@ -488,8 +489,8 @@ def test_the_form_check_takes_any_value_without_a_500(app, client, store):
 
 
 def test_clone_fills_the_form_at_full_precision(app, client, store):
-    iid = store.create(HyperParams(learning_rate=0.0012345678, optimizer="sgd", momentum=0.912345678,
-                                   weight_decay=1.5e-7))
+    iid = store.create(HyperParams(learning_rate=0.0012345678, optimizer="sgd",
+                                   momentum=0.912345678, weight_decay=1.5e-7))
     key = find_callback(app, "form-model.value@")
     r = call(client, callback_body(app, key, {"action-clone.n_clicks": 1,
                                               "jobs-grid.selectedRows": [{"iid": iid,
