@@ -223,8 +223,10 @@ class EmbeddedRedis:
         except BaseException:
             self._kill_process()  # one that hangs must not stay behind
             raise
-        self._state_file.write_text(json.dumps(
-            {"pid": self._process.pid, "socket": str(self.socket_path)}))
+        # Written aside and renamed: whoever reads it never sees half a file.
+        partial = self._state_file.with_suffix(".tmp")
+        partial.write_text(json.dumps({"pid": self._process.pid, "socket": str(self.socket_path)}))
+        os.replace(partial, self._state_file)
         log.info("embedded database: valkey-server pid %d on %s (data in %s)",
                  self._process.pid, self.socket_path, self.redis_dir)
 
@@ -278,6 +280,9 @@ class EmbeddedRedis:
             "appendonly yes",
             "appendfsync everysec",
             "save 3600 1 300 100 60 10000",
+            # A stop on a full disk: the snapshot fails, and the server would
+            # refuse to exit; every acknowledged write is in the append-only file.
+            "shutdown-on-sigterm force",
             "daemonize no",
             "protected-mode yes",
             "loglevel notice",
@@ -303,6 +308,8 @@ class EmbeddedRedis:
                         return
                 except (redis.ConnectionError, redis.BusyLoadingError, redis.TimeoutError):
                     pass
+                except redis.ResponseError:  # it answers (MISCONF, say): it is up
+                    return
                 if time.monotonic() > deadline:
                     raise EmbeddedServerError(
                         f"valkey-server did not answer within {self.startup_timeout:.0f} s; "
@@ -426,11 +433,12 @@ class Watchdog:
             self.restarts.append(now)
             try:
                 self.server.restart(self._stop)
-            except EmbeddedServerError as exc:
+            except Exception as exc:  # whatever it is, this thread must go on
                 if self._stop.is_set():
                     return False
                 last_failure = f"the last restart failed: {exc}"
-                log.error("embedded database: restart failed: %s", exc)
+                log.error("embedded database: restart failed: %s", exc,
+                          exc_info=not isinstance(exc, EmbeddedServerError))
                 if self._stop.wait(self.retry_delay):
                     return False
                 continue
