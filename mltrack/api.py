@@ -4,16 +4,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from typing import Any
+from typing import Any, Iterable, Mapping
 
 import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from mltrack import __version__
+from mltrack.task import Schema
 from mltrack.jsonio import strict_loads
 from mltrack.params import HyperParams, InvalidParams, expand_sweep
-from mltrack.store import (DEFAULT_ORDER, EPOCH_FIELDS, LIST_SORTS, SUMMARY_FIELDS,
+from mltrack.store import (SortKey,
                            IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
 
 log = logging.getLogger(__name__)
@@ -40,8 +41,9 @@ def iso_time(ts: float | None) -> str | None:
     return dt.datetime.fromtimestamp(ts, dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def serialize_job(job: Job) -> dict[str, Any]:
-    """A job as a listing shows it: record, hyperparameters and summary metrics."""
+def serialize_job(job: Job, schemas: Mapping[str, Schema] | None = None) -> dict[str, Any]:
+    """A job as a listing shows it: record, hyperparameters and summary metrics
+    (each metric its task declares, null until it has a value)."""
     out: dict[str, Any] = {
         "iid": job.iid,
         "status": job.status.value,
@@ -61,18 +63,26 @@ def serialize_job(job: Job) -> dict[str, Any]:
         "progress": job.progress if job.status is Status.RUNNING else None,
         "retry_of": job.retry_of,
     }
-    for name in SUMMARY_FIELDS:
-        out[name] = getattr(job, name)
+    out["task"] = job.task
+    out["runtime"] = job.runtime
+    schema = (schemas or {}).get(job.task)
+    for metric in schema.metrics if schema else ():
+        out[metric.name] = out[f"best_{metric.name}"] = None
+    out.update(job.summary())  # each metric's last value, and best_<metric>
     return out
 
 
 def epochs_as_columns(epochs: list[dict[str, float]]) -> dict[str, list[float]]:
-    """The seed's `in_update` form: one list per metric, one entry per epoch."""
-    return {name: [e[name] for e in epochs] for name in EPOCH_FIELDS}
+    """The seed's `in_update` form: one list per metric, one entry per epoch
+    (None where an epoch lacks a metric that others have)."""
+    names = dict.fromkeys(["epoch", *(k for e in epochs for k in e if k != "time_training"),
+                           "time_training"])
+    return {name: [e.get(name) for e in epochs] for name in names}
 
 
-def serialize_status(job: Job, epochs: list[dict[str, float]]) -> dict[str, Any]:
-    out = serialize_job(job)
+def serialize_status(job: Job, epochs: list[dict[str, float]],
+                     schemas: Mapping[str, Schema] | None = None) -> dict[str, Any]:
+    out = serialize_job(job, schemas)
     out["traceback"] = job.traceback
     out["in_update"] = epochs_as_columns(epochs)
     return out
@@ -113,18 +123,23 @@ def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int 
     return value
 
 
-_LIST_ARGS = ("sort", "order", "status", "limit", "offset", "q")
+_LIST_ARGS = ("sort", "order", "status", "task", "limit", "offset", "q")
 
 
-def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
-    """Validate /experiments query parameters into store.list_jobs arguments."""
+def parse_list_args(args: dict[str, str], sorts: dict[str, SortKey],
+                    tasks: Iterable[str]) -> dict[str, Any]:
+    """Validate /experiments query parameters into store.list_jobs arguments;
+    `sorts` are the sort names the listing takes, `tasks` the known tasks."""
     unknown = sorted(k for k in args if k not in _LIST_ARGS)
     if unknown:
         raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(_LIST_ARGS)})")
+    task = args.get("task") or None
+    if task is not None and task not in tasks:
+        raise BadRequest("task", f"no task {task!r} (known: {', '.join(sorted(tasks))})")
     sort = args.get("sort", "created")
-    if sort not in LIST_SORTS:
-        raise BadRequest("sort", f"must be one of {', '.join(LIST_SORTS)}; got {sort!r}")
-    order = args.get("order", DEFAULT_ORDER[sort])
+    if sort not in sorts:
+        raise BadRequest("sort", f"must be one of {', '.join(sorts)}; got {sort!r}")
+    order = args.get("order", sorts[sort].default_order)
     if order not in ("asc", "desc"):
         raise BadRequest("order", f"must be asc or desc; got {order!r}")
     status = args.get("status") or None
@@ -135,6 +150,7 @@ def parse_list_args(args: dict[str, str]) -> dict[str, Any]:
         "sort": sort,
         "order": order,
         "status": status,
+        "task": task,
         "limit": _int_arg(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
         "offset": _int_arg(args, "offset", 0, 0, MAX_OFFSET),
         "text": args.get("q", "")[:200],
@@ -187,13 +203,17 @@ def register_api(server: Flask, store: Store) -> None:
     @server.get("/status/<iid>")
     def status(iid: str):
         job = store.get(_known_iid(iid))
-        return jsonify(serialize_status(job, store.epochs(iid)))
+        return jsonify(serialize_status(job, store.epochs(iid), store.schemas()))
 
     @server.get("/experiments")
     def experiments():
-        query = parse_list_args(request.args.to_dict())
+        args = request.args.to_dict()
+        tasks = store.schemas()
+        query = parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
+                                                      else None), tasks)
         page = store.list_jobs(**query)
-        return jsonify(results=[serialize_job(j) for j in page.jobs], total=page.total,
+        schemas = store.schemas()
+        return jsonify(results=[serialize_job(j, schemas) for j in page.jobs], total=page.total,
                        limit=query["limit"], offset=query["offset"],
                        sort=query["sort"], order=query["order"], q=query["text"])
 

@@ -99,10 +99,6 @@ class Param:
             out["when"] = {k: list(v) for k, v in self.when.items()}
         return out
 
-    def sort_score(self, value: Any) -> float:
-        """A number that sorts values of this parameter (see store.sorting)."""
-        return float(value)
-
 
 @dataclass(frozen=True)
 class Float(Param):
@@ -235,13 +231,6 @@ class Choice(Param):
 
     def to_dict(self) -> dict[str, Any]:
         return {**super().to_dict(), "options": list(self.options)}
-
-    def sort_score(self, value: Any) -> float:
-        if isinstance(value, str):
-            from mltrack.store.sorting import text_score
-
-            return text_score(value)
-        return float(value)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,10 @@ import plotly.graph_objects as go
 
 from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid
 from mltrack.params import MAX_SWEEP, HyperParams, InvalidParams, expand_sweep
-from mltrack.store import LIST_SORTS, Job, Status
+from mltrack.params import MNIST
+from mltrack.store import Job, Status, sort_keys
+
+LIST_SORTS = tuple(sort_keys([MNIST]))  # the table's sortable columns (MNIST's for now)
 
 STATUS_COLORS = {
     "waiting": "#8a94a6",
@@ -107,10 +110,7 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
             "learning_rate": hp.get("learning_rate"),
             "batch_size": hp.get("batch_size"),
             "epochs": f"{job.epochs_done}/{job.num_epochs}",
-            "test_accuracy": job.test_accuracy,
-            "best_test_accuracy": job.best_test_accuracy,
-            "train_loss": job.train_loss,
-            "test_loss": job.test_loss,
+            **job.summary(),
             "runtime": duration(job.runtime),
             "progress": round(progress_fraction(job) * 100, 1),
             "time_left": time_left(job) if running else "",

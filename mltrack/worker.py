@@ -304,7 +304,7 @@ class Worker:
             return None  # no whole epoch measured, and too little of this one
         per_batch = elapsed / max(batch, 1)
         epoch_estimate = job.epoch_seconds or per_batch * batches
-        remaining_epochs = job.claim.hyper_params.num_epochs - info["epoch"]
+        remaining_epochs = (job.claim.hyper_params.get("num_epochs") or info["epoch"]) - info["epoch"]
         return round(per_batch * (batches - batch) + remaining_epochs * epoch_estimate, 1)
 
     # -- heartbeat and writes ---------------------------------------------------
@@ -380,9 +380,11 @@ def run_reaper(store: Store, stop_event: threading.Event,
 def mnist_train_fn(data_dir: Path, device: str = "auto") -> TrainFn:
     """The real training function: MNIST from `data_dir`, on `device`."""
 
-    def train(params: HyperParams, **callbacks: Any) -> Any:
+    def train(params: dict[str, Any] | HyperParams, **callbacks: Any) -> Any:
         from mltrack import mnist  # torch is imported only where training happens
 
+        if not isinstance(params, HyperParams):
+            params = HyperParams(**params)
         dev = mnist.resolve_device(device)
         data = mnist.load_mnist(data_dir, dev)
         return mnist.fit(params, data, device=dev, **callbacks)

@@ -64,6 +64,7 @@ class FakeFit:
         return self.clock() if self.clock else time.monotonic()
 
     def __call__(self, params, *, on_start, on_epoch, on_progress, should_stop, resume_from):
+        params = SimpleNamespace(**params) if isinstance(params, dict) else params
         first = json.loads(resume_from)["epoch"] + 1 if resume_from else 1
         self.runs.append((params.seed, first))
         on_start({"device": "cpu", "precision": "fp32"})

@@ -307,7 +307,7 @@ def test_status_is_strict_json_when_a_stored_metric_is_not_finite(client, store)
     epoch = json.loads(store.redis.lindex(store.keys.epochs(iid), 0))
     epoch.update(train_loss=float("nan"), test_loss=float("inf"))
     store.redis.lset(store.keys.epochs(iid), 0, json.dumps(epoch))  # json.dumps writes NaN
-    store.redis.hset(store.keys.job(iid), mapping={"train_loss": "nan", "test_loss": "-inf"})
+    store.redis.hset(store.keys.job(iid), mapping={"m:train_loss": "nan", "m:test_loss": "-inf"})
     r = client.get(f"/status/{iid}")
     assert r.status_code == 200
     body = strict(r)

@@ -526,7 +526,7 @@ def test_the_run_view_is_strict_json_when_a_stored_metric_is_not_finite(app, cli
     epoch = json.loads(store.redis.lindex(store.keys.epochs(iid), 0))
     epoch.update(train_loss=float("nan"), test_accuracy=float("inf"))
     store.redis.lset(store.keys.epochs(iid), 0, json.dumps(epoch))  # json.dumps writes NaN
-    store.redis.hset(store.keys.job(iid), mapping={"train_loss": "nan"})
+    store.redis.hset(store.keys.job(iid), mapping={"m:train_loss": "nan"})
     view = find_callback(app, "loss-graph.figure")
     r = call(client, callback_body(app, view, {"run-select.value": [iid]}, ["run-select.value"]))
     assert r.status_code == 200

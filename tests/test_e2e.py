@@ -105,7 +105,7 @@ def test_a_worker_process_joins_a_shared_redis(data_dir, redis_server):
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         wait_for(lambda: store.get(iid).status is Status.DONE, timeout=180, step=0.3)
-        assert store.get(iid).test_accuracy > 90
+        assert store.get(iid).metrics["test_accuracy"] > 90
         workers = store.live_workers()
         assert len(workers) == 2 and {w["pid"] for w in workers} == {proc.pid}  # a number
     finally:

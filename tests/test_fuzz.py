@@ -24,7 +24,8 @@ from hypothesis import strategies as st
 from dash_requests import CALLBACK_PATH, callback_body, dash_app, server_callbacks
 from mltrack.params import MODELS, OPTIMIZERS
 from mltrack.security import SECURITY_HEADERS
-from mltrack.store import LIST_SORTS, Status
+from mltrack.store import Status
+from mltrack.views import LIST_SORTS
 
 TALLY: Counter = Counter()
 # Requests per test, each asserted by its test: 2,200 for the module.

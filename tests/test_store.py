@@ -11,12 +11,14 @@ import redis
 
 from mltrack.params import HyperParams
 from mltrack.store import text
-from mltrack.store import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS, SORT_KEYS,
-                           STATUS_ORDER, TERMINAL, TRANSITIONS, EpochOutOfOrder, InvalidValue,
+from mltrack.params import MNIST
+from mltrack.store import (STATUS_ORDER, TERMINAL, TRANSITIONS, EpochOutOfOrder, InvalidValue,
                            IllegalTransition, JobNotFound, StaleAttempt, Status, Store,
-                           text_score)
+                           sort_keys, text_score)
 
 HP = HyperParams(model="mlp", num_epochs=3)
+SORTS = {name: key for name, key in sort_keys([MNIST]).items()}
+LIST_SORTS = list(SORTS)
 
 
 def epoch(n, acc=90.0, loss=0.3, t=1.0):
@@ -44,7 +46,7 @@ def test_create_records_and_queues(store, redis_client):
     job = store.get(iid)
     assert job.status is Status.WAITING and job.created == 1000.0
     assert job.hyper_params == HP.to_dict() and job.attempts == 0 and job.num_epochs == 3
-    assert redis_client.lrange("test:queue:requests", 0, -1) == [iid]
+    assert redis_client.lrange("test:queue:mnist", 0, -1) == [iid]
     # JSON, never pickle: the record reads back as plain text
     assert redis_client.hget(f"test:job:{iid}", "hyper_params").startswith("{")
     assert store.counts() == {"waiting": 1, "running": 0, "done": 0, "failed": 0,
@@ -54,7 +56,7 @@ def test_create_records_and_queues(store, redis_client):
 def test_claim_is_fifo_and_counts_attempts(store):
     first, second = store.create(HP), store.create(HP)
     c1 = store.claim("w1", now=5.0)
-    assert (c1.iid, c1.attempt, c1.hyper_params) == (first, 1, HP)
+    assert (c1.iid, c1.attempt, c1.task, c1.hyper_params) == (first, 1, "mnist", HP.to_dict())
     job = store.get(first)
     assert job.status is Status.RUNNING and job.started == 5.0 and job.worker == "w1"
     assert store.claim("w2").iid == second
@@ -174,8 +176,9 @@ def test_epochs_are_appended_once_in_order_and_fenced(store, redis_client):
     store.record_epoch(iid, 1, epoch(2, acc=94.0, loss=0.2))
     assert [e["epoch"] for e in store.epochs(iid)] == [1, 2]
     job = store.get(iid)
-    assert job.epochs_done == 2 and job.test_accuracy == 94.0
-    assert job.best_test_accuracy == 95.0 and job.runtime == 2.0 and job.train_loss == 0.2
+    assert job.epochs_done == 2 and job.metrics["test_accuracy"] == 94.0
+    assert job.best["test_accuracy"] == 95.0 and job.runtime == 2.0 and job.metrics["train_loss"] == 0.2
+    assert job.best["train_loss"] == 0.2  # a loss is best when lowest
     # appended, not rewritten: a list with one entry per epoch
     assert redis_client.type(f"test:job:{iid}:epochs") == "list"
 
@@ -207,7 +210,7 @@ def test_delete_only_finished_and_leaves_nothing(store, redis_client):
 def test_create_many_is_one_batch(store):
     iids = store.create_many([HyperParams(learning_rate=lr) for lr in (0.1, 0.01, 0.001)])
     assert store.queue_length() == 3 and len(set(iids)) == 3
-    assert [store.claim(f"w{n}").hyper_params.learning_rate for n in range(3)] == [0.1, 0.01, 0.001]
+    assert [store.claim(f"w{n}").hyper_params["learning_rate"] for n in range(3)] == [0.1, 0.01, 0.001]
 
 
 def test_racing_cancel_against_claim_never_leaves_a_job_both(redis_server):
@@ -294,9 +297,14 @@ def sort_value(job, sort):
         return STATUS_ORDER.index(job.status.value)
     if sort == "epochs":
         return job.epochs_done
-    if sort in HYPER_KEYS:
-        return HYPER_KEYS[sort](HyperParams.parse(job.hyper_params))
-    return getattr(job, SORT_KEYS[sort])
+    if sort in ("created", "runtime"):
+        return getattr(job, sort)
+    index = SORTS[sort].index
+    kind, name = index.split(":")
+    if kind == "p":
+        value = job.hyper_params[name]
+        return text_score(value) if isinstance(value, str) else value
+    return (job.metrics if kind == "m" else job.best).get(name)
 
 
 def matches(job, words):
@@ -312,6 +320,7 @@ def brute_force(jobs, sort, order, status, text=""):
     words = text.lower().split()
     picked = [j for j in jobs if (status is None or j.status.value == status)
               and matches(j, words)]
+    order = order or SORTS[sort].default_order
     value = lambda j: sort_value(j, sort)  # noqa: E731
     if sort == "status":  # by status, then newest first within one
         return [j.iid for j in sorted(picked, key=lambda j: (
@@ -340,7 +349,7 @@ def check_sort(store, many_jobs, sort):
                 assert page.total == len(expected)
                 assert [j.iid for j in page.jobs] == expected[offset:offset + limit], (
                     sort, order, status, offset, limit)
-            if sort in METRIC_KEYS and status in (None, "waiting"):
+            if SORTS[sort].late and status in (None, "waiting"):
                 # jobs without the metric yet come last in either order
                 assert expected[-1] not in {j.iid for j in many_jobs if j.epochs_done}
 
@@ -489,11 +498,12 @@ def test_choice_scores_do_not_depend_on_the_list_of_choices(store, monkeypatch):
     import mltrack.params as params
 
     iid = store.create(HyperParams(model="mlp", optimizer="sgd"))
-    scores = {k: store.redis.zscore(store.keys.index("all", k), iid) for k in ("model", "optimizer")}
+    scores = {k: store.redis.zscore(store.keys.index("all", f"p:{k}"), iid) for k in ("model", "optimizer")}
     assert scores == {"model": text_score("mlp"), "optimizer": text_score("sgd")}
     # a new choice that sorts first changes no stored score
     monkeypatch.setattr(params, "MODELS", ("aaa", *params.MODELS))
-    assert HYPER_KEYS["model"](HyperParams(model="mlp")) == scores["model"]
+    again = store.create(HyperParams(model="mlp", optimizer="sgd"))
+    assert store.redis.zscore(store.keys.index("all", "p:model"), again) == scores["model"]
     assert text_score("adam") < text_score("adamw") < text_score("sgd")
 
 

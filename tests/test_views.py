@@ -12,7 +12,8 @@ def job(status=Status.DONE, epochs_done=3, num_epochs=5, progress=None, runtime=
     params = HyperParams(num_epochs=num_epochs, **hp).to_dict()
     return Job(iid="ab" * 16, status=status, hyper_params=params, created=1_700_000_000.0,
                epochs_done=epochs_done, num_epochs=num_epochs, progress=progress,
-               test_accuracy=97.5 if epochs_done else None, runtime=runtime if epochs_done else None)
+               metrics={"test_accuracy": 97.5} if epochs_done else {},
+               runtime=runtime if epochs_done else None)
 
 
 @pytest.mark.parametrize("seconds, text", [(None, ""), (0, "0.0 s"), (2.44, "2.4 s"),

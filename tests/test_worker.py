@@ -136,7 +136,7 @@ def test_a_diverged_run_fails_with_the_reason_and_keeps_its_finite_epochs(
     assert job.status is Status.FAILED and job.error == reason
     assert not job.traceback  # the reason says it all
     assert [e["epoch"] for e in store.epochs(iid)] == [1, 2]  # not the non-finite one
-    assert job.epochs_done == 2 and job.train_loss == epoch_metrics(2)["train_loss"]
+    assert job.epochs_done == 2 and job.metrics["train_loss"] == epoch_metrics(2)["train_loss"]
     worker.run_once()
     assert store.get(after).status is Status.DONE
 

@@ -4,17 +4,15 @@
 what listings sort by, `text` the text search, `keys` and `lua/` the key scheme
 and the scripts, `redis_store` the `Store` that puts them together.
 """
-from mltrack.store.model import (EPOCH_FIELDS, SUMMARY_FIELDS, TERMINAL, TRANSITIONS, Claim,
+from mltrack.store.model import (EPOCH_FIELDS, TERMINAL, TRANSITIONS, Claim,
                                   EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
                                   JobNotFound, Page, StaleAttempt, Status, StoreError)
 from mltrack.store.redis_store import DEFAULT_LEASE, DEFAULT_MAX_LOST, DEFAULT_PREFIX, Store
-from mltrack.store.sorting import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS,
-                                   SORT_KEYS, STATUS_ORDER, text_score)
+from mltrack.store.sorting import STATUS_ORDER, SortKey, sort_keys, text_score
 
 __all__ = [
-    "DEFAULT_LEASE", "DEFAULT_MAX_LOST", "DEFAULT_ORDER", "DEFAULT_PREFIX", "EPOCH_FIELDS",
-    "HYPER_KEYS", "LIST_SORTS", "METRIC_KEYS", "SORT_KEYS", "STATUS_ORDER", "SUMMARY_FIELDS",
-    "TERMINAL", "TRANSITIONS", "Claim", "EpochOutOfOrder", "IllegalTransition",
+    "DEFAULT_LEASE", "DEFAULT_MAX_LOST", "DEFAULT_PREFIX", "EPOCH_FIELDS", "STATUS_ORDER",
+    "SortKey", "sort_keys", "TERMINAL", "TRANSITIONS", "Claim", "EpochOutOfOrder", "IllegalTransition",
     "InvalidValue", "Job", "JobNotFound", "Page", "StaleAttempt", "Status", "Store",
     "StoreError", "text_score",
 ]

@@ -9,7 +9,7 @@ class Keys:
         if not prefix:
             raise ValueError("the key prefix must not be empty")
         self.prefix = prefix
-        self.queue = f"{prefix}queue:requests"
+        self.tasks = f"{prefix}tasks"
         self.leases = f"{prefix}leases"
         self.workers = f"{prefix}workers"
         self.vocab = f"{prefix}text:vocab"
@@ -23,6 +23,9 @@ class Keys:
 
     def checkpoint(self, iid: str) -> str:
         return f"{self.prefix}job:{iid}:checkpoint"
+
+    def queue(self, task: str) -> str:
+        return f"{self.prefix}queue:{task}"
 
     def worker(self, worker: str) -> str:
         return f"{self.prefix}worker:{worker}"

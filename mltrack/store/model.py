@@ -5,11 +5,10 @@ Nothing here talks to Redis; `redis_store.py` reads and writes these.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from mltrack.params import HyperParams
 
 
 class Status(str, Enum):
@@ -35,11 +34,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.CANCELLED: frozenset(),
 }
 
-# The summary a job keeps of its epochs, and what each epoch records.
-SUMMARY_FIELDS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                  "best_test_accuracy", "runtime")
-EPOCH_FIELDS = ("epoch", "train_loss", "train_accuracy", "test_loss", "test_accuracy",
-                "time_training")
+# What every epoch records besides its task's metrics.
+EPOCH_FIELDS = ("epoch", "time_training")
 
 
 class StoreError(Exception):
@@ -92,6 +88,7 @@ class Job:
     status: Status
     hyper_params: dict[str, Any]
     created: float
+    task: str = "mnist"
     started: float | None = None
     finished: float | None = None
     attempts: int = 0
@@ -104,15 +101,11 @@ class Job:
     device: str | None = None
     precision: str | None = None
     retry_of: str | None = None
-    num_epochs: int = 0
+    num_epochs: int | None = None  # None: the task does not say how many
     epochs_done: int = 0
-    # summary: the last finished epoch's metrics (None before the first)
-    train_loss: float | None = None
-    train_accuracy: float | None = None
-    test_loss: float | None = None
-    test_accuracy: float | None = None
-    best_test_accuracy: float | None = None
-    runtime: float | None = None
+    runtime: float | None = None  # seconds of training at the last recorded epoch
+    metrics: dict[str, float] = field(default_factory=dict)  # each metric's last value
+    best: dict[str, float] = field(default_factory=dict)  # and its best, by its goal
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> "Job":
@@ -121,6 +114,7 @@ class Job:
             status=Status(h["status"]),
             hyper_params=json.loads(h["hyper_params"]),
             created=float(h["created"]),
+            task=h.get("task") or "mnist",
             started=_float(h.get("started")),
             finished=_float(h.get("finished")),
             attempts=int(h.get("attempts") or 0),
@@ -133,10 +127,18 @@ class Job:
             device=h.get("device") or None,
             precision=h.get("precision") or None,
             retry_of=h.get("retry_of") or None,
-            num_epochs=int(h.get("num_epochs") or 0),
+            num_epochs=int(h["num_epochs"]) if h.get("num_epochs") else None,
             epochs_done=int(h.get("epochs_done") or 0),
-            **{name: _float(h.get(name)) for name in SUMMARY_FIELDS},
+            runtime=_float(h.get("runtime")),
+            metrics={k[2:]: float(v) for k, v in h.items() if k.startswith("m:")},
+            best={k[2:]: float(v) for k, v in h.items() if k.startswith("b:")},
         )
+
+    def summary(self) -> dict[str, float | None]:
+        """Each metric's last value under its name and its best as best_<name>."""
+        out: dict[str, float | None] = dict(self.metrics)
+        out.update({f"best_{name}": value for name, value in self.best.items()})
+        return out
 
 
 @dataclass(frozen=True)
@@ -145,7 +147,8 @@ class Claim:
 
     iid: str
     attempt: int
-    hyper_params: HyperParams
+    task: str
+    hyper_params: dict[str, Any]
 
 
 @dataclass(frozen=True)

@@ -24,26 +24,29 @@ from __future__ import annotations
 
 import json
 import math
+import time
 import uuid
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import redis
 from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
-from mltrack.params import HyperParams, InvalidParams
+from mltrack.params import MNIST
 from mltrack.store.keys import Keys
-from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
-                                  InvalidValue, Job, JobNotFound, Page, StaleAttempt, Status)
+from mltrack.store.model import (Claim, EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
+                                  JobNotFound, Page, StaleAttempt, Status)
 from mltrack.store.scripts import load_scripts
-from mltrack.store.sorting import (DEFAULT_ORDER, HYPER_KEYS, LIST_SORTS, METRIC_KEYS,
-                                   hyper_scores, status_order)
+from mltrack.store.sorting import (SortKey, index_scores, late_indexes, sort_keys,
+                                   status_order)
 from mltrack.store.text import Query, Search, text_tokens
+from mltrack.task import NAME, InvalidParams, Schema, goal_from_name
 
 DEFAULT_PREFIX = "mltrack:"
 DEFAULT_LEASE = 30.0  # seconds a claim lasts unless its worker's heartbeat renews it
 DEFAULT_MAX_LOST = 3  # a job whose worker was lost this often is failed
 _COUNT_SCOPES = [s.value for s in Status] + ["all"]
+SCHEMAS_FRESH = 2.0  # seconds a store trusts its copy of the task registry
 
 
 def _when(now: float | None) -> str:
@@ -87,6 +90,8 @@ class Store:
         self.prefix = prefix
         self._scripts = load_scripts(client)
         self._search = Search(client, self.keys, self._scripts)
+        self._schemas: dict[str, Schema] = {}
+        self._schemas_read = -math.inf
         # Checkpoints are bytes: read them through a client that does not decode.
         pool = client.connection_pool
         self._raw = redis.Redis(connection_pool=redis.ConnectionPool(
@@ -112,14 +117,17 @@ class Store:
         return self._scripts[name](args=[self.prefix, *args], client=client)
 
     # -- writes --------------------------------------------------------------
-    def create(self, params: HyperParams, now: float | None = None) -> str:
+    def create(self, params: Mapping[str, Any] | Any, now: float | None = None, *,
+               schema: Schema = MNIST) -> str:
         """Record a new waiting job and queue it, in one step; returns its iid."""
-        return self.create_many([params], now)[0]
+        return self.create_many([params], now, schema=schema)[0]
 
-    def create_many(self, params: Sequence[HyperParams], now: float | None = None,
-                    retry_of: str | None = None,
-                    iids: Sequence[str] | None = None) -> list[str]:
-        """Record and queue several jobs atomically (a sweep goes in whole or not at all).
+    def create_many(self, params: Sequence[Mapping[str, Any] | Any], now: float | None = None,
+                    retry_of: str | None = None, iids: Sequence[str] | None = None, *,
+                    schema: Schema = MNIST) -> list[str]:
+        """Record and queue jobs of one task atomically (a sweep goes in whole or
+        not at all). `params` are checked hyperparameters (dicts, or objects with
+        to_dict()); they are checked against `schema` once more here.
 
         The iids are made here unless given; calling again with the same iids
         (after a lost reply, say) changes nothing.
@@ -127,34 +135,48 @@ class Store:
         iids = list(iids) if iids is not None else [uuid.uuid4().hex for _ in params]
         if len(iids) != len(params):
             raise ValueError("one iid per job")
-        args: list[Any] = [_when(now), retry_of or "", " ".join(HYPER_KEYS)]
-        for iid, hp in zip(iids, params):
-            hyper_params = hp.to_dict()
-            args += [iid, json.dumps(hyper_params, sort_keys=True), hp.num_epochs,
-                     text_tokens(iid, hyper_params), *hyper_scores(hp)]
+        goals = json.dumps(schema.goals, sort_keys=True)
+        late = late_indexes(schema)
+        args: list[Any] = [_when(now), retry_of or ""]
+        for iid, raw in zip(iids, params):
+            hp = schema.parse(raw.to_dict() if hasattr(raw, "to_dict") else raw)
+            scores = index_scores(schema, hp)
+            epochs = schema.num_epochs(hp)
+            args += [iid, schema.name, json.dumps(hp, sort_keys=True),
+                     "" if epochs is None else epochs,
+                     text_tokens(iid, hp, schema.name), goals, len(scores)]
+            args += [x for pair in scores for x in pair]
+            args += [len(late), *late]
         if iids:
             self._run("create", *args)
         return iids
 
-    def claim(self, worker: str, lease: float = DEFAULT_LEASE,
-              now: float | None = None) -> Claim | None:
-        """Take the next waiting job and mark it running under a lease of `lease`
-        seconds (renewed by heartbeat), or None if the queue is empty.
+    def claim(self, worker: str, lease: float = DEFAULT_LEASE, now: float | None = None, *,
+              tasks: Mapping[str, Schema] | None = None) -> Claim | None:
+        """Take the next waiting job of `tasks` (by default the built-in MNIST)
+        and mark it running under a lease of `lease` seconds (renewed by
+        heartbeat), or None if their queues are empty.
 
-        A job whose stored hyperparameters no longer validate (stored by an older
-        mltrack, say) is failed with the reason, and the next one is taken.
+        A job whose stored hyperparameters no longer pass its task's schema (a
+        task file changed, say) is failed with the reason, and the next one taken.
         """
         lease = _positive("lease", lease)
+        tasks = tasks if tasks is not None else {MNIST.name: MNIST}
+        if not tasks:
+            return None
         while True:
-            got = self._run("claim", _when(now), worker, lease)
+            got = self._run("claim", _when(now), worker, lease, *tasks)
             if not got:
                 return None
-            iid, attempt, hyper_params = got
+            iid, attempt, hyper_params, task = got
             try:
-                return Claim(iid, int(attempt), HyperParams.parse(json.loads(hyper_params)))
+                params = tasks[task].parse(json.loads(hyper_params))
             except (InvalidParams, TypeError, ValueError) as exc:
                 self.finish(iid, int(attempt), Status.FAILED, now=now,
-                            error=f"its stored hyperparameters are not valid: {exc}")
+                            error=f"its stored hyperparameters are not valid for task "
+                                  f"{task} any more: {exc}")
+                continue
+            return Claim(iid, int(attempt), task, params)
 
     def cancel(self, iid: str, now: float | None = None) -> Status:
         """Cancel a waiting job now, or ask a running one to stop; returns its status."""
@@ -212,42 +234,86 @@ class Store:
         """The checkpoint of the job's last recorded epoch, if it has one."""
         return self._raw.get(self.keys.checkpoint(iid))
 
-    def record_epoch(self, iid: str, attempt: int, metrics: dict[str, float],
-                     checkpoint: bytes | None = None) -> None:
+    def record_epoch(self, iid: str, attempt: int, metrics: Mapping[str, Any],
+                     checkpoint: bytes | None = None, *,
+                     goals: Mapping[str, str] | None = None) -> None:
         """Append one finished epoch, its checkpoint and the job's summary, atomically.
 
-        `metrics` has the EPOCH_FIELDS, every one a finite number (InvalidValue
-        otherwise, with nothing written); `epoch` must be the next one
-        (1-based), so an epoch is recorded once even when a resumed worker
-        repeats it.
+        `metrics` holds `epoch` (1-based; the next one, so an epoch is recorded
+        once even when a resumed worker repeats it), `time_training` (seconds)
+        and the task's metrics, each a finite number named by the rule of
+        task names (InvalidValue otherwise, with nothing written). A metric the
+        job's task does not declare is minimised or maximised by `goals`, else
+        by its name.
         """
-        missing = [f for f in EPOCH_FIELDS if f not in metrics]
-        if missing:
-            raise ValueError(f"epoch metrics lack {', '.join(missing)}")
-        values = {k: _finite(k, metrics[k]) for k in EPOCH_FIELDS}
+        if "epoch" not in metrics or "time_training" not in metrics:
+            raise InvalidValue("epoch", "an epoch record needs epoch and time_training")
+        values = {k: _finite(str(k), v) for k, v in metrics.items()}
         epoch = int(values["epoch"])
         if epoch != values["epoch"] or epoch < 1:
             raise InvalidValue("epoch", f"must be a whole number from 1, got {metrics['epoch']}")
         values["epoch"] = epoch
-        args: list[Any] = [iid, str(attempt), epoch, json.dumps(values)]
-        args += [repr(values[k]) for k in
-                 ("train_loss", "train_accuracy", "test_loss", "test_accuracy", "time_training")]
-        args.append(checkpoint or "")
+        named = {k: v for k, v in values.items() if k not in ("epoch", "time_training")}
+        for name in named:
+            if not NAME.fullmatch(name):
+                raise InvalidValue(name, f"a metric name must match {NAME.pattern}")
+        goals = goals or {}
+        args: list[Any] = [iid, str(attempt), epoch, json.dumps(values),
+                           repr(values["time_training"]), checkpoint or ""]
+        for name, value in named.items():
+            goal = goals.get(name) or goal_from_name(name)
+            if goal not in ("min", "max"):
+                raise InvalidValue(name, f"goal must be min or max, not {goal!r}")
+            args += [name, repr(value), goal]
         result = self._run("record_epoch", *args)
         if result[0] == "ORDER":
             raise EpochOutOfOrder(iid, epoch, int(result[1]))
         self._check(result, iid, Status.RUNNING, attempt)
 
     def retry(self, iid: str) -> str:
-        """Queue a new job with the hyperparameters of a failed or cancelled one."""
+        """Queue a new job with the task and hyperparameters of a failed or cancelled one."""
         job = self.get(iid)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise IllegalTransition(iid, job.status.value, "retried")
-        return self.create_many([HyperParams.parse(job.hyper_params)], retry_of=iid)[0]
+        schema = self.schemas().get(job.task) or (MNIST if job.task == MNIST.name else None)
+        if schema is None:
+            raise IllegalTransition(iid, job.status.value,
+                                    f"retried: no worker has registered task {job.task}")
+        return self.create_many([job.hyper_params], retry_of=iid, schema=schema)[0]
 
     def delete(self, iid: str) -> None:
         """Remove a finished job with its epochs; waiting and running jobs refuse."""
         self._check(self._run("delete", iid), iid, "deleted")
+
+    # -- tasks -----------------------------------------------------------------
+    def register_task(self, schema: Schema) -> bool:
+        """Record a task's schema, so that every mltrack on this Redis validates
+        and lists its jobs; False if a different schema of that name was there."""
+        text = json.dumps(schema.to_dict(), sort_keys=True, allow_nan=False)
+        before = self._run("register_task", schema.name, text)
+        self._schemas_read = -math.inf
+        return before in ("", text)
+
+    def schemas(self) -> dict[str, Schema]:
+        """Every registered task's schema (re-read every SCHEMAS_FRESH seconds)."""
+        now = time.monotonic()
+        if now - self._schemas_read > SCHEMAS_FRESH:
+            found = {}
+            for name, text in self.redis.hgetall(self.keys.tasks).items():
+                try:
+                    found[name] = Schema.from_dict(json.loads(text))
+                except (ValueError, KeyError, TypeError):  # written by a newer mltrack
+                    continue
+            found.setdefault(MNIST.name, MNIST)
+            self._schemas, self._schemas_read = found, now
+        return self._schemas
+
+    def sort_keys(self, task: str | None = None) -> dict[str, SortKey]:
+        """The sort names a listing of `task` (or of all tasks) takes."""
+        schemas = self.schemas()
+        if task is not None:
+            return sort_keys([schemas[task]] if task in schemas else [])
+        return sort_keys(schemas.values())
 
     # -- workers ------------------------------------------------------------
     def register_worker(self, worker: str, info: dict[str, Any], ttl: float) -> None:
@@ -283,32 +349,37 @@ class Store:
         return [json.loads(e) for e in self.redis.lrange(self.keys.epochs(iid), 0, -1)]
 
     def list_jobs(self, *, sort: str = "created", order: str | None = None,
-                  status: Status | str | None = None, limit: int = 100,
-                  offset: int = 0, text: str = "") -> Page:
+                  status: Status | str | None = None, task: str | None = None,
+                  limit: int = 100, offset: int = 0, text: str = "") -> Page:
         """One page of jobs sorted and filtered in Redis.
 
-        Without `text` the cost grows with the page, not the total. With it,
-        only jobs matching every word count (see text.py); the cost grows
-        with the number of matches.
+        `sort` is a name of sort_keys(task); a listing sorted by a metric or a
+        hyperparameter holds the jobs of the tasks that have it, those without
+        a value yet last. Without `text` the cost grows with the page, not the
+        total. With it, only jobs matching every word count (see text.py); the
+        cost grows with the number of matches at most.
         """
-        if sort not in LIST_SORTS:
-            raise ValueError(f"sort must be one of {', '.join(LIST_SORTS)}")
-        order = order or DEFAULT_ORDER[sort]
+        key = self.sort_keys(task).get(sort)
+        if key is None:
+            raise ValueError(f"sort must be one of {', '.join(self.sort_keys(task))}")
+        order = order or key.default_order
         if order not in ("asc", "desc"):
             raise ValueError("order must be asc or desc")
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
-        scope = Status(status).value if status else "all"
+        statuses = [Status(status).value] if status else None
         query = Query.parse(text)
-        if not query.words and query.statuses is None:
-            total, *hashes = self._run("list", *self._list_args(scope, sort, order, offset, limit))
+        if query.statuses is not None:
+            statuses = [s for s in query.statuses if statuses is None or s in statuses]
+        segments = self._segments(key, order, statuses, task)
+        if not query.words:
+            total, *hashes = self._run("list", offset, limit,
+                                       *(x for k, desc in segments for x in (k, int(desc))))
             return Page([_job(h) for h in hashes if h], int(total))
         self._index_old_jobs()
-        scopes = [scope] if scope != "all" else ["all"]
-        if query.statuses is not None:
-            scopes = [s for s in query.statuses if scope in ("all", s)]
-        total, iids = self._search.page(query, self._segments(scopes, sort, order), scopes,
-                                        offset, limit)
+        scopes = ([self._scope(s, task) for s in statuses] if statuses is not None
+                  else [self._scope(None, task)])
+        total, iids = self._search.page(query, segments, scopes, offset, limit)
         return Page(self.get_many(iids), total)
 
     def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:
@@ -323,17 +394,23 @@ class Store:
 
     def overview(self, recent: int = 20) -> dict[str, Any]:
         """What the dashboard's header needs, in one round trip: counts per
-        status, the running jobs (up to 100), the `recent` newest done jobs and
-        the live workers."""
+        status, the running jobs (up to 100), the `recent` newest done jobs,
+        the live workers and the number of waiting jobs per task."""
         pipe = self.redis.pipeline(transaction=False)
         self._queue_counts(pipe)
         for scope, limit in (("running", 100), ("done", recent)):
-            self._run("list", *self._list_args(scope, "created", "desc", 0, limit), client=pipe)
+            self._run("list", 0, limit, self.keys.index(scope, "created"), 1, client=pipe)
         self._run("live_workers", client=pipe)
-        *sizes, running, done, workers = pipe.execute()
+        tasks = sorted(self.schemas())
+        for task in tasks:
+            pipe.zcard(self.keys.index(f"t:{task}:waiting", "created"))
+        out = pipe.execute()
+        n = len(_COUNT_SCOPES)
+        sizes, (running, done, workers), waiting = out[:n], out[n:n + 3], out[n + 3:]
         return {"counts": _counts(sizes), "running": [_job(h) for h in running[1:] if h],
                 "recent_done": [_job(h) for h in done[1:] if h],
-                "workers": [json.loads(w) for w in workers]}
+                "workers": [json.loads(w) for w in workers],
+                "waiting_by_task": {t: w for t, w in zip(tasks, waiting) if w}}
 
     def counts(self) -> dict[str, int]:
         """Number of jobs per status, plus `total`."""
@@ -341,28 +418,31 @@ class Store:
         self._queue_counts(pipe)
         return _counts(pipe.execute())
 
-    def queue_length(self) -> int:
-        return self.redis.llen(self.keys.queue)
+    def queue_length(self, task: str = MNIST.name) -> int:
+        return self.redis.llen(self.keys.queue(task))
 
     def ping(self) -> bool:
         return bool(self.redis.ping())
 
     # -- helpers --------------------------------------------------------------
-    def _list_args(self, scope: str, sort: str, order: str, offset: int,
-                   limit: int) -> list[Any]:
-        return [scope, sort, order, offset, limit, "1" if sort in METRIC_KEYS else "0",
-                " ".join(status_order(order))]
+    @staticmethod
+    def _scope(status: str | None, task: str | None) -> str:
+        """The index scope of the jobs in `status` (None: any) of `task` (None: any)."""
+        if task is None:
+            return status or "all"
+        return f"t:{task}:{status}" if status else f"t:{task}"
 
-    def _segments(self, scopes: list[str], sort: str, order: str) -> list[tuple[str, bool]]:
+    def _segments(self, key: SortKey, order: str, statuses: list[str] | None,
+                  task: str | None) -> list[tuple[str, bool]]:
         """The sorted sets a listing reads one after another, as (key, descending)."""
-        if sort == "status":
-            return [(self.keys.index(s, "created"), True) for s in status_order(order)
-                    if "all" in scopes or s in scopes]
-        out = []
-        for scope in scopes:
-            out.append((self.keys.index(scope, sort), order == "desc"))
-        if sort in METRIC_KEYS:  # jobs without the metric yet come last, newest first
-            out += [(self.keys.index(scope, "pending"), True) for scope in scopes]
+        if key.name == "status":
+            return [(self.keys.index(self._scope(s, task), "created"), True)
+                    for s in status_order(order) if statuses is None or s in statuses]
+        scopes = [self._scope(s, task) for s in statuses] if statuses is not None else [
+            self._scope(None, task)]
+        out = [(self.keys.index(scope, key.index), order == "desc") for scope in scopes]
+        if key.late:  # jobs without a value yet come last, newest first
+            out += [(self.keys.index(scope, f"missing:{key.index}"), True) for scope in scopes]
         return out
 
     def _index_old_jobs(self) -> None:
@@ -376,11 +456,11 @@ class Store:
                 break
             pipe = self.redis.pipeline(transaction=False)
             for iid in iids:
-                pipe.hmget(self.keys.job(iid), "tokens", "hyper_params")
+                pipe.hmget(self.keys.job(iid), "tokens", "hyper_params", "task")
             pairs = []
-            for iid, (tokens, hyper_params) in zip(iids, pipe.execute()):
+            for iid, (tokens, hyper_params, task) in zip(iids, pipe.execute()):
                 if tokens is None and hyper_params is not None:
-                    pairs += [iid, text_tokens(iid, json.loads(hyper_params))]
+                    pairs += [iid, text_tokens(iid, json.loads(hyper_params), task or "mnist")]
             if pairs:
                 self._run("index_text", *pairs)
             start += stretch

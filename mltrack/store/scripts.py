@@ -6,11 +6,10 @@ from importlib import resources
 import redis
 from redis.commands.core import Script
 
-from mltrack.store.sorting import INDEX_KEYS
 
 NAMES = ("create", "transition", "claim", "cancel", "record_epoch", "delete", "heartbeat",
          "reap", "register_worker", "live_workers", "list", "search_word", "search_page",
-         "search_walk", "search_copy", "search_built", "index_text")
+         "search_walk", "search_copy", "search_built", "index_text", "register_task")
 
 
 def _source(name: str) -> str:
@@ -19,6 +18,5 @@ def _source(name: str) -> str:
 
 def load_scripts(client: redis.Redis) -> dict[str, Script]:
     """Every script registered on `client` (each is sent to the server on first use)."""
-    helpers = _source("helpers").replace(
-        "{{INDEX_KEYS}}", ", ".join(f"'{k}'" for k in INDEX_KEYS))
+    helpers = _source("helpers")
     return {name: client.register_script(helpers + "\n" + _source(name)) for name in NAMES}

@@ -1,30 +1,27 @@
-"""What listings sort by: the sort keys, their indexes, their scores and default orders."""
+"""What listings sort by: sort names as the API spells them, the index behind
+each, and which way is best first.
+
+Every job is in the indexes `created` and `epochs`, one `p:<name>` per
+hyperparameter of its task (scored by value), and, once an epoch is recorded,
+`runtime`, `m:<metric>` (last value) and `b:<metric>` (best value). Until then
+it waits in `missing:<key>` for those (scored by creation), so that a listing
+sorted by a metric shows the jobs without one last. A listing sorted by a
+hyperparameter or metric holds the jobs of the tasks that have it.
+"""
 from __future__ import annotations
 
-from typing import Any, Callable
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
 
-from mltrack.params import HyperParams
+from mltrack.task import Param, Schema
 
-# Sort key (as the API names it) -> job hash field holding its value.
-SORT_KEYS = {
-    "created": "created",
-    "test_accuracy": "test_accuracy",
-    "best_test_accuracy": "best_test_accuracy",
-    "train_loss": "train_loss",
-    "test_loss": "test_loss",
-    "runtime": "runtime",
-    "epochs": "epochs_done",
-    # hyperparameters, indexed when the job is created
-    "learning_rate": "learning_rate",
-    "batch_size": "batch_size",
-    "num_epochs": "num_epochs",
-    "model": "model",
-    "optimizer": "optimizer",
-}
-# Listings also sort by status, in this order (within one, newest first); no
-# index of its own: the per-status indexes, read one after another.
+# Listings also sort by status, in this order (within one, newest first): the
+# per-status indexes, read one after another.
 STATUS_ORDER = ("running", "waiting", "failed", "cancelled", "done")
-LIST_SORTS = (*SORT_KEYS, "status")
+# Sorts every job has, with the order that puts the best first.
+BUILTIN_SORTS = {"created": "desc", "epochs": "desc", "runtime": "asc", "status": "asc"}
+# Keys without a value until the first epoch.
+LATE_KEYS = ("runtime",)
 
 
 def text_score(value: str) -> float:
@@ -39,40 +36,53 @@ def text_score(value: str) -> float:
     return score
 
 
-# Hyperparameter sort keys and their scores.
-HYPER_KEYS: dict[str, Callable[[HyperParams], float]] = {
-    "learning_rate": lambda hp: hp.learning_rate,
-    "batch_size": lambda hp: hp.batch_size,
-    "num_epochs": lambda hp: hp.num_epochs,
-    "model": lambda hp: text_score(hp.model),
-    "optimizer": lambda hp: text_score(hp.optimizer),
-}
-# Keys every job has from the start; the others appear with the first epoch.
-_ALWAYS_KEYS = ("created", "epochs", *HYPER_KEYS)
-METRIC_KEYS = tuple(k for k in SORT_KEYS if k not in _ALWAYS_KEYS)
-# Every sorted set a job may be in, per status scope.
-INDEX_KEYS = (*SORT_KEYS, "pending")
-# The order that puts the best first, used when the caller names none.
-DEFAULT_ORDER = {
-    "created": "desc",
-    "test_accuracy": "desc",
-    "best_test_accuracy": "desc",
-    "train_loss": "asc",
-    "test_loss": "asc",
-    "runtime": "asc",
-    "epochs": "desc",
-    "learning_rate": "asc",
-    "batch_size": "asc",
-    "num_epochs": "asc",
-    "model": "asc",
-    "optimizer": "asc",
-    "status": "asc",
-}
+def param_score(param: Param, value: Any) -> float:
+    if isinstance(value, str):
+        return text_score(value)
+    return float(value)
 
 
 def status_order(order: str) -> tuple[str, ...]:
     return STATUS_ORDER if order == "asc" else STATUS_ORDER[::-1]
 
 
-def hyper_scores(params: HyperParams) -> list[Any]:
-    return [repr(float(score(params))) for score in HYPER_KEYS.values()]
+@dataclass(frozen=True)
+class SortKey:
+    name: str  # as the API spells it: created, test_accuracy, best_test_accuracy, learning_rate
+    index: str  # the index key: created, m:test_accuracy, b:test_accuracy, p:learning_rate
+    default_order: str  # the order that puts the best first
+    late: bool  # without a value until the first epoch (listed last until then)
+
+
+def sort_keys(schemas: Iterable[Schema]) -> dict[str, SortKey]:
+    """Every sort name the given tasks offer. Where tasks disagree (a metric of
+    one is a hyperparameter of another), a metric wins and the first task's goal."""
+    keys = {name: SortKey(name, name, order, name in LATE_KEYS)
+            for name, order in BUILTIN_SORTS.items()}
+    schemas = list(schemas)
+    for schema in schemas:
+        for name in schema.params:
+            keys.setdefault(name, SortKey(name, f"p:{name}", "asc", False))
+    for schema in schemas:
+        for metric in schema.metrics:
+            order = "desc" if metric.goal == "max" else "asc"
+            for name, index in ((metric.name, f"m:{metric.name}"),
+                                (f"best_{metric.name}", f"b:{metric.name}")):
+                if name not in keys or keys[name].index.startswith("p:"):
+                    keys[name] = SortKey(name, index, order, True)
+    return keys
+
+
+def index_scores(schema: Schema, params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """(index key, score) of a new job's hyperparameters."""
+    return [(f"p:{name}", repr(param_score(schema.params[name], value)))
+            for name, value in params.items() if name in schema.params]
+
+
+def late_indexes(schema: Schema) -> list[str]:
+    """Index keys a new job of this task has no value for until its first epoch."""
+    return [*LATE_KEYS, *(f"{kind}:{m.name}" for m in schema.metrics for kind in ("m", "b"))]
+
+
+__all__ = ["BUILTIN_SORTS", "STATUS_ORDER", "SortKey", "index_scores",
+           "late_indexes", "param_score", "sort_keys", "status_order", "text_score"]

@@ -1,7 +1,7 @@
 """Text search over jobs without scanning them all.
 
 Each job is indexed under its tokens: its iid and each hyperparameter's value
-(lower case, split at spaces). A search word matches a job when one of the
+(lower case, split at spaces), and its task's name. A search word matches a job when one of the
 job's tokens starts with it (`sgd`, `0.01`, `3f0c`); a word that names a status
 (`done`) matches the jobs in that status. Every word must match.
 
@@ -35,9 +35,9 @@ WALK_STRETCH = 2000  # index entries one walk call reads
 _STATUSES = {s.value for s in Status}
 
 
-def text_tokens(iid: str, hyper_params: dict[str, Any]) -> str:
+def text_tokens(iid: str, hyper_params: dict[str, Any], task: str) -> str:
     """The job's tokens, space separated (as the scripts store them)."""
-    tokens = {iid}
+    tokens = {iid, task}
     for value in hyper_params.values():
         text = value if isinstance(value, str) else json.dumps(value)
         tokens.update(text.lower().split())

@@ -8,7 +8,7 @@ local st = redis.call('HGET', jk, 'status')
 if not st then return {'NOTFOUND'} end
 if st == 'waiting' then
   redis.call('HSET', jk, 'status', 'cancelled', 'finished', now)
-  redis.call('LREM', K.queue, 0, iid)
+  redis.call('LREM', K.queue(job_task(iid)), 0, iid)
   redis.call('DEL', K.checkpoint(iid))
   move_scope(iid, 'waiting', 'cancelled')
   return {'OK', 'cancelled'}

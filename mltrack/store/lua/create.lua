@@ -1,29 +1,40 @@
 -- Record new waiting jobs and queue them, all or none.
 -- ARGV: prefix, created ('' = server time), retry_of ('' = none), then per job:
--- iid, hyper_params json, num_epochs, text tokens, and one score per HYPER key
--- (ARGV[4] names them, space separated). Safe to repeat: the iids are made by the
--- caller, so a resent create finds its jobs there and changes nothing.
+-- iid, task, hyper_params json, num_epochs ('' = unknown), text tokens, goals
+-- json, the number of keys with a value, those (key, score) pairs, the number
+-- of keys without a value yet, those keys. Safe to repeat: the iids are made
+-- by the caller, so a resent create finds its jobs there and changes nothing.
 local created = server_now(ARGV[2])
-local hyper = {}
-for key in string.gmatch(ARGV[4], '%S+') do hyper[#hyper + 1] = key end
-local stride = 4 + #hyper
+if ARGV[4] and redis.call('EXISTS', K.job(ARGV[4])) == 1 then return 'EXISTS' end
 local words = cached_words()
 -- a database that starts with this version has every job in the text index
 if redis.call('EXISTS', K.idx('all', 'created')) == 0 then redis.call('SET', K.text_indexed, 1) end
-if ARGV[5] and redis.call('EXISTS', K.job(ARGV[5])) == 1 then return 'EXISTS' end
-for i = 5, #ARGV, stride do
-  local iid = ARGV[i]
+local i = 4
+while i <= #ARGV do
+  local iid, task = ARGV[i], ARGV[i + 1]
   local jk = K.job(iid)
-  redis.call('HSET', jk, 'iid', iid, 'status', 'waiting', 'hyper_params', ARGV[i + 1],
-             'created', created, 'attempts', 0, 'num_epochs', ARGV[i + 2], 'epochs_done', 0)
+  redis.call('HSET', jk, 'iid', iid, 'task', task, 'status', 'waiting',
+             'hyper_params', ARGV[i + 2], 'created', created, 'attempts', 0,
+             'num_epochs', ARGV[i + 3], 'epochs_done', 0, 'goals', ARGV[i + 5])
   if ARGV[3] ~= '' then redis.call('HSET', jk, 'retry_of', ARGV[3]) end
-  index_text(iid, ARGV[i + 3], words)
-  for _, scope in ipairs({'all', 'waiting'}) do
-    redis.call('ZADD', K.idx(scope, 'created'), created, iid)
-    redis.call('ZADD', K.idx(scope, 'epochs'), 0, iid)
-    redis.call('ZADD', K.idx(scope, 'pending'), created, iid)
-    for n, key in ipairs(hyper) do redis.call('ZADD', K.idx(scope, key), ARGV[i + 3 + n], iid) end
+  index_text(iid, ARGV[i + 4], words)
+  local keys = {'created', 'epochs'}
+  index_add(iid, task, 'waiting', 'created', created)
+  index_add(iid, task, 'waiting', 'epochs', 0)
+  local n = tonumber(ARGV[i + 6])
+  i = i + 7
+  for j = i, i + 2 * n - 1, 2 do
+    index_add(iid, task, 'waiting', ARGV[j], ARGV[j + 1])
+    keys[#keys + 1] = ARGV[j]
   end
-  redis.call('RPUSH', K.queue, iid)
+  i = i + 2 * n
+  local m = tonumber(ARGV[i])
+  for j = i + 1, i + m do
+    index_add(iid, task, 'waiting', 'missing:' .. ARGV[j], created)
+    keys[#keys + 1] = 'missing:' .. ARGV[j]
+  end
+  i = i + m + 1
+  redis.call('HSET', jk, 'sort_keys', table.concat(keys, ' '))
+  redis.call('RPUSH', K.queue(task), iid)
 end
 return 'OK'

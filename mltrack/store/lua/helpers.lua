@@ -3,9 +3,9 @@
 -- one key scheme of mltrack (mirrored for Python by keys.py).
 local P = ARGV[1]
 local K = {
-  queue = P .. 'queue:requests',
   leases = P .. 'leases',
   workers = P .. 'workers',
+  tasks = P .. 'tasks',
   vocab = P .. 'text:vocab',
   words = P .. 'text:words',
   built = P .. 'text:built',
@@ -14,6 +14,7 @@ local K = {
 function K.job(iid) return P .. 'job:' .. iid end
 function K.epochs(iid) return P .. 'job:' .. iid .. ':epochs' end
 function K.checkpoint(iid) return P .. 'job:' .. iid .. ':checkpoint' end
+function K.queue(task) return P .. 'queue:' .. task end
 function K.tombstone(iid) return P .. 'deleted:' .. iid end
 function K.claimed(worker) return P .. 'claimed:' .. worker end
 function K.worker(id) return P .. 'worker:' .. id end
@@ -21,26 +22,49 @@ function K.idx(scope, key) return P .. 'idx:' .. scope .. ':' .. key end
 function K.token(token) return P .. 'text:tok:' .. token end
 function K.word(word) return P .. 'text:word:' .. word end
 
--- every sort index a job can be in (filled in by scripts.py)
-local INDEX_KEYS = {{{INDEX_KEYS}}}
 local TOMBSTONE_SECONDS = 86400
 
--- move a job's index entries from one status scope to another
+-- A job is listed in four scopes: all jobs, its status, its task, its task
+-- and status. Its hash field `sort_keys` names every index it is in.
+local function scopes(task, status)
+  return {'all', status, 't:' .. task, 't:' .. task .. ':' .. status}
+end
+
+local function job_task(iid) return redis.call('HGET', K.job(iid), 'task') or 'mnist' end
+
+local function sort_keys(iid)
+  local keys = {}
+  for k in string.gmatch(redis.call('HGET', K.job(iid), 'sort_keys') or '', '%S+') do
+    keys[#keys + 1] = k
+  end
+  return keys
+end
+
+local function index_add(iid, task, status, key, score)
+  for _, scope in ipairs(scopes(task, status)) do redis.call('ZADD', K.idx(scope, key), score, iid) end
+end
+
+local function index_rem(iid, task, status, key)
+  for _, scope in ipairs(scopes(task, status)) do redis.call('ZREM', K.idx(scope, key), iid) end
+end
+
+-- move a job's index entries from one status to another
 local function move_scope(iid, old, new)
-  for _, k in ipairs(INDEX_KEYS) do
+  local task = job_task(iid)
+  for _, k in ipairs(sort_keys(iid)) do
     local score = redis.call('ZSCORE', K.idx('all', k), iid)
     if score then
       redis.call('ZREM', K.idx(old, k), iid)
+      redis.call('ZREM', K.idx('t:' .. task .. ':' .. old, k), iid)
       redis.call('ZADD', K.idx(new, k), score, iid)
+      redis.call('ZADD', K.idx('t:' .. task .. ':' .. new, k), score, iid)
     end
   end
 end
 
 local function drop_indexes(iid, status)
-  for _, k in ipairs(INDEX_KEYS) do
-    redis.call('ZREM', K.idx('all', k), iid)
-    redis.call('ZREM', K.idx(status, k), iid)
-  end
+  local task = job_task(iid)
+  for _, k in ipairs(sort_keys(iid)) do index_rem(iid, task, status, k) end
 end
 
 -- the server's clock, so that leases mean the same to every machine

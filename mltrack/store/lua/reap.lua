@@ -16,7 +16,7 @@ for _, iid in ipairs(redis.call('ZRANGEBYSCORE', K.leases, '-inf', now)) do
       out[#out + 1] = iid; out[#out + 1] = 'failed'
     else
       redis.call('HSET', jk, 'status', 'waiting', 'worker', '')
-      redis.call('LPUSH', K.queue, iid)
+      redis.call('LPUSH', K.queue(job_task(iid)), iid)
       move_scope(iid, 'running', 'waiting')
       release(iid, false)
       out[#out + 1] = iid; out[#out + 1] = 'waiting'

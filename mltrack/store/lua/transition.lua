@@ -19,7 +19,7 @@ if to ~= st then
   redis.call('HSET', jk, 'status', to)
   move_scope(iid, st, to)
 end
-if to == 'cancelled' then redis.call('LREM', K.queue, 0, iid) end
-if to == 'waiting' then redis.call('LPUSH', K.queue, iid) end
+if to == 'cancelled' then redis.call('LREM', K.queue(job_task(iid)), 0, iid) end
+if to == 'waiting' then redis.call('LPUSH', K.queue(job_task(iid)), iid) end
 if st == 'running' and to ~= 'running' then release(iid, to ~= 'waiting') end
 return {'OK', st}
