@@ -11,6 +11,7 @@ import redis
 
 from mltrack.params import HyperParams
 from mltrack.store import text
+from mltrack.task import Choice, Float, Int, Metric, Schema
 from mltrack.params import MNIST
 from mltrack.store import (STATUS_ORDER, TERMINAL, TRANSITIONS, EpochOutOfOrder, InvalidValue,
                            IllegalTransition, JobNotFound, StaleAttempt, Status, Store,
@@ -530,3 +531,89 @@ def test_kept_search_words_stay_true_through_creates_deletes_and_eviction(store,
     assert found("0.") == {adam, sgd, adamw}  # a third word kept: the least recently used goes
     assert store.redis.zrange("test:text:words", 0, -1) == ["ada", "0."]
     assert found("0.0") == {adam, sgd, adamw}  # and is built anew
+
+
+# -- any task: its own hyperparameters and metrics ------------------------------
+QUAD = Schema("quadratic", {"lr": Float(0.1, low=1e-4, high=1, log=True),
+                            "steps": Int(5, low=1, high=100),
+                            "method": Choice(["gd", "momentum"], default="gd")},
+              (Metric("loss", goal="min"), Metric("x")), epochs="steps")
+
+
+def quad_job(store, lr, losses, worker):
+    iid = store.create({"lr": lr}, schema=QUAD)
+    claim = store.claim(worker, tasks={"quadratic": QUAD})
+    assert (claim.iid, claim.task, claim.hyper_params) == (
+        iid, "quadratic", {"lr": lr, "steps": 5, "method": "gd"})
+    for n, loss in enumerate(losses, 1):
+        store.record_epoch(iid, claim.attempt, {"epoch": n, "time_training": n,
+                                                "loss": loss, "x": -loss})
+    return iid
+
+
+def test_a_task_of_its_own_is_sorted_by_its_metrics_best_first(store):
+    store.register_task(QUAD)
+    mnist_job = make_job_in(store, Status.DONE)
+    a = quad_job(store, 0.1, [4.0, 1.0, 2.0], "w-a")  # best 1.0, last 2.0
+    b = quad_job(store, 0.2, [3.0, 1.5], "w-b")  # best 1.5, last 1.5
+    c = store.create({"lr": 0.3}, schema=QUAD)  # no epoch yet
+    assert store.get(a).best == {"loss": 1.0, "x": -1.0} and store.get(a).num_epochs == 5
+
+    def ids(**kw):
+        return [j.iid for j in store.list_jobs(**kw).jobs]
+
+    assert ids(sort="loss") == [b, a, c]  # lowest last loss first, no value yet last
+    assert ids(sort="best_loss") == [a, b, c]
+    assert ids(sort="best_x") == [a, b, c]  # x has no cost word: highest (-1 > -1.5) is best
+    assert ids(sort="loss", order="desc") == [a, b, c]
+    assert ids(sort="lr") == [a, b, c]
+    assert ids(task="quadratic") == [c, b, a] and ids(task="mnist") == [mnist_job]
+    assert ids(task="quadratic", status="running", sort="loss") == [b, a]
+    assert store.list_jobs(sort="loss").total == 3  # the jobs of tasks that have it
+    assert ids(text="quadratic 0.2") == [b]
+    with pytest.raises(ValueError):
+        store.list_jobs(sort="loss", task="mnist")  # mnist has no loss
+
+
+def test_a_worker_claims_only_the_tasks_it_has(store):
+    store.register_task(QUAD)
+    quad = store.create({"lr": 0.5}, schema=QUAD)
+    mnist_job = store.create(HP)
+    assert store.claim("mnist-only").iid == mnist_job  # by default: the built-in mnist
+    assert store.claim("mnist-only-2") is None  # quadratic waits for a worker that has it
+    assert store.get(quad).status is Status.WAITING
+    assert store.overview()["waiting_by_task"] == {"quadratic": 1}
+    got = store.claim("both", tasks={"mnist": MNIST, "quadratic": QUAD})
+    assert got.iid == quad and got.task == "quadratic"
+
+
+def test_the_oldest_waiting_job_of_the_worker_s_tasks_goes_first(store):
+    first = store.create({"lr": 0.5}, schema=QUAD, now=10.0)
+    second = store.create(HP, now=20.0)
+    third = store.create({"lr": 0.4}, schema=QUAD, now=30.0)
+    tasks = {"mnist": MNIST, "quadratic": QUAD}
+    assert [store.claim(f"w{n}", tasks=tasks).iid for n in range(3)] == [first, second, third]
+
+
+def test_the_task_registry_is_shared_through_redis(store, redis_client):
+    assert store.register_task(QUAD) is True
+    other = Store(redis_client, prefix="test:")  # another mltrack on the same Redis
+    assert other.schemas()["quadratic"] == QUAD and "mnist" in other.schemas()
+    changed = Schema("quadratic", {"lr": Float(0.1, low=0, high=1)}, (Metric("loss"),))
+    assert store.register_task(changed) is False  # a different schema of that name
+
+
+def test_metrics_a_task_did_not_declare_get_a_goal_from_their_name(store):
+    iid = quad_job(store, 0.1, [2.0], "w-1")
+    claim_attempt = store.get(iid).attempts
+    store.record_epoch(iid, claim_attempt, {"epoch": 2, "time_training": 2, "loss": 1.0,
+                                            "x": 0.5, "val_error": 0.3, "val_acc": 0.9})
+    store.record_epoch(iid, claim_attempt, {"epoch": 3, "time_training": 3, "loss": 1.5,
+                                            "x": 0.7, "val_error": 0.4, "val_acc": 0.8})
+    job = store.get(iid)
+    assert job.best["val_error"] == 0.3 and job.best["val_acc"] == 0.9
+    with pytest.raises(ValueError):
+        store.list_jobs(sort="val_acc")  # no registered task declares it: no sort name
+    assert store.redis.zscore(store.keys.index("all", "b:val_error"), iid) == 0.3
+    with pytest.raises(InvalidValue):
+        store.record_epoch(iid, claim_attempt, {"epoch": 4, "time_training": 4, "Bad Name": 1})
