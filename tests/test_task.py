@@ -1,0 +1,157 @@
+"""The task interface: a user's task file, its schema, and the rules it checks."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+import mltrack
+from mltrack.task import RESERVED, Schema, TaskError, goal_from_name
+
+
+def train(params, run):  # the issue's example, word for word
+    x, start = params["x0"], 1
+    if run.checkpoint is not None:
+        x, start = float(run.checkpoint.decode()), run.epochs_done + 1
+    for epoch in range(start, params["steps"] + 1):
+        if run.should_stop():
+            return
+        x -= params["lr"] * 2 * x
+        run.log(epoch, {"loss": x * x, "x": x}, checkpoint=str(x).encode())
+
+
+def quadratic():
+    return mltrack.Task(
+        name="quadratic",
+        params={"x0": mltrack.Float(3.0, low=-10, high=10),
+                "lr": mltrack.Float(0.1, low=1e-4, high=1, log=True),
+                "steps": mltrack.Int(5, low=1, high=100),
+                "method": mltrack.Choice(["gd", "momentum"], default="gd")},
+        metrics=[mltrack.Metric("loss", goal="min"), mltrack.Metric("x")],
+        train=train)
+
+
+def test_import_mltrack_is_light():
+    code = "import sys, mltrack; print(sorted(m for m in ('torch', 'dash', 'redis', 'flask') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+
+
+def test_the_issue_s_task_file_works_as_written():
+    task = quadratic()
+    schema = task.schema
+    assert schema.primary.name == "loss" and schema.goals == {"loss": "min", "x": "max"}
+    assert schema.parse({}) == {"x0": 3.0, "lr": 0.1, "steps": 5, "method": "gd"}
+    assert schema.parse({"lr": 1, "method": " Momentum ", "steps": 7.0}) == {
+        "x0": 3.0, "lr": 1.0, "steps": 7, "method": "momentum"}
+
+
+class FakeRun:
+    def __init__(self, checkpoint=None, epochs_done=0):
+        self.checkpoint, self.epochs_done, self.logged = checkpoint, epochs_done, []
+
+    def should_stop(self):
+        return False
+
+    def log(self, epoch, metrics, checkpoint=None):
+        self.logged.append((epoch, metrics, checkpoint))
+
+
+def test_train_resumes_from_its_checkpoint():
+    task, params = quadratic(), {"x0": 3.0, "lr": 0.1, "steps": 4, "method": "gd"}
+    whole = FakeRun()
+    task.train(params, whole)
+    resumed = FakeRun(checkpoint=whole.logged[1][2], epochs_done=2)
+    task.train(params, resumed)
+    assert [e for e, _, _ in resumed.logged] == [3, 4]
+    assert resumed.logged == whole.logged[2:]
+
+
+@pytest.mark.parametrize("raw, field, words", [
+    ({"lr": 0}, "lr", "0.0001 <= lr <= 1"),
+    ({"lr": 2}, "lr", "got 2"),
+    ({"lr": "0.1"}, "lr", "must be a number"),
+    ({"lr": float("nan")}, "lr", "finite"),
+    ({"lr": 10**400}, "lr", "finite"),
+    ({"steps": 1.5}, "steps", "whole number"),
+    ({"steps": True}, "steps", "whole number"),
+    ({"steps": 0}, "steps", "between 1 and 100"),
+    ({"steps": 10**400}, "steps", "digits"),
+    ({"method": "adam"}, "method", "one of gd, momentum"),
+    ({"method": 1}, "method", "one of gd, momentum"),
+    ({"nope": 1}, "nope", "unknown hyperparameter of task quadratic"),
+    ([], "hyper_params", "JSON object"),
+])
+def test_every_rule_names_its_field(raw, field, words):
+    with pytest.raises(mltrack.InvalidParams) as err:
+        quadratic().schema.parse(raw)
+    assert err.value.field == field and words in str(err.value)
+
+
+def test_a_parameter_can_apply_only_with_some_value_of_another():
+    schema = Schema("opt", {"optimizer": mltrack.Choice(["adam", "sgd"]),
+                            "momentum": mltrack.Float(0.0, low=0, high=0.99,
+                                                      when={"optimizer": ["sgd"]})},
+                    (mltrack.Metric("loss"),))
+    assert schema.parse({"optimizer": "sgd", "momentum": 0.9})["momentum"] == 0.9
+    assert schema.parse({"momentum": 0.0})["momentum"] == 0.0  # its default never hurts
+    with pytest.raises(mltrack.InvalidParams) as err:
+        schema.parse({"momentum": 0.9})
+    assert err.value.field == "momentum" and "only when optimizer is sgd" in str(err.value)
+    assert schema.applies("momentum", {"optimizer": "sgd"})
+    assert not schema.applies("momentum", {"optimizer": "adam"})
+
+
+def test_a_sweep_is_every_combination_checked_before_any():
+    schema = quadratic().schema
+    jobs = schema.expand_sweep({"steps": 3}, {"lr": [0.1, 0.2, 0.1], "method": ["gd", "momentum"]})
+    assert [(j["lr"], j["method"], j["steps"]) for j in jobs] == [
+        (0.1, "gd", 3), (0.1, "momentum", 3), (0.2, "gd", 3), (0.2, "momentum", 3)]
+    with pytest.raises(mltrack.InvalidParams) as err:
+        schema.expand_sweep({}, {"lr": [0.1, 5]})
+    assert err.value.field == "lr"
+    with pytest.raises(mltrack.InvalidParams) as err:
+        schema.expand_sweep({}, {"steps": list(range(1, 101)), "x0": list(range(-10, 1))})
+    assert err.value.field == "sweep"  # 1,100 jobs: over the limit
+
+
+def test_the_schema_is_plain_json_and_comes_back_equal():
+    schema = quadratic().schema
+    text = json.dumps(schema.to_dict(), allow_nan=False)
+    assert Schema.from_dict(json.loads(text)) == schema
+    unbounded = Schema("u", {"a": mltrack.Float(1.0), "b": mltrack.Bool(True)},
+                       (mltrack.Metric("score"),))
+    assert Schema.from_dict(json.loads(json.dumps(unbounded.to_dict(), allow_nan=False))) == unbounded
+
+
+@pytest.mark.parametrize("build, words", [
+    (lambda: mltrack.Task("Bad Name", {}, [mltrack.Metric("loss")], train), "task name"),
+    (lambda: mltrack.Task("t", {}, [], train), "at least one metric"),
+    (lambda: mltrack.Task("t", {"loss": mltrack.Int(1)}, [mltrack.Metric("loss")], train), "two things"),
+    (lambda: mltrack.Task("t", {"status": mltrack.Int(1)}, [mltrack.Metric("loss")], train), "uses itself"),
+    (lambda: mltrack.Task("t", {}, [mltrack.Metric("best_loss")], train), "uses itself"),
+    (lambda: mltrack.Task("t", {"a": mltrack.Int(200, low=1, high=100)}, [mltrack.Metric("m")], train),
+     "default"),
+    (lambda: mltrack.Task("t", {"a": mltrack.Float(1.0, when={"b": [1]})}, [mltrack.Metric("m")], train),
+     "no other parameter"),
+    (lambda: mltrack.Task("t", {}, [mltrack.Metric("a", primary=True), mltrack.Metric("b", primary=True)],
+                          train), "at most one"),
+    (lambda: mltrack.Task("t", {}, [mltrack.Metric("a", goal="up")], train), "goal"),
+    (lambda: mltrack.Task("t", {}, [mltrack.Metric("a")], "not a function"), "train"),
+    (lambda: mltrack.Task("t", {"a": 3}, [mltrack.Metric("m")], train), "Float, Int"),
+    (lambda: mltrack.Float(0.1, low=0, log=True), "log-scale"),
+])
+def test_a_wrong_task_declaration_says_what_is_wrong(build, words):
+    with pytest.raises(TaskError) as err:
+        build()
+    assert words in str(err.value)
+
+
+def test_goals_come_from_names_unless_given():
+    assert [goal_from_name(n) for n in ("loss", "val_loss", "error_rate", "mse", "accuracy",
+                                        "f1", "bleu", "lossless_ratio")] == [
+        "min", "min", "min", "min", "max", "max", "max", "max"]
+    assert mltrack.Metric("loss", goal="max").goal == "max"
+    assert mltrack.Metric("x", primary=True).primary and "time_training" in RESERVED
