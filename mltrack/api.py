@@ -8,14 +8,14 @@ from typing import Any, Iterable, Mapping
 
 import redis
 from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+from werkzeug.exceptions import HTTPException, NotFound
 
 from mltrack import __version__
-from mltrack.task import Schema
 from mltrack.jsonio import strict_loads
-from mltrack.params import HyperParams, InvalidParams, expand_sweep
-from mltrack.store import (SortKey,
-                           IllegalTransition, Job, JobNotFound, StaleAttempt, Status, Store)
+from mltrack.params import MNIST
+from mltrack.store import (IllegalTransition, Job, JobNotFound, SortKey, StaleAttempt, Status,
+                           Store)
+from mltrack.task import InvalidParams, Schema, json_type
 
 log = logging.getLogger(__name__)
 
@@ -99,14 +99,88 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def parse_train_body(body: dict[str, Any]) -> HyperParams:
-    """`{"hyper_params": {...}}`, or the bare hyperparameters as the seed's frontend sent."""
-    if "hyper_params" not in body:
-        return HyperParams.parse(body)
-    extra = sorted(k for k in body if k != "hyper_params")
+def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema]) -> Schema:
+    """The schema of the task a body names (`"task"`; none: the built-in mnist)."""
+    name = body.get("task", MNIST.name)
+    if not isinstance(name, str):
+        raise BadRequest("task", f"must be a task's name, got {json_type(name)}")
+    schema = schemas.get(name)
+    if schema is None:
+        shown = name if len(name) <= 80 else name[:80] + "…"
+        raise BadRequest("task", f"no task {shown!r} (known: {', '.join(sorted(schemas))})")
+    return schema
+
+
+def parse_train_body(body: dict[str, Any],
+                     schemas: Mapping[str, Schema]) -> tuple[Schema, dict[str, Any]]:
+    """`{"task": name, "hyper_params": {...}}` -> (the task's schema, checked
+    hyperparameters). Without `task` the job is mnist's; without `hyper_params`
+    the other fields are the hyperparameters (the seed frontend's bare form).
+    `task` is a name no hyperparameter may take, so both forms read it."""
+    schema = task_schema(body, schemas)
+    rest = {k: v for k, v in body.items() if k != "task"}
+    if "hyper_params" not in rest:
+        return schema, schema.parse(rest)
+    extra = sorted(k for k in rest if k != "hyper_params")
     if extra:
-        raise BadRequest(extra[0], 'unknown field; the body is {"hyper_params": {...}}')
-    return HyperParams.parse(body["hyper_params"])
+        raise BadRequest(extra[0], 'unknown field; the body is {"task": "name", '
+                                   '"hyper_params": {...}}')
+    return schema, schema.parse(rest["hyper_params"])
+
+
+def parse_sweep_body(body: dict[str, Any],
+                     schemas: Mapping[str, Schema]) -> tuple[Schema, list[dict[str, Any]]]:
+    """`{"task": name, "hyper_params": {...}, "sweep": {name: [values]}}` ->
+    (schema, every combination checked)."""
+    extra = sorted(k for k in body if k not in ("task", "hyper_params", "sweep"))
+    if extra:
+        raise BadRequest(extra[0], 'unknown field; the body is {"task": "name", '
+                                   '"hyper_params": {...}, "sweep": {"name": [values...]}}')
+    schema = task_schema(body, schemas)
+    return schema, schema.expand_sweep(body.get("hyper_params"), body.get("sweep"))
+
+
+# -- tasks and the workers that run them ----------------------------------------
+def worker_tasks(worker: Mapping[str, Any]) -> list[str]:
+    """The tasks a live worker says it runs (`info["tasks"]`); a worker that
+    does not say is one of before tasks existed, which ran MNIST only."""
+    tasks = worker.get("tasks")
+    if not isinstance(tasks, list):
+        return [MNIST.name]
+    return [t for t in tasks if isinstance(t, str)]
+
+
+def workers_per_task(workers: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for worker in workers:
+        for task in set(worker_tasks(worker)):
+            counts[task] = counts.get(task, 0) + 1
+    return counts
+
+
+def unserved_tasks(waiting_by_task: Mapping[str, int],
+                   workers: Iterable[Mapping[str, Any]]) -> list[str]:
+    """Tasks with waiting jobs that no live worker runs, by name."""
+    served = workers_per_task(workers)
+    return sorted(t for t, n in waiting_by_task.items() if n and not served.get(t))
+
+
+def no_worker_note(task: str) -> str:
+    return f"no worker runs task {task}"
+
+
+def describe_tasks(schemas: Mapping[str, Schema], workers: list[Mapping[str, Any]],
+                   waiting_by_task: Mapping[str, int]) -> list[dict[str, Any]]:
+    """GET /tasks: each task's schema with its live workers and waiting jobs;
+    `note` says when jobs wait that no live worker can run."""
+    served = workers_per_task(workers)
+    out = []
+    for name in sorted(schemas):
+        waiting = int(waiting_by_task.get(name, 0))
+        count = served.get(name, 0)
+        out.append({**schemas[name].to_dict(), "workers": count, "waiting": waiting,
+                    "note": no_worker_note(name) if waiting and not count else None})
+    return out
 
 
 def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
@@ -178,21 +252,33 @@ def register_api(server: Flask, store: Store) -> None:
 
     @server.post("/train")
     def train():
-        params = parse_train_body(_json_object())
-        iid = store.create(params)
-        response = jsonify(iid=iid, status=Status.WAITING.value, hyper_params=params.to_dict())
+        schema, params = parse_train_body(_json_object(), store.schemas())
+        iid = store.create(params, schema=schema)
+        response = jsonify(iid=iid, status=Status.WAITING.value, task=schema.name,
+                           hyper_params=params)
         return response, 201, {"Location": f"/status/{iid}"}
 
     @server.post("/sweep")
     def sweep():
-        body = _json_object()
-        extra = sorted(k for k in body if k not in ("hyper_params", "sweep"))
-        if extra:
-            raise BadRequest(extra[0], 'unknown field; the body is {"hyper_params": {...}, '
-                                       '"sweep": {"name": [values...]}}')
-        jobs = expand_sweep(body.get("hyper_params"), body.get("sweep"))
-        iids = store.create_many(jobs)
-        return jsonify(iids=iids, count=len(iids)), 201
+        schema, jobs = parse_sweep_body(_json_object(), store.schemas())
+        iids = store.create_many(jobs, schema=schema)
+        return jsonify(iids=iids, count=len(iids), task=schema.name), 201
+
+    @server.get("/tasks")
+    def tasks():
+        overview = store.overview(recent=0)
+        listed = describe_tasks(store.schemas(), overview["workers"],
+                                overview["waiting_by_task"])
+        return jsonify(tasks=listed, total=len(listed))
+
+    @server.get("/tasks/<name>")
+    def one_task(name: str):
+        overview = store.overview(recent=0)
+        schemas = store.schemas()
+        if name not in schemas:
+            raise NotFound(f"no task {name[:80]!r}")
+        return jsonify(describe_tasks({name: schemas[name]}, overview["workers"],
+                                      overview["waiting_by_task"])[0])
 
     @server.post("/experiments/<iid>/retry")
     def retry(iid: str):

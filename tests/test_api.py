@@ -441,3 +441,206 @@ def test_a_wrong_method_on_a_route_is_json_405_with_allow(client, store, method,
     assert r.status_code == 405 and r.is_json
     assert allowed in r.headers["Allow"]
     assert store.get(iid).status is Status.WAITING
+
+
+# -- a task of the user's own, beside MNIST ----------------------------------------------
+from sample_tasks import QUADRATIC, final_loss, quadratic_run  # noqa: E402
+
+
+@pytest.fixture
+def quadratic(store):
+    assert store.register_task(QUADRATIC)
+    return QUADRATIC
+
+
+def test_train_a_registered_task_with_its_own_schema(client, store, quadratic):
+    r = post(client, "/train", {"task": "quadratic", "hyper_params": {"lr": 0.5, "steps": 7}})
+    assert r.status_code == 201, r.json
+    assert r.json["task"] == "quadratic"
+    assert r.json["hyper_params"] == {**QUADRATIC.defaults(), "lr": 0.5, "steps": 7}
+    job = store.get(r.json["iid"])
+    assert job.task == "quadratic" and job.num_epochs == 7 and job.hyper_params["lr"] == 0.5
+    assert store.queue_length("quadratic") == 1 and store.queue_length() == 0
+    # the bare form names its task too; no task is mnist, as in the seed
+    r = post(client, "/train", {"task": "quadratic", "method": "momentum", "beta": 0.5})
+    assert r.status_code == 201 and store.get(r.json["iid"]).hyper_params["beta"] == 0.5
+    r = post(client, "/train", {"learning_rate": 0.01})
+    assert r.status_code == 201 and r.json["task"] == "mnist"
+    assert store.get(r.json["iid"]).task == "mnist"
+
+
+BAD_TASK_BODIES = [
+    ({"task": "quadratic", "hyper_params": {"lr": 2}}, "lr", "0.0001 <= lr <= 1"),
+    ({"task": "quadratic", "hyper_params": {"lr": 0}}, "lr", "lr <= 1"),
+    ({"task": "quadratic", "hyper_params": {"steps": 0}}, "steps", "between 1 and 100"),
+    ({"task": "quadratic", "hyper_params": {"steps": 2.5}}, "steps", "whole number"),
+    ({"task": "quadratic", "hyper_params": {"method": "adam"}}, "method", "one of gd, momentum"),
+    ({"task": "quadratic", "hyper_params": {"noisy": 1}}, "noisy", "true or false"),
+    ({"task": "quadratic", "hyper_params": {"beta": 0.5}}, "beta", "only when method is momentum"),
+    ({"task": "quadratic", "hyper_params": {"learning_rate": 0.1}}, "learning_rate",
+     "unknown hyperparameter of task quadratic"),
+    ({"task": "quadratic", "x0": "3"}, "x0", "must be a number"),
+    ({"task": "cubic", "hyper_params": {}}, "task", "no task 'cubic'"),
+    ({"task": "", "hyper_params": {}}, "task", "no task ''"),
+    ({"task": None, "hyper_params": {}}, "task", "must be a task's name"),
+    ({"task": ["quadratic"]}, "task", "must be a task's name"),
+    ({"task": "x" * 5000}, "task", "no task"),
+    ({"task": "quadratic", "hyper_params": {}, "priority": 1}, "priority", "unknown field"),
+    ({"task": "mnist", "hyper_params": {"lr": 0.1}}, "lr", "unknown hyperparameter of task mnist"),
+]
+
+
+@pytest.mark.parametrize("body, field, rule", BAD_TASK_BODIES,
+                         ids=[f"{n}-{f}" for n, (_, f, _) in enumerate(BAD_TASK_BODIES)])
+def test_a_tasks_bad_values_are_400_naming_the_field_and_the_rule(client, store, quadratic,
+                                                                  body, field, rule):
+    r = post(client, "/train", body)
+    assert r.status_code == 400 and r.json["field"] == field
+    assert rule in r.json["error"], r.json
+    assert len(r.json["error"]) < 400  # a 5,000-character name is not echoed whole
+    assert store.counts()["total"] == 0 and store.queue_length("quadratic") == 0
+
+
+def test_a_task_that_was_never_registered_is_400_even_when_valid_elsewhere(client, store):
+    r = post(client, "/train", {"task": "quadratic", "hyper_params": {"lr": 0.1}})
+    assert r.status_code == 400 and r.json["field"] == "task"
+    assert "known: mnist" in r.json["error"]
+    r = post(client, "/sweep", {"task": "quadratic", "sweep": {"lr": [0.1, 0.2]}})
+    assert r.status_code == 400 and r.json["field"] == "task"
+    assert store.counts()["total"] == 0
+
+
+def test_a_sweep_of_a_task_queues_every_combination_of_its_schema(client, store, quadratic):
+    r = post(client, "/sweep", {"task": "quadratic", "hyper_params": {"steps": 3},
+                                "sweep": {"lr": [0.1, 0.2, 0.3], "method": ["gd", "momentum"]}})
+    assert r.status_code == 201 and r.json["count"] == 6 and r.json["task"] == "quadratic"
+    jobs = store.get_many(r.json["iids"])
+    assert {(j.hyper_params["lr"], j.hyper_params["method"]) for j in jobs} == {
+        (lr, m) for lr in (0.1, 0.2, 0.3) for m in ("gd", "momentum")}
+    assert all(j.task == "quadratic" and j.num_epochs == 3 for j in jobs)
+    assert store.queue_length("quadratic") == 6 and store.queue_length() == 0
+
+
+@pytest.mark.parametrize("body, field", [
+    ({"task": "quadratic", "sweep": {"lr": [0.1, 5]}}, "lr"),
+    ({"task": "quadratic", "sweep": {"learning_rate": [0.1]}}, "learning_rate"),
+    ({"task": "quadratic", "sweep": {"noisy": [True, "yes"]}}, "noisy"),
+    ({"task": "quadratic", "hyper_params": {"beta": 0.5}, "sweep": {"method": ["gd", "momentum"]}},
+     "beta"),
+    ({"task": "nope", "sweep": {"lr": [0.1]}}, "task"),
+    ({"task": "quadratic", "sweep": {"x0": list(range(-10, 11)), "steps": list(range(1, 100))}},
+     "sweep"),
+])
+def test_a_bad_sweep_of_a_task_queues_nothing(client, store, quadratic, body, field):
+    r = post(client, "/sweep", body)
+    assert r.status_code == 400 and r.json["field"] == field, r.json
+    assert store.counts()["total"] == 0
+
+
+def test_sort_a_tasks_jobs_by_its_metric_last_and_best_best_first(client, store, quadratic):
+    lrs = [0.05, 0.3, 0.01, 0.2, 0.1]
+    iids = {quadratic_run(store, {"lr": lr, "steps": 4}): lr for lr in lrs}
+    store.create({"seed": 1})  # an mnist job: no loss, so not in a listing sorted by loss
+    loss = {iid: final_loss({"lr": lr, "steps": 4}) for iid, lr in iids.items()}
+    by_loss = sorted(loss, key=loss.get)
+    body = client.get("/experiments?sort=loss").json
+    assert body["order"] == "asc"  # a loss: lowest first by default
+    assert [r["iid"] for r in body["results"]] == by_loss and body["total"] == 5
+    assert [r["loss"] for r in body["results"]] == [loss[i] for i in by_loss]
+    body = client.get("/experiments?sort=loss&order=desc&limit=2").json
+    assert [r["iid"] for r in body["results"]] == by_loss[::-1][:2]
+    best = client.get("/experiments?sort=best_loss").json  # loss falls every step: best = last
+    assert [r["iid"] for r in best["results"]] == by_loss
+    assert all(r["best_loss"] == r["loss"] for r in best["results"])
+    body = client.get("/experiments?sort=x&task=quadratic").json  # x: a max metric
+    assert body["order"] == "desc"
+    xs = [r["x"] for r in body["results"]]
+    assert xs == sorted(xs, reverse=True) and len(xs) == 5
+    body = client.get("/experiments?sort=lr&task=quadratic").json
+    assert [r["hyper_params"]["lr"] for r in body["results"]] == sorted(lrs)
+
+
+def test_filter_the_listing_by_task(client, store, quadratic):
+    q = [quadratic_run(store, {"steps": 2}) for _ in range(2)]
+    m = store.create({"seed": 3})
+    body = client.get("/experiments?task=quadratic").json
+    assert {r["iid"] for r in body["results"]} == set(q) and body["total"] == 2
+    assert all(r["task"] == "quadratic" and "loss" in r and "best_loss" in r
+               for r in body["results"])
+    body = client.get("/experiments?task=mnist").json
+    assert [r["iid"] for r in body["results"]] == [m]
+    assert body["results"][0]["test_accuracy"] is None  # declared, no value yet
+    r = client.get("/experiments?task=cubic")
+    assert r.status_code == 400 and r.json["field"] == "task"
+    r = client.get("/experiments?task=mnist&sort=loss")  # a metric of another task
+    assert r.status_code == 400 and r.json["field"] == "sort"
+
+
+def test_status_of_a_tasks_job_carries_every_metric_in_columns(client, store, quadratic):
+    iid = quadratic_run(store, {"steps": 3, "lr": 0.25})
+    body = client.get(f"/status/{iid}").json
+    assert body["task"] == "quadratic" and body["num_epochs"] == 3
+    assert set(body["in_update"]) == {"epoch", "loss", "x", "time_training"}
+    assert body["in_update"]["epoch"] == [1, 2, 3]
+    assert body["in_update"]["x"] == [1.5, 0.75, 0.375]
+    assert body["in_update"]["loss"] == [2.25, 0.5625, 0.140625]
+    assert body["loss"] == 0.140625 and body["best_x"] == 1.5
+
+
+def test_retry_keeps_the_jobs_task(client, store, quadratic):
+    store.create({"lr": 0.5}, schema=QUADRATIC)
+    claim = store.claim("w", tasks={"quadratic": QUADRATIC})
+    store.finish(claim.iid, claim.attempt, Status.FAILED, error="boom")
+    r = post(client, f"/experiments/{claim.iid}/retry", {})
+    assert r.status_code == 201
+    again = store.get(r.json["iid"])
+    assert again.task == "quadratic" and again.hyper_params["lr"] == 0.5
+    assert store.queue_length("quadratic") == 1
+
+
+def test_tasks_lists_every_schema_with_its_workers_and_waiting_jobs(client, store, quadratic):
+    from mltrack import Schema
+    store.create({"seed": 1})
+    store.create({}, schema=QUADRATIC)
+    store.create({}, schema=QUADRATIC)
+    store.register_worker("w1", {"id": "w1", "tasks": ["mnist", "quadratic"]}, ttl=30)
+    store.register_worker("w2", {"id": "w2", "tasks": ["mnist"]}, ttl=30)
+    r = client.get("/tasks")
+    assert r.status_code == 200 and r.json["total"] == 2
+    tasks = {t["name"]: t for t in r.json["tasks"]}
+    q = tasks["quadratic"]
+    assert Schema.from_dict(q) == QUADRATIC  # the schema, whole
+    assert q["params"]["lr"] == {"type": "float", "default": 0.1, "help": "step size",
+                                 "low": 0.0001, "high": 1, "log": True, "low_open": False,
+                                 "high_open": False}
+    assert q["params"]["beta"]["when"] == {"method": ["momentum"]}
+    assert [m["name"] for m in q["metrics"]] == ["loss", "x"] and q["primary"] == "loss"
+    assert (q["workers"], q["waiting"], q["note"]) == (1, 2, None)
+    mnist = tasks["mnist"]
+    assert mnist["primary"] == "test_accuracy" and mnist["epochs"] == "num_epochs"
+    assert [m["chart"] for m in mnist["metrics"]] == ["loss", "accuracy", "loss", "accuracy"]
+    assert (mnist["workers"], mnist["waiting"]) == (2, 1)
+    assert client.get("/tasks/quadratic").json == q
+    r = client.get("/tasks/cubic")
+    assert r.status_code == 404 and r.is_json
+
+
+def test_tasks_says_when_jobs_wait_that_no_worker_runs(client, store, quadratic):
+    store.create({}, schema=QUADRATIC)
+    store.register_worker("w1", {"id": "w1", "tasks": ["mnist"]}, ttl=30)
+    store.register_worker("old", {"id": "old"}, ttl=30)  # says nothing: MNIST only
+    tasks = {t["name"]: t for t in client.get("/tasks").json["tasks"]}
+    assert tasks["quadratic"]["note"] == "no worker runs task quadratic"
+    assert tasks["quadratic"]["workers"] == 0 and tasks["mnist"]["workers"] == 2
+    assert tasks["mnist"]["note"] is None  # nothing waits there
+    store.register_worker("w2", {"id": "w2", "tasks": ["quadratic"]}, ttl=30)
+    assert client.get("/tasks/quadratic").json["note"] is None
+
+
+def test_tasks_counts_only_live_workers(client, store, quadratic):
+    from helpers import wait_for
+    store.create({}, schema=QUADRATIC)
+    store.register_worker("brief", {"id": "brief", "tasks": ["quadratic"]}, ttl=0.2)
+    assert client.get("/tasks/quadratic").json["workers"] == 1
+    wait_for(lambda: client.get("/tasks/quadratic").json["workers"] == 0, timeout=5)
+    assert client.get("/tasks/quadratic").json["note"] == "no worker runs task quadratic"
