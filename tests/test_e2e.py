@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import signal
 import time
 
@@ -187,7 +188,8 @@ def test_sigterm_with_a_dead_database_stops_in_seconds(data_dir):
     mode.write_text("hang")  # the restart starts a server that never answers
     os.kill(server_pid(data_dir), signal.SIGKILL)
     # the worker finishes its epoch and waits to record it
-    wait_for(lambda: "cannot take a write" in "".join(app.lines), timeout=120, step=0.1)
+    wait_for(lambda: re.search(r"job \w+: .*database.*; retrying", "".join(app.lines)),
+             timeout=120, step=0.1)
     started = time.monotonic()
     app.proc.terminate()
     code = app.proc.wait(60)
