@@ -617,3 +617,13 @@ def test_metrics_a_task_did_not_declare_get_a_goal_from_their_name(store):
     assert store.redis.zscore(store.keys.index("all", "b:val_error"), iid) == 0.3
     with pytest.raises(InvalidValue):
         store.record_epoch(iid, claim_attempt, {"epoch": 4, "time_training": 4, "Bad Name": 1})
+
+
+def test_a_search_sorted_by_a_task_metric_counts_only_the_jobs_listed(store):
+    store.register_task(QUAD)
+    quad_job(store, 0.1, [1.0], "w-1")
+    store.create({"lr": 0.2}, schema=QUAD)
+    store.create(HyperParams(learning_rate=0.1))  # mnist: no loss
+    for sort, expected in (("loss", 2), ("lr", 2), ("created", 3), ("runtime", 3)):
+        page = store.list_jobs(sort=sort, text="0.")
+        assert page.total == len(page.jobs) == expected, sort

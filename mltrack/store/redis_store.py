@@ -37,7 +37,7 @@ from mltrack.store.keys import Keys
 from mltrack.store.model import (Claim, EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
                                   JobNotFound, Page, StaleAttempt, Status)
 from mltrack.store.scripts import load_scripts
-from mltrack.store.sorting import (SortKey, index_scores, late_indexes, sort_keys,
+from mltrack.store.sorting import (BUILTIN_SORTS, SortKey, index_scores, late_indexes, sort_keys,
                                    status_order)
 from mltrack.store.text import Query, Search, text_tokens
 from mltrack.task import NAME, InvalidParams, Schema, goal_from_name
@@ -379,7 +379,11 @@ class Store:
         self._index_old_jobs()
         scopes = ([self._scope(s, task) for s in statuses] if statuses is not None
                   else [self._scope(None, task)])
-        total, iids = self._search.page(query, segments, scopes, offset, limit)
+        # a built-in sort lists every job of its scopes; others only those of the
+        # tasks that have the key, counted in its own indexes
+        everyone = sort in BUILTIN_SORTS
+        total, iids = self._search.page(query, segments, scopes if everyone else None,
+                                        offset, limit)
         return Page(self.get_many(iids), total)
 
     def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:

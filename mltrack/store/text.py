@@ -66,16 +66,16 @@ class Search:
     def __init__(self, client: Any, keys: Keys, scripts: dict[str, Any]):
         self.redis, self.keys, self.scripts = client, keys, scripts
 
-    def page(self, query: Query, segments: list[tuple[str, bool]], scopes: list[str],
+    def page(self, query: Query, segments: list[tuple[str, bool]], scopes: list[str] | None,
              offset: int, limit: int) -> tuple[int, list[str]]:
-        """(total, iids of the page): the matches in the order of `segments`, the
-        sorted sets (key, descending) a listing reads one after another, which
-        together hold the jobs of `scopes` ('all' or statuses)."""
+        """(total, iids of the page): the jobs matching the query's words (at
+        least one) in the order of `segments`, the sorted sets (key, descending)
+        a listing reads one after another. When they hold every job of `scopes`
+        (index scopes: all, a status, a task...), the matches are counted there,
+        which is quicker; else (None) in the segments."""
         sets = self._word_sets(query.words)
-        if sets is None:  # a word that matches nothing
+        if not sets:  # a word that matches nothing
             return 0, []
-        if not sets:  # no word, only statuses: a plain listing of those
-            return self._all(segments, offset, limit)
         sizes = self._pipe(lambda p: [p.scard(k) for k in sets])
         sets = [k for _, k in sorted(zip(sizes, sets))]  # smallest first
         if min(sizes) <= FEW_MATCHES:
@@ -83,7 +83,8 @@ class Search:
                 self.keys.prefix, offset, limit, len(sets), *sets,
                 *(x for key, desc in segments for x in (key, int(desc)))])
             return int(total), iids
-        return self._count(sets, scopes), self._walk(sets, segments, offset, limit)
+        return (self._count(sets, scopes, segments),
+                self._walk(sets, segments, offset, limit))
 
     def _word_sets(self, words: Iterable[str]) -> list[str] | None:
         """For each word the key of the set of jobs it matches; None if one matches none."""
@@ -130,14 +131,16 @@ class Search:
             first += TOKENS_PER_CALL
         return bool(self.scripts["search_built"](args=[self.keys.prefix, word, build]))
 
-    def _count(self, sets: list[str], scopes: list[str]) -> int:
-        """How many jobs of `scopes` are in every set."""
+    def _count(self, sets: list[str], scopes: list[str] | None,
+               segments: list[tuple[str, bool]]) -> int:
+        """How many jobs of the listing are in every set."""
         if scopes == ["all"]:
             return self.redis.scard(sets[0]) if len(sets) == 1 else self.redis.sintercard(
                 len(sets), sets)
-        return sum(self._pipe(lambda p: [
-            p.zintercard(1 + len(sets), [self.keys.index(scope, "created"), *sets])
-            for scope in scopes]))
+        keys = ([self.keys.index(scope, "created") for scope in scopes] if scopes is not None
+                else [key for key, _ in segments])
+        return sum(self._pipe(lambda p: [p.zintercard(1 + len(sets), [key, *sets])
+                                         for key in keys]))
 
     def _walk(self, sets: list[str], segments: list[tuple[str, bool]], offset: int,
               limit: int) -> list[str]:
@@ -156,22 +159,6 @@ class Search:
                 if read < WALK_STRETCH:
                     break
         return iids
-
-    def _all(self, segments: list[tuple[str, bool]], offset: int,
-             limit: int) -> tuple[int, list[str]]:
-        sizes = self._pipe(lambda p: [p.zcard(key) for key, _ in segments])
-        iids: list[str] = []
-        skip = offset
-        for (key, desc), size in zip(segments, sizes):
-            if len(iids) >= limit:
-                break
-            if skip >= size:
-                skip -= size
-                continue
-            end = skip + limit - len(iids) - 1
-            iids += self.redis.zrange(key, skip, end, desc=desc)
-            skip = 0
-        return sum(sizes), iids
 
     def _pipe(self, queue) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
