@@ -99,7 +99,17 @@ def _check_dependency(given: Any, spec: dict[str, Any], where: str) -> None:
         _check_item(given, spec, where)
 
 
+def _dependency_spec(dep: dict[str, Any]) -> dict[str, Any]:
+    """An input or state of the callback map: a pattern-matching id is kept
+    there as its JSON text (`{"field":["ALL"],...}`); read it back."""
+    cid = dep["id"]
+    if isinstance(cid, str) and cid.startswith("{"):
+        cid = json.loads(cid)
+    return {"id": cid, "property": dep["property"]}
+
+
 def _check_list(body: dict[str, Any], name: str, specs: list[dict[str, Any]]) -> list[Any]:
+    specs = [_dependency_spec(s) for s in specs]
     given = body.get(name, [] if name == "state" else None)
     if not isinstance(given, list) or len(given) != len(specs):
         raise BadCallbackRequest(name, f"must be a list of {len(specs)} dependencies of "

@@ -1,112 +1,130 @@
-"""The Dash dashboard: submit jobs and sweeps, watch them, sort and compare runs.
+"""The Dash dashboard: submit jobs and sweeps of any task, watch them, sort and
+compare runs.
 
 Callbacks stay thin: they read the store and hand records to the pure
-functions of `views`. Any page can post to a callback, so each one checks
-what it is sent (with `views`' checkers) and ignores nonsense (PreventUpdate)
-instead of failing on it. The table is an AG Grid in its infinite row model, so
-the browser asks the store for the rows it shows, sorted and filtered there,
-and a refresh re-reads only those rows.
+functions of `views`, `form` and `charts`. Any page can post to a callback, so
+each one checks what it is sent and ignores nonsense (PreventUpdate) instead
+of failing on it. The table is an AG Grid in its infinite row model, so the
+browser asks the store for the rows it shows, sorted and filtered there, and a
+refresh re-reads only those rows.
+
+Everything task-specific comes from the task's schema: the form is rebuilt
+when the task selector changes (its widgets carry the task in their ids, so a
+callback never mixes one task's values with another's schema), the table's
+columns follow the task filter, the run view draws each task's chart groups.
 """
 from __future__ import annotations
 
-import math
+import json
 from pathlib import Path
 from typing import Any
 
 import dash
 import dash_ag_grid as dag
-from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+import redis
+from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Flask
 
-from mltrack.params import MODELS, OPTIMIZERS, HyperParams
-from mltrack.store import IllegalTransition, JobNotFound, Status, Store
-from mltrack import views
+from mltrack import charts, form, views
+from mltrack.params import MNIST
+from mltrack.store import IllegalTransition, JobNotFound, Status, Store, sort_keys
+from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
 MAX_RUNS_SHOWN = 8
 MAX_CHOSEN = 100  # iids the run picker may hold; it shows MAX_RUNS_SHOWN of them
 _ASSETS = Path(__file__).parent / "assets"
-_DEFAULTS = HyperParams()
+
+# Pattern-matching ids of the form's widgets. `kind` is the widget (form.widget),
+# so the log slider's callback matches only the text boxes that have a slider.
+PARAMS = {"type": "param", "task": ALL, "field": ALL, "kind": ALL}
+FIELDS = {"type": "param-field", "task": ALL, "field": ALL}
+FIELD_ERRORS = {"type": "field-error", "field": ALL}
+_SLIDER = {"type": "param-slider", "task": MATCH, "field": MATCH}
+_LOG_TEXT = {"type": "param", "task": MATCH, "field": MATCH, "kind": form.LOG_SLIDER}
 
 
-def _field(label: str, control: Any, field: str, hint: str = "") -> html.Div:
+def _dom_id(cid: dict[str, Any]) -> str:
+    """A dict id as Dash writes it into the page (sorted compact JSON)."""
+    return json.dumps(cid, sort_keys=True, separators=(",", ":"))
+
+
+def _field_class(param: Param | None, on: bool = True) -> str:
+    wide = param is not None and form.widget(param) != form.TEXT
+    return "field" + (" field-wide" if wide else "") + ("" if on else " field-off")
+
+
+# -- the form ------------------------------------------------------------------------
+def _control(task: str, name: str, param: Param, value: Any) -> Any:
+    kind = form.widget(param)
+    cid = {"type": "param", "task": task, "field": name, "kind": kind}
+    if kind == form.CHOICE:
+        return dcc.Dropdown(id=cid, options=[{"label": str(o), "value": o}
+                                             for o in param.options],
+                            multi=True, value=value, clearable=False)
+    if kind == form.CHECKLIST:
+        return dcc.Checklist(id=cid, options=[{"label": v, "value": v} for v in form.BOOL_VALUES],
+                             value=value, inline=True, className="checklist")
+    text = dcc.Input(id=cid, value=value, type="text", debounce=False, className="text-input",
+                     autoComplete="off", placeholder=param.rule())
+    if kind != form.LOG_SLIDER:
+        return text
+    low, high = form.slider_range(param)
+    position = form.text_to_slider(value, low, high)
     return html.Div([
-        html.Label(label, htmlFor=f"form-{field}", className="field-label"),
-        control,
-        html.Div(hint, className="field-hint") if hint else None,
-        html.Div(id={"type": "field-error", "field": field}, className="field-error"),
-    ], className="field")
+        dcc.Slider(id={"type": "param-slider", "task": task, "field": name}, min=low, max=high,
+                   step=0.1, value=low if position is None else position,
+                   marks=form.slider_marks(low, high), included=False, updatemode="drag"),
+        text])
 
 
-def _text(field: str, value: Any) -> dcc.Input:
-    return dcc.Input(id=f"form-{field}", value=str(value), type="text", debounce=False,
-                     className="text-input", autoComplete="off")
+def _param_field(task: str, name: str, param: Param, value: Any) -> html.Div:
+    kind = form.widget(param)
+    cid = {"type": "param", "task": task, "field": name, "kind": kind}
+    return html.Div([
+        html.Label(views.header_name(name), htmlFor=_dom_id(cid), className="field-label",
+                   title=param.rule()),
+        _control(task, name, param, value),
+        html.Div(form.hint(param), className="field-hint") if form.hint(param) else None,
+        html.Div(form.when_text(param), className="field-when") if param.when else None,
+        html.Div(id={"type": "field-error", "field": name}, className="field-error"),
+    ], id={"type": "param-field", "task": task, "field": name}, className=_field_class(param))
 
 
-def _form() -> html.Div:
-    lr_marks = {e: f"1e{e}" if e else "1" for e in range(-5, 2)}
+def form_fields(schema: Schema, params: dict[str, Any] | None = None) -> list[html.Div]:
+    """One field per parameter of `schema`, filled with `params` (or defaults)."""
+    values = form.form_values(schema, params)
+    return [_param_field(schema.name, n, p, values[n]) for n, p in schema.params.items()]
+
+
+def _form(schemas: dict[str, Schema]) -> html.Div:
     return html.Div([
         html.H2("New experiment"),
-        _field("Model", dcc.Dropdown(id="form-model", options=list(MODELS), multi=True,
-                                     value=[_DEFAULTS.model], clearable=False), "model"),
-        _field("Optimizer", dcc.Dropdown(id="form-optimizer", options=list(OPTIMIZERS),
-                                         multi=True, value=[_DEFAULTS.optimizer],
-                                         clearable=False), "optimizer",
-               "pick several to sweep"),
-        _field("Learning rate", html.Div([
-            dcc.Slider(id="form-lr-slider", min=-5, max=1, step=0.1, value=-3, marks=lr_marks,
-                       included=False, updatemode="drag"),
-            _text("learning_rate", f"{_DEFAULTS.learning_rate:g}"),
-        ]), "learning_rate", "log scale; comma-separate values to sweep: 0.1, 0.01"),
         html.Div([
-            _field("Epochs", _text("num_epochs", _DEFAULTS.num_epochs), "num_epochs"),
-            _field("Batch size", _text("batch_size", _DEFAULTS.batch_size), "batch_size"),
-        ], className="field-row"),
-        html.Div([
-            _field("Momentum", _text("momentum", f"{_DEFAULTS.momentum:g}"), "momentum",
-                   "sgd, rmsprop"),
-            _field("Weight decay", _text("weight_decay", f"{_DEFAULTS.weight_decay:g}"),
-                   "weight_decay"),
-        ], className="field-row"),
-        _field("Seed", _text("seed", _DEFAULTS.seed), "seed"),
+            html.Label("Task", htmlFor="form-task", className="field-label"),
+            dcc.Dropdown(id="form-task", options=views.task_options(schemas), value=MNIST.name,
+                         clearable=False, searchable=False),
+            html.Div(MNIST.description, id="form-task-help", className="field-hint"),
+        ], className="field task-field"),
+        html.P(form.SWEEP_HINT, className="field-hint sweep-hint"),
+        html.Div(form_fields(schemas.get(MNIST.name, MNIST)), id="form-fields",
+                 className="form-fields"),
         html.Div(id="form-error", className="field-error"),
         html.Div(id="sweep-preview", className="sweep-preview"),
         html.Button("Queue 1 job", id="submit", className="button primary", n_clicks=0),
         html.Div(id="submit-result", className="submit-result"),
+        dcc.Store(id="form-fill"),  # a run to fill the form with (clone)
     ], className="card form-card")
 
 
-_COLUMNS = [
-    {"field": "status", "headerName": "Status", "width": 96,
-     "cellClass": {"function": "'status-cell status-' + params.value"}},
-    {"field": "model", "headerName": "Model", "width": 70},
-    {"field": "optimizer", "headerName": "Optimizer", "width": 88},
-    {"field": "learning_rate", "headerName": "LR", "width": 66,
-     "valueFormatter": {"function": "params.value == null ? '' : Number(params.value).toPrecision(3).replace(/\\.?0+$/, '')"}},
-    {"field": "batch_size", "headerName": "Batch", "width": 64},
-    {"field": "epochs", "headerName": "Epochs", "width": 70},
-    {"field": "progress", "headerName": "Progress", "width": 124, "sortable": False,
-     "cellRenderer": "ProgressBar"},
-    {"field": "test_accuracy", "headerName": "Test acc", "width": 98,
-     "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(2) + '%'"}},
-    {"field": "best_test_accuracy", "headerName": "Best", "width": 78,
-     "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(2) + '%'"}},
-    {"field": "train_loss", "headerName": "Train loss", "width": 88,
-     "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(4)"}},
-    {"field": "test_loss", "headerName": "Test loss", "width": 86,
-     "valueFormatter": {"function": "params.value == null ? '' : params.value.toFixed(4)"}},
-    {"field": "runtime", "headerName": "Run time", "width": 86},
-    {"field": "created", "headerName": "Created", "width": 142, "sort": "desc"},
-    {"field": "iid", "headerName": "iid", "width": 90, "sortable": False,
-     "valueFormatter": {"function": "params.value ? params.value.slice(0, 8) : ''"}},
-]
-
-
-def _table() -> html.Div:
+# -- the table -------------------------------------------------------------------------
+def _table(schemas: dict[str, Schema]) -> html.Div:
     return html.Div([
         html.Div([
             html.H2("Experiments"),
+            dcc.Dropdown(id="task-filter", placeholder="all tasks", clearable=True,
+                         options=views.task_options(schemas), className="task-filter"),
             dcc.Dropdown(id="status-filter", placeholder="any status", clearable=True,
                          options=[{"label": s.value, "value": s.value} for s in Status],
                          className="status-filter"),
@@ -123,15 +141,16 @@ def _table() -> html.Div:
         html.Div(id="action-result", className="action-result"),
         dag.AgGrid(
             id="jobs-grid",
-            columnDefs=_COLUMNS,
+            columnDefs=views.table_columns(schemas, None, sort_keys(schemas.values())),
             rowModelType="infinite",
             getRowId="params.data.iid",
-            defaultColDef={"sortable": True, "resizable": True, "suppressHeaderMenuButton": True},
+            defaultColDef={"resizable": True, "suppressHeaderMenuButton": True,
+                           "wrapHeaderText": True, "autoHeaderHeight": True},
             dashGridOptions={
                 "rowSelection": {"mode": "multiRow", "headerCheckbox": False},
                 "cacheBlockSize": 100, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1,
                 "rowBuffer": 10, "animateRows": False, "suppressCellFocus": True,
-                "rowHeight": 34, "headerHeight": 36, "suppressColumnVirtualisation": True,
+                "rowHeight": 34, "suppressColumnVirtualisation": True, "tooltipShowDelay": 300,
                 "overlayNoRowsTemplate": "No experiments yet: queue one on the left.",
             },
             style={"height": "380px"},
@@ -149,27 +168,39 @@ def _run_view() -> html.Div:
             dcc.Dropdown(id="run-select", multi=True, placeholder="select runs in the table, "
                          "or type an iid or hyperparameters to find one", className="run-select"),
         ], className="toolbar"),
-        html.Div([
-            dcc.Graph(id="loss-graph", figure=views.curves_figure([], "loss"),
-                      config={"displaylogo": False}, className="graph"),
-            dcc.Graph(id="accuracy-graph", figure=views.curves_figure([], "accuracy"),
-                      config={"displaylogo": False}, className="graph"),
-        ], className="graphs"),
+        html.Div(_graphs([]), id="run-graphs", className="graphs"),
         html.Div(id="run-details", className="run-details"),
         dcc.Store(id="run-signature"),
     ], className="card runs-card")
 
 
-def layout() -> html.Div:
+def _graphs(figures: list[tuple[str, Any]]) -> list[dcc.Graph]:
+    figures = figures or [("empty", charts.empty_figure())]
+    return [dcc.Graph(id={"type": "chart", "key": key}, figure=fig,
+                      config={"displaylogo": False}, className="graph") for key, fig in figures]
+
+
+def _schemas_for_page(store: Store) -> dict[str, Schema]:
+    """The tasks the page starts with. Dash builds the page once when the app
+    is made, maybe before the database answers: then MNIST alone (the
+    callbacks read the store again, and answer 503 while it is down)."""
+    try:
+        return store.schemas()
+    except redis.RedisError:
+        return {MNIST.name: MNIST}
+
+
+def layout(store: Store) -> html.Div:
+    schemas = _schemas_for_page(store)
     return html.Div([
         html.Header([
             html.Div([html.Span("mltrack", className="brand"),
-                      html.Span("MNIST experiments", className="brand-sub")]),
+                      html.Span("experiments", className="brand-sub")]),
             html.Div(id="header-counts", className="header-counts"),
         ], className="header"),
         html.Main([
-            _form(),
-            html.Div([_table(), _run_view()], className="main-column"),
+            _form(schemas),
+            html.Div([_table(schemas), _run_view()], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
         dcc.Store(id="grid-version", data=0),  # bumped when jobs are added or removed
@@ -181,13 +212,16 @@ def create_dashboard(server: Flask, store: Store) -> dash.Dash:
     """Mount the dashboard on `server`; every callback reads and writes `store`."""
     app = dash.Dash("mltrack", server=server, title="mltrack", update_title=None,
                     url_base_pathname="/", assets_folder=str(_ASSETS))
-    app.layout = layout
+    app.layout = lambda: layout(store)
     _register_callbacks(app, store)
     return app
 
 
+def _schema(store: Store, task: Any) -> Schema | None:
+    return store.schemas().get(task) if isinstance(task, str) else None
+
+
 def _register_callbacks(app: dash.Dash, store: Store) -> None:
-    form_inputs = [Input(f"form-{f}", "value") for f in views.FORM_FIELDS]
 
     @app.callback(Output("header-counts", "children"), Input("tick", "n_intervals"))
     def header(_tick):
@@ -199,19 +233,118 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         busy = sum(1 for w in workers if w.get("job"))
         chips.append(html.Span(f"{len(workers)} worker{'s' if len(workers) != 1 else ''}"
                                f" ({busy} busy)", className="chip chip-workers",
-                               title="\n".join(w["id"] for w in workers) or "no live worker"))
-        if counts["waiting"] or counts["running"]:
+                               title="\n".join(str(w.get("id")) for w in workers)
+                               or "no live worker"))
+        notes = views.no_worker_notes(o["waiting_by_task"], workers)
+        chips += [html.Span(note, className="chip chip-warn no-worker",
+                            title="start a worker with this task: python -m mltrack worker "
+                                  "--task module:task") for note in notes]
+        if (counts["waiting"] or counts["running"]) and not notes:
             text = ("queue empty in ≈ " + views.duration(eta)) if eta is not None else (
                 "no live worker" if not workers else "queue empty: estimating…")
             chips.append(html.Span(text, className="chip chip-eta", id="queue-eta"))
         return chips
 
+    # -- tasks: the selector, the filter and the table's columns ---------------------
+    @app.callback(Output("form-task", "options"), Output("task-filter", "options"),
+                  Output("jobs-grid", "columnDefs"),
+                  Input("tick", "n_intervals"), Input("task-filter", "value"),
+                  State("task-filter", "options"), prevent_initial_call=True)
+    def tasks(_tick, task, shown):
+        schemas = store.schemas()
+        options = views.task_options(schemas)
+        try:
+            task = views.task_choice(task, schemas)
+        except ValueError:
+            raise PreventUpdate from None
+        if ctx.triggered_id == "tick" and shown == options:
+            raise PreventUpdate  # the same tasks: nothing to redraw
+        return options, options, views.table_columns(schemas, task, store.sort_keys(task))
+
+    @app.callback(Output("form-fields", "children"), Output("form-task-help", "children"),
+                  Input("form-task", "value"), Input("form-fill", "data"),
+                  prevent_initial_call=True)
+    def build_form(task, fill):
+        schema = _schema(store, task)
+        if schema is None:
+            raise PreventUpdate
+        params = None
+        iid = fill.get("iid") if isinstance(fill, dict) else None
+        if "form-fill.data" in ctx.triggered_prop_ids and views.is_iid(iid):
+            try:
+                job = store.get(iid)
+            except JobNotFound:  # deleted since it was cloned
+                job = None
+            if job is not None and job.task == schema.name:
+                params = job.hyper_params
+        return form_fields(schema, params), schema.description
+
+    @app.callback(Output(_SLIDER, "value"), Output(_LOG_TEXT, "value"),
+                  Input(_SLIDER, "value"), Input(_LOG_TEXT, "value"),
+                  prevent_initial_call=True)
+    def log_scale(exponent, text):
+        cid = ctx.outputs_list[0].get("id", {}) if isinstance(ctx.outputs_list[0], dict) else {}
+        schema = _schema(store, cid.get("task"))
+        param = schema.params.get(cid.get("field")) if schema else None
+        if not isinstance(param, Float) or form.widget(param) != form.LOG_SLIDER:
+            raise PreventUpdate
+        low, high = form.slider_range(param)
+        if (ctx.triggered_id or {}).get("type") == "param-slider":
+            if (not isinstance(exponent, (int, float)) or isinstance(exponent, bool)
+                    or not low <= exponent <= high):
+                raise PreventUpdate  # not a position of the slider
+            return no_update, form.slider_to_text(exponent)
+        position = form.text_to_slider(text, low, high)
+        return (no_update if position is None else position), no_update
+
+    @app.callback(Output(FIELD_ERRORS, "children"), Output(FIELDS, "className"),
+                  Output("form-error", "children"), Output("sweep-preview", "children"),
+                  Output("submit", "children"), Output("submit", "disabled"),
+                  Input(PARAMS, "value"), Input("form-task", "value"))
+    def check_form(_values, task):
+        schema = _schema(store, task)
+        values = form.form_inputs(ctx.inputs_list[0], task) if schema else None
+        if values is None or set(values) != set(schema.params):
+            raise PreventUpdate  # the form is being rebuilt for another task
+        jobs, errors = form.parse_form(schema, values)
+        on = form.applies(schema, values)
+        field_errors = [errors.get(spec["id"]["field"], "") for spec in ctx.outputs_list[0]]
+        classes = [_field_class(schema.params.get(spec["id"]["field"]),
+                                on.get(spec["id"]["field"], True)) for spec in ctx.outputs_list[1]]
+        if errors:
+            return field_errors, classes, errors.get(form.FORM_ERROR, ""), "", "Queue jobs", True
+        n = len(jobs)
+        return (field_errors, classes, "", form.preview(n),
+                f"Queue {n} job{'s' if n != 1 else ''}", False)
+
+    @app.callback(Output("submit-result", "children"), Output("grid-version", "data"),
+                  Input("submit", "n_clicks"), State(PARAMS, "value"),
+                  State("form-task", "value"), State("grid-version", "data"),
+                  prevent_initial_call=True)
+    def submit(_clicks, _values, task, version):
+        schema = _schema(store, task)
+        values = form.form_inputs(ctx.states_list[0], task) if schema else None
+        if values is None or set(values) != set(schema.params):
+            return "The form is changing task; try again.", no_update
+        jobs, errors = form.parse_form(schema, values)
+        if errors:
+            return "Fix the fields marked in red first.", no_update
+        iids = store.create_many(jobs, schema=schema)
+        return (f"Queued {len(iids)} {schema.name} job{'s' if len(iids) != 1 else ''}.",
+                views.next_version(version))
+
+    # -- the table -----------------------------------------------------------------------
     @app.callback(Output("jobs-grid", "getRowsResponse"), Input("jobs-grid", "getRowsRequest"),
-                  State("status-filter", "value"), State("text-filter", "value"))
-    def rows(request, status, text):
+                  State("status-filter", "value"), State("text-filter", "value"),
+                  State("task-filter", "value"))
+    def rows(request, status, text, task):
         if not request:
             return no_update
-        query = views.rows_request(request, status, text)
+        try:
+            task = views.task_choice(task, store.schemas())
+        except ValueError:
+            raise PreventUpdate from None
+        query = views.rows_request(request, status, text, task, store.sort_keys(task))
         if query is None:
             raise PreventUpdate
         page = store.list_jobs(**query)
@@ -220,7 +353,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     # Live refresh keeps sort, filter, scroll and selection: the grid re-asks
     # for the blocks it holds. A filter change starts the grid afresh.
     app.clientside_callback(
-        """function(tick, status, text, version) {
+        """function(tick, status, text, task, version) {
             const api = dash_ag_grid.getApi('jobs-grid');
             if (!api) { return window.dash_clientside.no_update; }  // not rendered yet
             const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || '';
@@ -230,50 +363,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         }""",
         Output("grid-refreshed", "data"), Input("tick", "n_intervals"),
         Input("status-filter", "value"), Input("text-filter", "value"),
-        Input("grid-version", "data"), prevent_initial_call=True)
-
-    @app.callback(Output("form-lr-slider", "value"), Output("form-learning_rate", "value"),
-                  Input("form-lr-slider", "value"), Input("form-learning_rate", "value"),
-                  prevent_initial_call=True)
-    def learning_rate_scale(exponent, text):
-        if ctx.triggered_id == "form-lr-slider":
-            if (not isinstance(exponent, (int, float)) or isinstance(exponent, bool)
-                    or not -5 <= exponent <= 1):
-                raise PreventUpdate  # not a position of the slider
-            return no_update, f"{10 ** exponent:.2g}"
-        try:
-            value = float(text)
-        except (TypeError, ValueError, OverflowError):
-            return no_update, no_update  # a list, a typo, 10**400: the text is the truth
-        if not 0 < value < math.inf:
-            return no_update, no_update
-        return max(-5.0, min(1.0, round(math.log10(value), 1))), no_update
-
-    @app.callback(Output({"type": "field-error", "field": ALL}, "children"),
-                  Output("form-error", "children"), Output("sweep-preview", "children"),
-                  Output("submit", "children"), Output("submit", "disabled"), *form_inputs)
-    def check_form(*values):
-        jobs, errors = views.parse_form(dict(zip(views.FORM_FIELDS, values)))
-        field_errors = [errors.get(spec["id"]["field"], "") for spec in ctx.outputs_list[0]]
-        if errors:
-            return field_errors, errors.get("form", ""), "", "Queue jobs", True
-        n = len(jobs)
-        preview = (f"This will queue {n} jobs (every combination of the listed values)."
-                   if n > 1 else "")
-        return field_errors, "", preview, f"Queue {n} job{'s' if n != 1 else ''}", False
-
-    @app.callback(Output("submit-result", "children"), Output("grid-version", "data"),
-                  Input("submit", "n_clicks"), *[State(f"form-{f}", "value")
-                                                 for f in views.FORM_FIELDS],
-                  State("grid-version", "data"), prevent_initial_call=True)
-    def submit(_clicks, *values):
-        *form, version = values
-        jobs, errors = views.parse_form(dict(zip(views.FORM_FIELDS, form)))
-        if errors:
-            return "Fix the fields marked in red first.", no_update
-        iids = store.create_many(jobs)
-        return (f"Queued {len(iids)} job{'s' if len(iids) != 1 else ''}.",
-                views.next_version(version))
+        Input("task-filter", "value"), Input("grid-version", "data"), prevent_initial_call=True)
 
     @app.callback(Output("action-cancel", "disabled"), Output("action-delete", "disabled"),
                   Output("action-clone", "disabled"), Output("action-retry", "disabled"),
@@ -290,6 +380,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                 not statuses & {Status.FAILED.value, Status.CANCELLED.value},
                 iids if selected or not chosen else no_update)
 
+    # -- the run view ------------------------------------------------------------------
     @app.callback(Output("run-select", "options"), Input("run-select", "search_value"),
                   Input("run-select", "value"))
     def run_options(search, chosen):
@@ -303,11 +394,12 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         elif not known:
             for job in store.list_jobs(limit=20).jobs:
                 known[job.iid] = job
-        return [{"label": views.run_label(job) + f" · {job.status.value}", "value": iid}
-                for iid, job in known.items()]
+        schemas = store.schemas()
+        return [{"label": f"{job.task} · {views.run_label(job, schemas.get(job.task))} · "
+                          f"{job.status.value}", "value": iid} for iid, job in known.items()]
 
-    @app.callback(Output("loss-graph", "figure"), Output("accuracy-graph", "figure"),
-                  Output("run-details", "children"), Output("run-signature", "data"),
+    @app.callback(Output("run-graphs", "children"), Output("run-details", "children"),
+                  Output("run-signature", "data"),
                   Input("run-select", "value"), Input("tick", "n_intervals"),
                   State("run-signature", "data"))
     def run_view(chosen, _tick, signature):
@@ -317,11 +409,14 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         runs = store.runs(chosen[:MAX_RUNS_SHOWN])
         new_signature = [[j.iid, j.status.value, len(e)] for j, e in runs]
         if new_signature == signature:
-            return no_update, no_update, no_update, no_update  # nothing changed: no redraw
-        details = [_run_details(job, epochs) for job, epochs in runs]
-        return (views.curves_figure(runs, "loss"), views.curves_figure(runs, "accuracy"),
-                details, new_signature)
+            return no_update, no_update, no_update  # nothing changed: no redraw
+        schemas = store.schemas()
+        drawn = charts.run_charts([(j, e) for j, e in runs if j.task in schemas], schemas,
+                                  lambda job: views.run_label(job, schemas[job.task]))
+        details = [_run_details(job, epochs, schemas.get(job.task)) for job, epochs in runs]
+        return _graphs(drawn), details, new_signature
 
+    # -- actions -----------------------------------------------------------------------
     @app.callback(Output("confirm-cancel", "displayed"), Output("confirm-cancel", "message"),
                   Input("action-cancel", "n_clicks"), State("jobs-grid", "selectedRows"),
                   prevent_initial_call=True)
@@ -368,11 +463,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             message += f"; {skipped} skipped (not in a state that allows it)"
         return message + ".", views.next_version(version)
 
-    @app.callback(*[Output(f"form-{f}", "value", allow_duplicate=True)
-                    for f in views.FORM_FIELDS],
+    @app.callback(Output("form-task", "value"), Output("form-fill", "data"),
                   Input("action-clone", "n_clicks"), State("jobs-grid", "selectedRows"),
                   prevent_initial_call=True)
-    def clone(_n, selected):
+    def clone(clicks, selected):
         selected = views.selected_rows(selected)
         if not selected:
             raise PreventUpdate
@@ -380,32 +474,26 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             job = store.get(selected[0]["iid"])
         except JobNotFound:  # deleted since it was selected
             raise PreventUpdate from None
-        values = views.form_values(job.hyper_params)
-        return [values[f] for f in views.FORM_FIELDS]
+        if job.task not in store.schemas():
+            raise PreventUpdate
+        # the counter makes a second clone of the same run a change the form sees
+        return job.task, {"iid": job.iid, "n": views.next_version(clicks)}
 
 
-def _run_details(job, epochs) -> html.Details:
-    """Hyperparameters, the per-epoch table and any error of one run."""
-    hp = job.hyper_params
-    facts = [("status", job.status.value), ("iid", job.iid),
-             ("device", f"{job.device or '-'} ({job.precision or '-'})"),
-             ("created", views.local_time(job.created)), ("run time", views.duration(job.runtime)),
-             ("attempts", str(job.attempts))] + [(k.replace("_", " "), f"{v:g}" if isinstance(
-                 v, float) else str(v)) for k, v in hp.items()]
-    rows = views.epoch_rows(epochs)
+def _run_details(job, epochs, schema: Schema | None) -> html.Details:
+    """Hyperparameters (from the task's schema), the per-epoch table and any
+    error of one run."""
+    facts = views.run_facts(job, schema)
+    headers, rows = views.epoch_table(epochs, schema)
     return html.Details([
         html.Summary([html.Span(job.status.value, className=f"status-dot status-{job.status.value}"),
-                      views.run_label(job)]),
+                      f"{job.task} · {views.run_label(job, schema)}"]),
         html.Div([
-            html.Table([html.Tbody([html.Tr([html.Th(k), html.Td(v)]) for k, v in facts])],
-                       className="facts"),
+            html.Table([html.Tbody([html.Tr([html.Th(k, title=h or None), html.Td(v)])
+                                    for k, v, h in facts])], className="facts"),
             html.Table([
-                html.Thead(html.Tr([html.Th(h) for h in ("epoch", "train loss", "train acc %",
-                                                         "test loss", "test acc %", "time")])),
-                html.Tbody([html.Tr([html.Td(r[k]) for k in ("epoch", "train_loss",
-                                                             "train_accuracy", "test_loss",
-                                                             "test_accuracy", "time")])
-                            for r in rows]),
+                html.Thead(html.Tr([html.Th(h) for h in headers])),
+                html.Tbody([html.Tr([html.Td(v) for v in row]) for row in rows]),
             ], className="epochs") if rows else html.P("No finished epoch yet.", className="muted"),
         ], className="details-body"),
         html.Pre(job.error + ("\n\n" + job.traceback if job.traceback else ""),

@@ -1,7 +1,8 @@
 """Pure functions that turn store records into what the dashboard shows.
 
-No Dash callbacks and no Redis here: rows, labels, figures and form parsing,
-each testable alone.
+No Dash callbacks and no Redis here: rows, columns, labels and checks of what
+callbacks are sent, each testable alone. The form lives in `form`, the charts
+in `charts`; all of them read a task's schema, so every task gets them.
 """
 from __future__ import annotations
 
@@ -9,14 +10,10 @@ import datetime as dt
 import math
 from typing import Any, Iterable, Mapping
 
-import plotly.graph_objects as go
-
-from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid
-from mltrack.params import MAX_SWEEP, HyperParams, InvalidParams, expand_sweep
-from mltrack.params import MNIST
-from mltrack.store import Job, Status, sort_keys
-
-LIST_SORTS = tuple(sort_keys([MNIST]))  # the table's sortable columns (MNIST's for now)
+from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid, no_worker_note, unserved_tasks
+from mltrack.form import number_text
+from mltrack.store import Job, SortKey, Status
+from mltrack.task import Choice, Float, Schema
 
 STATUS_COLORS = {
     "waiting": "#8a94a6",
@@ -25,10 +22,6 @@ STATUS_COLORS = {
     "failed": "#d64545",
     "cancelled": "#b7791f",
 }
-FORM_FIELDS = ("model", "optimizer", "learning_rate", "num_epochs", "batch_size",
-               "momentum", "weight_decay", "seed")
-_PALETTE = ["#2f6fed", "#e4572e", "#17a398", "#8e44ad", "#f2a541", "#33658a", "#c2185b",
-            "#6a994e", "#5f0f40", "#0f4c5c"]
 
 
 # -- small formats ----------------------------------------------------------------
@@ -61,23 +54,54 @@ def short_time(ts: float | None, now: float | None = None) -> str:
     return when.strftime("%H:%M:%S" if when.date() == today.date() else "%b %d %H:%M")
 
 
-def run_label(job: Job) -> str:
-    """What a legend says of a run: its hyperparameters and a short iid."""
+def short_number(value: Any) -> str:
+    """A metric as tables show it: 5 significant digits, '' for no value."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return ""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f"{value:.5g}"
+    return str(value)
+
+
+def param_text(value: Any) -> str:
+    """A hyperparameter as the run view lists it: floats at full precision."""
+    if isinstance(value, float):
+        return number_text(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def label_text(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, float) else param_text(value)
+
+
+def header_name(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def run_label(job: Job, schema: Schema | None) -> str:
+    """What a legend says of a run: its hyperparameters and a short iid. A task
+    of up to four parameters shows them all; a larger one its choices and the
+    values that differ from the defaults. Parameters that do not apply are left out."""
     hp = job.hyper_params
-    parts = [hp.get("model", "?"), hp.get("optimizer", "?"), f"lr {hp.get('learning_rate', 0):g}",
-             f"bs {hp.get('batch_size')}"]
-    if hp.get("momentum"):
-        parts.append(f"mom {hp['momentum']:g}")
-    if hp.get("weight_decay"):
-        parts.append(f"wd {hp['weight_decay']:g}")
-    return " · ".join(str(p) for p in parts) + f" ({job.iid[:6]})"
+    if schema is None:
+        names = list(hp)
+    else:
+        names = [n for n in schema.params if n in hp and schema.applies(n, hp)]
+        if len(names) > 4:
+            names = [n for n in names if isinstance(schema.params[n], Choice)
+                     or hp[n] != schema.params[n].default]
+    parts = [label_text(hp[n]) if schema is not None and isinstance(schema.params[n], Choice)
+             else f"{n} {label_text(hp[n])}" for n in names]
+    return " · ".join(parts or ["defaults"]) + f" ({job.iid[:6]})"
 
 
 # -- the experiments table ----------------------------------------------------------
 def progress_fraction(job: Job) -> float:
     """0..1: finished epochs plus the running epoch's part."""
     if not job.num_epochs:
-        return 0.0
+        return 1.0 if job.status is Status.DONE else 0.0
     done = job.epochs_done
     if job.status is Status.RUNNING and job.progress and job.progress.get("batches"):
         done = (job.progress["epoch"] - 1) + job.progress["batch"] / job.progress["batches"]
@@ -97,20 +121,19 @@ def time_left(job: Job) -> str:
 
 
 def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
-    """One grid row per job; numbers stay numbers, the grid formats them."""
+    """One grid row per job: its hyperparameters and metrics under their own
+    names (the column ids); numbers stay numbers, the grid formats them."""
     rows = []
     for job in jobs:
-        hp = job.hyper_params
         running = job.status is Status.RUNNING
         rows.append({
+            **job.hyper_params,
+            **job.summary(),
             "iid": job.iid,
             "status": job.status.value,
-            "model": hp.get("model"),
-            "optimizer": hp.get("optimizer"),
-            "learning_rate": hp.get("learning_rate"),
-            "batch_size": hp.get("batch_size"),
-            "epochs": f"{job.epochs_done}/{job.num_epochs}",
-            **job.summary(),
+            "task": job.task,
+            "epochs": (f"{job.epochs_done}/{job.num_epochs}" if job.num_epochs
+                       else str(job.epochs_done)),
             "runtime": duration(job.runtime),
             "progress": round(progress_fraction(job) * 100, 1),
             "time_left": time_left(job) if running else "",
@@ -120,14 +143,85 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
     return rows
 
 
-def sort_from_model(sort_model: Any) -> tuple[str, str]:
-    """The grid's sort model -> (store sort key, order); newest first by default."""
-    # The grid's column ids are the store's sort keys; anything else is ignored.
+_NUMBER = {"function": "mltrackNumber(params.value)"}
+_NUMBER_WIDTH = 88  # "3.865e-6", "0.0025391"
+
+
+def _column(field: str, header: str, sorts: Mapping[str, SortKey], *, tooltip: str = "",
+            width: int | None = None, **extra: Any) -> dict[str, Any]:
+    """A grid column; sortable when its id is a sort name of the listing, best
+    first on the first click (a loss ascending, an accuracy descending)."""
+    longest = max((len(w) for w in header.split()), default=4)
+    col: dict[str, Any] = {"field": field, "headerName": header,
+                           "minWidth": max(width or 0, 64, 8 * longest + 34), "flex": 1,
+                           "sortable": field in sorts, **extra}
+    if field in sorts:
+        first = sorts[field].default_order
+        col["sortingOrder"] = [first, "asc" if first == "desc" else "desc", None]
+    if tooltip:
+        col["headerTooltip"] = tooltip
+    return col
+
+
+def table_columns(schemas: Mapping[str, Schema], task: str | None,
+                  sorts: Mapping[str, SortKey]) -> list[dict[str, Any]]:
+    """The grid's columns, their ids the store's sort names. One task (chosen,
+    or the only one there is): its hyperparameters and metrics, the primary
+    metric's best beside its last value. All tasks: the columns every job has,
+    the task, and each task's primary metric (tasks sharing one share a column)."""
+    one = schemas.get(task) if task else (next(iter(schemas.values()))
+                                           if len(schemas) == 1 else None)
+    cols = [_column("status", "Status", sorts, width=92,
+                    cellClass={"function": "'status-cell status-' + params.value"})]
+    if one is None:
+        cols.append(_column("task", "Task", sorts, width=90))
+    else:
+        for name, param in one.params.items():
+            if name == one.epochs:
+                continue  # the epochs column says it
+            number = isinstance(param, Float)
+            cols.append(_column(name, header_name(name), sorts, tooltip=param.help,
+                                valueFormatter=_NUMBER if number else None,
+                                width=_NUMBER_WIDTH if number else None))
+    cols.append(_column("epochs", "Epochs", sorts, width=72))
+    cols.append(_column("progress", "Progress", sorts, width=124, cellRenderer="ProgressBar"))
+    if one is not None:
+        primary = one.primary
+        metrics = [primary, *(m for m in one.metrics if m is not primary)]
+        for n, metric in enumerate(metrics):
+            cols.append(_column(metric.name, header_name(metric.name), sorts,
+                                tooltip=metric.help or f"last value ({metric.goal} is best)",
+                                valueFormatter=_NUMBER, width=_NUMBER_WIDTH))
+            if n == 0:
+                cols.append(_column(f"best_{metric.name}", f"best {header_name(metric.name)}",
+                                    sorts, tooltip=f"best value so far ({metric.goal})",
+                                    valueFormatter=_NUMBER, width=_NUMBER_WIDTH))
+    else:
+        tasks_of: dict[str, list[str]] = {}
+        for name in sorted(schemas):
+            tasks_of.setdefault(schemas[name].primary.name, []).append(name)
+        for metric, tasks in tasks_of.items():
+            cols.append(_column(metric, f"{header_name(metric)} ({', '.join(tasks)})", sorts,
+                                tooltip="primary metric of " + ", ".join(tasks),
+                                valueFormatter=_NUMBER))
+    cols += [_column("runtime", "Run time", sorts, width=86),
+             _column("created", "Created", sorts, width=120, sort="desc"),
+             _column("iid", "iid", sorts, width=84,
+                     valueFormatter={"function": "params.value ? params.value.slice(0, 8) : ''"})]
+    for col in cols:
+        if col.get("valueFormatter") is None:
+            col.pop("valueFormatter", None)
+    return cols
+
+
+def sort_from_model(sort_model: Any, sorts: Mapping[str, SortKey]) -> tuple[str, str]:
+    """The grid's sort model -> (store sort name, order); newest first by default."""
+    # The grid's column ids are the store's sort names; anything else is ignored.
     for entry in sort_model if isinstance(sort_model, list) else []:
         if not isinstance(entry, dict):
             continue
         key, order = entry.get("colId"), entry.get("sort")
-        if isinstance(key, str) and key in LIST_SORTS and order in ("asc", "desc"):
+        if isinstance(key, str) and key in sorts and order in ("asc", "desc"):
             return key, order
     return "created", "desc"
 
@@ -140,9 +234,21 @@ def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def rows_request(request: Any, status: Any, text: Any) -> dict[str, Any] | None:
-    """The grid's getRowsRequest and the filters -> `store.list_jobs` arguments;
-    None when any of them is not what the grid and the filters send."""
+def task_choice(value: Any, tasks: Iterable[str]) -> str | None:
+    """A task filter's or selector's value: '' and None are all tasks (None);
+    raises ValueError for anything that is not a known task."""
+    if value in (None, ""):
+        return None
+    if isinstance(value, str) and value in tasks:
+        return value
+    raise ValueError("not a task")
+
+
+def rows_request(request: Any, status: Any, text: Any, task: str | None,
+                 sorts: Mapping[str, SortKey]) -> dict[str, Any] | None:
+    """The grid's getRowsRequest and the filters -> `store.list_jobs` arguments
+    (`task` already checked, `sorts` that listing's sort names); None when any
+    of them is not what the grid and the filters send."""
     if not isinstance(request, dict):
         return None
     start, end = request.get("startRow", 0), request.get("endRow", 100)
@@ -152,9 +258,10 @@ def rows_request(request: Any, status: Any, text: Any) -> dict[str, Any] | None:
         return None
     if text is not None and not isinstance(text, str):
         return None
-    sort, order = sort_from_model(request.get("sortModel"))
-    return {"sort": sort, "order": order, "status": status or None, "offset": start,
-            "limit": min(end - start, MAX_PAGE), "text": (text or "")[:MAX_TEXT]}
+    sort, order = sort_from_model(request.get("sortModel"), sorts)
+    return {"sort": sort, "order": order, "status": status or None, "task": task,
+            "offset": start, "limit": min(end - start, MAX_PAGE),
+            "text": (text or "")[:MAX_TEXT]}
 
 
 def selected_rows(value: Any) -> list[dict[str, Any]] | None:
@@ -189,6 +296,12 @@ def next_version(version: Any) -> int:
     return version + 1 if _is_int(version) and 0 <= version < 2**53 else 1
 
 
+def task_options(schemas: Mapping[str, Schema]) -> list[dict[str, str]]:
+    """The task selector's options: mnist first (the built-in), then by name."""
+    names = sorted(schemas, key=lambda n: (n != "mnist", n))
+    return [{"label": n, "value": n, "title": schemas[n].description} for n in names]
+
+
 # -- the header -------------------------------------------------------------------
 def queue_eta(waiting: int, running: list[Job], recent_done: list[Job], workers: int) -> float | None:
     """Seconds until the queue is empty: the running jobs' time left, plus the
@@ -207,125 +320,34 @@ def queue_eta(waiting: int, running: list[Job], recent_done: list[Job], workers:
     return (sum(running_left) + waiting * mean) / workers
 
 
-# -- curves -----------------------------------------------------------------------
-def curves_figure(runs: list[tuple[Job, list[dict[str, float]]]], kind: str) -> go.Figure:
-    """Loss or accuracy per epoch, train (dotted) and test (solid), runs overlaid.
-
-    `uirevision` stays the same across refreshes, so zoom and legend clicks stay.
-    """
-    metric, title, unit = (("loss", "Loss", "cross-entropy") if kind == "loss"
-                           else ("accuracy", "Accuracy", "%"))
-    fig = go.Figure()
-    for n, (job, epochs) in enumerate(runs):
-        color = _PALETTE[n % len(_PALETTE)]
-        x = [e["epoch"] for e in epochs]
-        label = run_label(job)
-        for split, dash in (("test", "solid"), ("train", "dot")):
-            fig.add_trace(go.Scatter(
-                x=x, y=[e[f"{split}_{metric}"] for e in epochs], mode="lines+markers",
-                name=f"{split} · {label}", legendgroup=job.iid, line={"color": color, "dash": dash},
-                hovertemplate=f"{split} {metric} %{{y:.4g}}<br>epoch %{{x}}<extra>{label}</extra>"))
-    fig.update_layout(
-        title={"text": title, "x": 0.02, "font": {"size": 15}}, uirevision="keep",
-        margin={"l": 50, "r": 10, "t": 40, "b": 40}, height=320, template="plotly_white",
-        legend={"orientation": "h", "y": -0.3, "font": {"size": 11}},
-        xaxis={"title": "epoch", "dtick": 1 if max((len(e) for _, e in runs), default=0) <= 20
-               else None},
-        yaxis={"title": unit})
-    if not runs:
-        fig.add_annotation(text="Select runs in the table or by iid above", showarrow=False,
-                           x=0.5, y=0.5, xref="paper", yref="paper", font={"color": "#8a94a6"})
-    return fig
+def no_worker_notes(waiting_by_task: Mapping[str, int],
+                    workers: list[Mapping[str, Any]]) -> list[str]:
+    """`no worker runs task quadratic` for each task whose jobs wait in vain."""
+    return [no_worker_note(t) for t in unserved_tasks(waiting_by_task, workers)]
 
 
-def epoch_rows(epochs: list[dict[str, float]]) -> list[dict[str, Any]]:
-    return [{"epoch": e["epoch"], "train_loss": round(e["train_loss"], 4),
-             "train_accuracy": round(e["train_accuracy"], 2),
-             "test_loss": round(e["test_loss"], 4), "test_accuracy": round(e["test_accuracy"], 2),
-             "time": duration(e["time_training"])} for e in epochs]
+# -- one run in the run view ---------------------------------------------------------
+def run_facts(job: Job, schema: Schema | None) -> list[tuple[str, str, str]]:
+    """(name, value, help) lines of a run: its record, then its hyperparameters
+    in the schema's order (those that do not apply to it left out)."""
+    facts = [("status", job.status.value, ""), ("task", job.task, ""), ("iid", job.iid, ""),
+             ("device", f"{job.device or '-'} ({job.precision or '-'})", ""),
+             ("created", local_time(job.created), ""), ("run time", duration(job.runtime), ""),
+             ("attempts", str(job.attempts), "")]
+    hp = job.hyper_params
+    if schema is None:
+        return facts + [(header_name(k), param_text(v), "") for k, v in hp.items()]
+    return facts + [(header_name(n), param_text(hp[n]), p.help) for n, p in schema.params.items()
+                    if n in hp and schema.applies(n, hp)]
 
 
-# -- the submit form ----------------------------------------------------------------
-def _parse_value(field: str, text: Any) -> Any:
-    if field in ("model", "optimizer"):
-        return text
-    if isinstance(text, (int, float)):
-        return text
-    text = str(text).strip()
-    try:
-        number = float(text)
-    except ValueError:
-        raise InvalidParams(field, f"{text!r} is not a number") from None
-    return int(number) if number.is_integer() and field not in (
-        "learning_rate", "momentum", "weight_decay") else number
-
-
-def _values(field: str, raw: Any) -> list[Any]:
-    """A form value: one value, a comma-separated list, or a dropdown's list."""
-    if raw is None or raw == "" or raw == []:
-        raise InvalidParams(field, "needs a value")
-    items = raw if isinstance(raw, list) else [v for v in str(raw).split(",")]
-    if len(items) > MAX_SWEEP:
-        raise InvalidParams(field, f"at most {MAX_SWEEP} values")
-    values = [_parse_value(field, v) for v in items if str(v).strip() != ""]
-    if not values:
-        raise InvalidParams(field, "needs a value")
-    return values
-
-
-def parse_form(form: Mapping[str, Any]) -> tuple[list[HyperParams], dict[str, str]]:
-    """Form values -> (jobs to queue, {field: error}); every field checked alone
-    first, so each error shows next to its own field."""
-    errors: dict[str, str] = {}
-    base: dict[str, Any] = {}
-    sweep: dict[str, list[Any]] = {}
-    for field in FORM_FIELDS:
-        try:
-            values = _values(field, form.get(field))
-            for value in values:  # each value against the field's own rules
-                _check_alone(field, value)
-        except InvalidParams as exc:
-            errors[field] = exc.message
-            continue
-        if len(values) == 1:
-            base[field] = values[0]
-        else:
-            sweep[field] = values
-    if errors:
-        return [], errors
-    try:
-        jobs = expand_sweep(base, sweep) if sweep else [_single(base)]
-    except InvalidParams as exc:
-        return [], {exc.field if exc.field in FORM_FIELDS else "form": exc.message}
-    return jobs, {}
-
-
-def _check_alone(field: str, value: Any) -> None:
-    probe = {field: value}
-    if field == "momentum" and value:
-        probe["optimizer"] = "sgd"  # momentum's pairing is checked on the whole
-    HyperParams.parse(probe)
-
-
-def _single(base: dict[str, Any]) -> HyperParams:
-    return HyperParams.parse(base)
-
-
-def number_text(value: float) -> str:
-    """A float as the shortest text that reads back as the same float: 0.0012345678
-    stays 0.0012345678 (`:g` would round it to 0.00123457), 0.0 is "0"."""
-    text = repr(float(value))
-    return text[:-2] if text.endswith(".0") else text
-
-
-def form_values(hyper_params: Mapping[str, Any]) -> dict[str, Any]:
-    """A run's hyperparameters as form values (for clone), at full precision."""
-    return {
-        "model": [hyper_params["model"]], "optimizer": [hyper_params["optimizer"]],
-        "learning_rate": number_text(hyper_params["learning_rate"]),
-        "num_epochs": str(hyper_params["num_epochs"]),
-        "batch_size": str(hyper_params["batch_size"]),
-        "momentum": number_text(hyper_params["momentum"]),
-        "weight_decay": number_text(hyper_params["weight_decay"]),
-        "seed": str(hyper_params["seed"]),
-    }
+def epoch_table(epochs: list[dict[str, float]],
+                schema: Schema | None) -> tuple[list[str], list[list[str]]]:
+    """(headers, rows) of a run's epochs: each metric the task declares, then
+    any other it recorded, and the training time."""
+    declared = [m.name for m in schema.metrics] if schema else []
+    recorded = [k for e in epochs for k in e if k not in ("epoch", "time_training")]
+    names = list(dict.fromkeys([*declared, *recorded]))
+    rows = [[str(e.get("epoch", "")), *(short_number(e.get(n)) for n in names),
+             duration(e.get("time_training"))] for e in epochs]
+    return ["epoch", *(header_name(n) for n in names), "time"], rows

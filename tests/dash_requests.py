@@ -51,20 +51,40 @@ def _concrete(server, cid: Any) -> Any:
             and all(i[k] == v for k, v in fixed.items())]
 
 
+def is_match(cid: Any) -> bool:
+    """A MATCH id: the renderer sends one item for it (the one that fired), not a list."""
+    wild = [v for v in cid.values() if isinstance(v, list)] if isinstance(cid, dict) else []
+    return bool(wild) and all(v == ["MATCH"] for v in wild)
+
+
+def id_key(cid: Any) -> str:
+    """An id as Dash writes it in prop ids: dicts as sorted compact JSON."""
+    return json.dumps(cid, sort_keys=True, separators=(",", ":")) if isinstance(cid, dict) \
+        else str(cid)
+
+
+def _item(cid, prop: str, values: dict[str, Any] | None) -> dict[str, Any]:
+    item = {"id": cid, "property": prop}
+    key = f"{id_key(cid)}.{prop}"
+    if values is not None and key in values:
+        item["value"] = values[key]
+    return item
+
+
 def _deps(server, specs, values: dict[str, Any]) -> list[Any]:
     out = []
     for spec in specs:
+        if isinstance(spec["id"], str) and spec["id"].startswith("{"):  # a pattern, as JSON
+            spec = {**spec, "id": json.loads(spec["id"])}
         matches = _concrete(server, spec["id"])
         if matches is None:
-            key = f"{spec['id']}.{spec['property']}"
-            item = {"id": spec["id"], "property": spec["property"]}
-            if key in values:
-                item["value"] = values[key]
-            out.append(item)
+            out.append(_item(spec["id"], spec["property"], values))
+        elif is_match(spec["id"]):  # the first widget of the layout that matches
+            out.append(_item(matches[0], spec["property"], values))
         else:
-            out.append([{"id": i, "property": spec["property"], "value": values.get(
-                f"{json.dumps(i, sort_keys=True, separators=(',', ':'))}.{spec['property']}")}
-                for i in matches])
+            out.append([{**_item(i, spec["property"], values),
+                         "value": values.get(f"{id_key(i)}.{spec['property']}")}
+                        for i in matches])
     return out
 
 
@@ -77,8 +97,12 @@ def callback_body(server, key: str, values: dict[str, Any] | None = None,
     outputs = []
     for cid, prop in _split_outputs(key):
         matches = _concrete(server, cid)
-        outputs.append({"id": cid, "property": prop} if matches is None
-                       else [{"id": i, "property": prop} for i in matches])
+        if matches is None:
+            outputs.append({"id": cid, "property": prop})
+        elif is_match(cid):
+            outputs.append({"id": matches[0], "property": prop})
+        else:
+            outputs.append([{"id": i, "property": prop} for i in matches])
     body = {
         "output": key,
         "outputs": outputs if key.startswith("..") else outputs[0],

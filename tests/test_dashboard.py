@@ -1,4 +1,5 @@
-"""The dashboard in a real browser (Debian's chromium, through dash_duo)."""
+"""The dashboard in a real browser (Debian's chromium, through dash_duo), and its
+callbacks posted to directly, as any page could."""
 from __future__ import annotations
 
 import json
@@ -8,17 +9,20 @@ import pytest
 from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
-from dash_requests import CALLBACK_PATH, callback_body, find_callback, server_callbacks
+from dash_requests import (CALLBACK_PATH, callback_body, find_callback, id_key,
+                           server_callbacks)
 from helpers import wait_for
-from mltrack.params import HyperParams
+from mltrack import form, views
+from mltrack.params import MNIST, HyperParams
 from mltrack.store import Status
-from mltrack import views
+from sample_tasks import QUADRATIC, final_loss, quadratic_run
 
 DOCS = None  # set DOCS to a folder to save screenshots while the tests run
+SCHEMAS = {"mnist": MNIST, "quadratic": QUADRATIC}
 
 
 def finished_job(store, accuracy: float, runtime: float, epochs: int = 3, **hp) -> str:
-    """A job taken through claim, epochs and done, as a worker would record it."""
+    """An MNIST job taken through claim, epochs and done, as a worker would record it."""
     iid = store.create(HyperParams(num_epochs=epochs, **hp))
     claim = store.claim("test-worker")
     assert claim.iid == iid
@@ -29,6 +33,31 @@ def finished_job(store, accuracy: float, runtime: float, epochs: int = 3, **hp) 
             "time_training": runtime * n / epochs})
     store.finish(iid, claim.attempt, Status.DONE)
     return iid
+
+
+def param_id(task: str, field: str) -> dict[str, str]:
+    """The id of the form's widget for `field` of `task`."""
+    return {"type": "param", "task": task, "field": field,
+            "kind": form.widget(SCHEMAS[task].params[field])}
+
+
+def param(task: str, field: str) -> str:
+    """A CSS selector of that widget (Dash writes dict ids as sorted JSON)."""
+    return f"[id='{id_key(param_id(task, field))}']"
+
+
+def slider(task: str, field: str) -> str:
+    cid = {"type": "param-slider", "task": task, "field": field}
+    return f"[id='{id_key(cid)}']"
+
+
+def field_box(task: str, field: str) -> str:
+    cid = {"type": "param-field", "task": task, "field": field}
+    return f"[id='{id_key(cid)}']"
+
+
+def field_error(field: str) -> str:
+    return f"[id='{id_key({'type': 'field-error', 'field': field})}']"
 
 
 def grid_rows(dash_duo) -> list[dict[str, str]]:
@@ -44,10 +73,43 @@ def grid_rows(dash_duo) -> list[dict[str, str]]:
     return [r for r in rows if r.get("row-id")]
 
 
+def grid_columns(dash_duo) -> list[str]:
+    return dash_duo.driver.execute_script(
+        "return [...document.querySelectorAll('#jobs-grid .ag-header-cell')]"
+        ".map(c => c.getAttribute('col-id')).filter(c => c);")
+
+
 def open_dashboard(dash_duo, url):
     dash_duo.driver.set_window_size(1280, 800)
     dash_duo.server_url = url
     dash_duo.wait_for_element("#jobs-grid")
+
+
+def choose(dash_duo, selector: str, *texts: str):
+    """Click the options `texts` of a dropdown (a multi-select toggles each), then close it."""
+    dash_duo.find_element(selector).click()
+    for text in texts:
+        menu = dash_duo.wait_for_element(".dash-dropdown-options")
+        options = [o for o in menu.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
+                   if o.text.strip() == text]
+        assert options, f"no option {text!r} in {selector}: {menu.text!r}"
+        options[0].click()
+    if dash_duo.driver.find_elements(By.CSS_SELECTOR, ".dash-dropdown-options"):
+        dash_duo.find_element(".brand").click()  # close the menu
+    wait_for(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR,
+                                                        ".dash-dropdown-options"))
+
+
+def value(dash_duo, selector: str):
+    """A widget's value now (read in the page: the form may be rebuilt meanwhile)."""
+    return dash_duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;", selector)
+
+
+def type_into(dash_duo, selector: str, text: str):
+    box = dash_duo.find_element(selector)
+    dash_duo.clear_input(box)
+    box.send_keys(text)
 
 
 def select_row(dash_duo, iid):
@@ -56,14 +118,27 @@ def select_row(dash_duo, iid):
     box[0].click()
 
 
+def chart_traces(dash_duo) -> dict[str, list[tuple[str, int]]]:
+    """The run view's charts: {title: [(trace name, points)]}."""
+    return dash_duo.driver.execute_script("""
+        const out = {};
+        document.querySelectorAll('#run-graphs .js-plotly-plot').forEach(g => {
+            if (!g.data || !g.layout || !g.layout.title) { return; }
+            out[g.layout.title.text] = g.data.map(t => [t.name, t.x.length]);
+        });
+        return out;""")
+
+
+# -- MNIST, the built-in task, through the generated form -----------------------------------
 def test_submit_a_job_through_the_form_and_see_it_in_the_table(dash_duo, live_app, store):
     open_dashboard(dash_duo, live_app)
-    dash_duo.find_element("#form-num_epochs").send_keys(Keys.BACKSPACE, "2")
+    dash_duo.find_element(param("mnist", "num_epochs")).send_keys(Keys.BACKSPACE, "2")
     dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
     dash_duo.find_element("#submit").click()
-    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 job.")
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 mnist job.")
     job = wait_for(lambda: store.list_jobs().jobs)[0]
     assert job.hyper_params["num_epochs"] == 2 and job.status is Status.WAITING
+    assert job.task == "mnist"
     rows = wait_for(lambda: grid_rows(dash_duo))
     assert rows[0]["row-id"] == job.iid and rows[0]["status"].lower() == "waiting"
     assert rows[0]["epochs"] == "0/2"
@@ -72,15 +147,12 @@ def test_submit_a_job_through_the_form_and_see_it_in_the_table(dash_duo, live_ap
 
 def test_a_sweep_shows_its_size_and_goes_in_as_one_batch(dash_duo, live_app, store):
     open_dashboard(dash_duo, live_app)
-    lr = dash_duo.find_element("#form-learning_rate")
-    dash_duo.clear_input(lr)
-    lr.send_keys("0.1, 0.01, 0.001")
-    dash_duo.select_dcc_dropdown("#form-optimizer", value="sgd")
-    dash_duo.find_element(".brand").click()  # close the dropdown menu
+    type_into(dash_duo, param("mnist", "learning_rate"), "0.1, 0.01, 0.001")
+    choose(dash_duo, param("mnist", "optimizer"), "sgd")
     dash_duo.wait_for_contains_text("#sweep-preview", "This will queue 6 jobs")
     dash_duo.wait_for_text_to_equal("#submit", "Queue 6 jobs")
     dash_duo.find_element("#submit").click()
-    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 6 jobs.")
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 6 mnist jobs.")
     jobs = store.list_jobs().jobs
     assert len(jobs) == 6
     assert {(j.hyper_params["optimizer"], j.hyper_params["learning_rate"]) for j in jobs} == {
@@ -90,42 +162,55 @@ def test_a_sweep_shows_its_size_and_goes_in_as_one_batch(dash_duo, live_app, sto
 
 def test_a_bad_learning_rate_is_explained_next_to_the_field(dash_duo, live_app, store):
     open_dashboard(dash_duo, live_app)
-    lr = dash_duo.find_element("#form-learning_rate")
-    dash_duo.clear_input(lr)
-    lr.send_keys("20")
-    dash_duo.wait_for_contains_text(
-        "div[id*='learning_rate'][id*='field-error']", "0 < learning_rate <= 10")
+    type_into(dash_duo, param("mnist", "learning_rate"), "20")
+    dash_duo.wait_for_contains_text(field_error("learning_rate"), "0 < learning_rate <= 10")
     assert dash_duo.find_element("#submit").get_attribute("disabled") == "true"
-    dash_duo.clear_input(lr)
-    lr.send_keys("fast")
-    dash_duo.wait_for_contains_text(
-        "div[id*='learning_rate'][id*='field-error']", "not a number")
+    type_into(dash_duo, param("mnist", "learning_rate"), "fast")
+    dash_duo.wait_for_contains_text(field_error("learning_rate"), "not a number")
     assert store.counts()["total"] == 0
+
+
+def test_momentum_is_off_until_an_optimizer_that_has_it_is_picked(dash_duo, live_app, store):
+    open_dashboard(dash_duo, live_app)
+    box = dash_duo.find_element(field_box("mnist", "momentum"))
+    wait_for(lambda: "field-off" in box.get_attribute("class"))
+    assert "only when optimizer is sgd or rmsprop" in box.text
+    choose(dash_duo, param("mnist", "optimizer"), "sgd", "adam")  # sgd on, adam off
+    wait_for(lambda: "field-off" not in box.get_attribute("class"))
+    type_into(dash_duo, param("mnist", "momentum"), "0.9")
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 mnist job.")
+    hp = store.list_jobs().jobs[0].hyper_params
+    assert (hp["optimizer"], hp["momentum"]) == ("sgd", 0.9)
 
 
 def test_sort_by_test_accuracy_and_by_run_time(dash_duo, live_app, store):
     accuracies = [97.5, 91.0, 99.1, 95.2, 93.3]
     runtimes = [30.0, 5.0, 60.0, 12.0, 45.0]
-    for acc, rt in zip(accuracies, runtimes):
-        finished_job(store, acc, rt, model="mlp")
+    iids = [finished_job(store, acc, rt, model="mlp") for acc, rt in zip(accuracies, runtimes)]
     open_dashboard(dash_duo, live_app)
     wait_for(lambda: len(grid_rows(dash_duo)) == 5)
     header = "#jobs-grid .ag-header-cell[col-id='{}'] .ag-header-cell-label"
 
-    def column(col):
-        return [r[col] for r in grid_rows(dash_duo)]
+    def order():
+        return [r["row-id"] for r in grid_rows(dash_duo)]
 
-    dash_duo.find_element(header.format("test_accuracy")).click()  # ascending
-    expected = [f"{a:.2f}%" for a in sorted(accuracies)]
-    wait_for(lambda: column("test_accuracy") == expected, timeout=10)
-    dash_duo.find_element(header.format("test_accuracy")).click()  # descending
-    wait_for(lambda: column("test_accuracy") == expected[::-1], timeout=10)
-    dash_duo.find_element(header.format("runtime")).click()
-    expected_rt = [views.duration(r) for r in sorted(runtimes)]
-    wait_for(lambda: column("runtime") == expected_rt, timeout=10)
+    by_accuracy = [iid for _, iid in sorted(zip(accuracies, iids), reverse=True)]
+    dash_duo.find_element(header.format("test_accuracy")).click()  # best (highest) first
+    wait_for(lambda: order() == by_accuracy, timeout=10)
+    assert [r["test_accuracy"] for r in grid_rows(dash_duo)] == [
+        f"{a:g}" for a in sorted(accuracies, reverse=True)]
+    dash_duo.find_element(header.format("test_accuracy")).click()
+    wait_for(lambda: order() == by_accuracy[::-1], timeout=10)
+    dash_duo.find_element(header.format("runtime")).click()  # shortest first
+    by_runtime = [iid for _, iid in sorted(zip(runtimes, iids))]
+    wait_for(lambda: order() == by_runtime, timeout=10)
+    assert [r["runtime"] for r in grid_rows(dash_duo)] == [
+        views.duration(r) for r in sorted(runtimes)]
     # the sort survives live refreshes
     time.sleep(3.5)
-    assert column("runtime") == expected_rt
+    assert order() == by_runtime
 
 
 def test_open_runs_and_see_both_charts_with_every_epoch(dash_duo, live_app, store):
@@ -134,22 +219,17 @@ def test_open_runs_and_see_both_charts_with_every_epoch(dash_duo, live_app, stor
     open_dashboard(dash_duo, live_app)
     select_row(dash_duo, first)
     select_row(dash_duo, second)
-
-    def points(graph):
-        return dash_duo.driver.execute_script(
-            f"const g = document.querySelector('#{graph} .js-plotly-plot');"
-            "return g && g.data ? g.data.map(t => [t.name, t.x.length]) : [];")
-
-    loss = wait_for(lambda: len(points("loss-graph")) == 4 and points("loss-graph"))
-    accuracy = wait_for(lambda: len(points("accuracy-graph")) == 4 and points("accuracy-graph"))
-    for traces in (loss, accuracy):
-        lengths = {name: n for name, n in traces}
+    charts = wait_for(lambda: (lambda c: set(c) == {"Loss", "Accuracy"}
+                               and all(len(t) == 4 for t in c.values()) and c)(
+        chart_traces(dash_duo)))
+    for title, traces in charts.items():
+        lengths = dict(traces)
         assert sorted(lengths.values()) == [2, 2, 4, 4]
-        assert any("mlp · adam · lr 0.001" in name for name in lengths)
-        assert any("cnn · adam · lr 0.01" in name for name in lengths)
-    dash_duo.wait_for_contains_text("#run-details", "test acc %")
-    if DOCS:
-        dash_duo.driver.save_screenshot(f"{DOCS}/runs.png")
+        assert any("adam · num_epochs 4 · mlp" in name for name in lengths), lengths
+        assert any("adam · learning_rate 0.01 · num_epochs 2 · cnn" in name
+                   for name in lengths), lengths
+    assert {n.split(" · ")[0] for n, _ in charts["Loss"]} == {"train_loss", "test_loss"}
+    dash_duo.wait_for_contains_text("#run-details", "test accuracy")
 
 
 def test_cancel_a_job_from_the_ui(dash_duo, live_app, store):
@@ -190,16 +270,188 @@ def test_filter_the_table_by_status_and_by_text(dash_duo, live_app, store):
     waiting_sgd = store.create(HyperParams(model="mlp", optimizer="sgd"))
     open_dashboard(dash_duo, live_app)
     wait_for(lambda: len(grid_rows(dash_duo)) == 3)
-    dash_duo.select_dcc_dropdown("#status-filter", value="done")
+    choose(dash_duo, "#status-filter", "done")
     wait_for(lambda: {r["status"].lower() for r in grid_rows(dash_duo)} == {"done"}
              and len(grid_rows(dash_duo)) == 2, timeout=10)
     dash_duo.find_element("#text-filter").send_keys("mlp")
     wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [done_mlp], timeout=10)
-    dash_duo.find_element(".brand").click()
     dash_duo.clear_input("#text-filter")
     dash_duo.find_element("#text-filter").send_keys("sgd")
-    dash_duo.select_dcc_dropdown("#status-filter", value="waiting")
+    choose(dash_duo, "#status-filter", "waiting")
     wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [waiting_sgd], timeout=10)
+
+
+# -- a task of the user's own ----------------------------------------------------------
+@pytest.fixture
+def quadratic(store):
+    assert store.register_task(QUADRATIC)
+    return QUADRATIC
+
+
+def test_the_form_follows_the_task_selected(dash_duo, live_app, store, quadratic):
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_element(param("mnist", "learning_rate"))
+    choose(dash_duo, "#form-task", "quadratic")
+    dash_duo.wait_for_element(param("quadratic", "x0"))
+    dash_duo.wait_for_text_to_equal("#form-task-help", "x² by gradient descent")
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, param("mnist", "learning_rate"))
+    # a widget per type, with the defaults and the help texts
+    assert value(dash_duo, param("quadratic", "x0")) == "3"
+    assert value(dash_duo, param("quadratic", "lr")) == "0.1"
+    dash_duo.find_element(slider("quadratic", "lr"))  # a log float: a slider too
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, slider("quadratic", "x0"))
+    assert dash_duo.find_element(param("quadratic", "method")).text.startswith("gd")
+    ticked = dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, param("quadratic", "noisy") + " input:checked")
+    assert [t.get_attribute("value") for t in ticked] == ["false"]
+    assert "step size (log scale)" in dash_duo.find_element(field_box("quadratic", "lr")).text
+    # beta applies only with momentum: off, then on
+    beta = dash_duo.find_element(field_box("quadratic", "beta"))
+    wait_for(lambda: "field-off" in beta.get_attribute("class"))
+    choose(dash_duo, param("quadratic", "method"), "momentum", "gd")  # momentum alone
+    wait_for(lambda: "field-off" not in beta.get_attribute("class"))
+    # its own rules, next to its own fields
+    type_into(dash_duo, param("quadratic", "lr"), "2")
+    dash_duo.wait_for_contains_text(field_error("lr"), "0.0001 <= lr <= 1")
+    assert dash_duo.find_element("#submit").get_attribute("disabled") == "true"
+    type_into(dash_duo, param("quadratic", "lr"), "0.5")
+    dash_duo.wait_for_text_to_equal(field_error("lr"), "")
+    # the slider follows the text and the text the slider
+    handle = dash_duo.find_element(slider("quadratic", "lr") + " [role='slider']")
+    wait_for(lambda: handle.get_attribute("aria-valuenow") == "-0.3")
+    handle.send_keys(Keys.ARROW_LEFT)
+    wait_for(lambda: value(dash_duo, param("quadratic", "lr"))
+             == "0.4")
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 quadratic job.")
+    job = store.list_jobs().jobs[0]
+    assert job.task == "quadratic" and job.hyper_params == {**QUADRATIC.defaults(), "lr": 0.4,
+                                                            "method": "momentum"}
+    assert store.queue_length("quadratic") == 1
+    if DOCS:
+        dash_duo.driver.save_screenshot(f"{DOCS}/form-task.png")
+    choose(dash_duo, "#form-task", "mnist")  # and back: MNIST's form, its defaults
+    dash_duo.wait_for_element(param("mnist", "learning_rate"))
+    assert value(dash_duo, param("mnist", "learning_rate")) == "0.001"
+
+
+def test_a_sweep_of_the_users_task_from_the_browser(dash_duo, live_app, store, quadratic):
+    open_dashboard(dash_duo, live_app)
+    choose(dash_duo, "#form-task", "quadratic")
+    dash_duo.wait_for_element(param("quadratic", "x0"))
+    type_into(dash_duo, param("quadratic", "lr"), "0.1, 0.2, 0.3")
+    dash_duo.find_element(param("quadratic", "noisy") + " input[value='true']").click()
+    type_into(dash_duo, param("quadratic", "steps"), "4")
+    dash_duo.wait_for_contains_text("#sweep-preview", "This will queue 6 jobs")
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 6 jobs")
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 6 quadratic jobs.")
+    jobs = store.list_jobs(task="quadratic").jobs
+    assert {(j.hyper_params["lr"], j.hyper_params["noisy"]) for j in jobs} == {
+        (lr, n) for lr in (0.1, 0.2, 0.3) for n in (True, False)}
+    assert all(j.num_epochs == 4 and j.hyper_params["x0"] == 3.0 for j in jobs)
+    assert store.queue_length("quadratic") == 6 and store.queue_length() == 0
+    wait_for(lambda: len(grid_rows(dash_duo)) == 6)
+
+
+def test_the_table_shows_the_tasks_columns_sorted_by_its_primary_metric(dash_duo, live_app,
+                                                                         store, quadratic):
+    lrs = [0.05, 0.3, 0.01, 0.2, 0.1]
+    loss = {quadratic_run(store, {"lr": lr, "steps": 4}): final_loss({"lr": lr, "steps": 4})
+            for lr in lrs}
+    finished_job(store, 97.0, 10.0)  # an mnist run beside them
+    open_dashboard(dash_duo, live_app)
+    wait_for(lambda: len(grid_rows(dash_duo)) == 6)
+    # all tasks: the common columns and each task's primary metric
+    columns = grid_columns(dash_duo)
+    assert {"status", "task", "epochs", "progress", "loss", "test_accuracy", "runtime",
+            "created"} <= set(columns)
+    assert "lr" not in columns and "learning_rate" not in columns
+    choose(dash_duo, "#task-filter", "quadratic")
+    wait_for(lambda: len(grid_rows(dash_duo)) == 5 and "lr" in grid_columns(dash_duo),
+             timeout=10)
+    columns = grid_columns(dash_duo)
+    assert {"x0", "lr", "method", "noisy", "loss", "best_loss", "x"} <= set(columns)
+    assert "test_accuracy" not in columns and "task" not in columns
+    assert {r["task"] if "task" in r else "quadratic" for r in grid_rows(dash_duo)} == {
+        "quadratic"}
+    header = "#jobs-grid .ag-header-cell[col-id='{}'] .ag-header-cell-label"
+
+    def order():
+        return [r["row-id"] for r in grid_rows(dash_duo)]
+
+    dash_duo.find_element(header.format("loss")).click()  # a loss: lowest first
+    by_loss = sorted(loss, key=loss.get)
+    wait_for(lambda: order() == by_loss, timeout=10)
+    rows = grid_rows(dash_duo)
+    assert [r["lr"] for r in rows] == [
+        f"{lr:g}" for lr in sorted(lrs, key=lambda lr: final_loss({"lr": lr, "steps": 4}))]
+    if DOCS:
+        dash_duo.driver.save_screenshot(f"{DOCS}/table-task.png")
+    dash_duo.find_element(header.format("loss")).click()
+    wait_for(lambda: order() == by_loss[::-1], timeout=10)
+    dash_duo.find_element(header.format("lr")).click()  # a hyperparameter: ascending
+    wait_for(lambda: order() == [i for _, i in sorted(
+        (store.get(i).hyper_params["lr"], i) for i in loss)], timeout=10)
+
+
+def test_two_runs_of_a_task_overlaid_one_chart_per_metric(dash_duo, live_app, store,
+                                                          quadratic):
+    slow = quadratic_run(store, {"lr": 0.05, "steps": 6})
+    fast = quadratic_run(store, {"lr": 0.3, "steps": 4, "method": "momentum", "beta": 0.5})
+    open_dashboard(dash_duo, live_app)
+    select_row(dash_duo, slow)
+    select_row(dash_duo, fast)
+    charts = wait_for(lambda: (lambda c: set(c) == {"Loss", "X"}
+                               and all(len(t) == 2 for t in c.values()) and c)(
+        chart_traces(dash_duo)))
+    for traces in charts.values():
+        assert sorted(n for _, n in traces) == [4, 6]  # every epoch of each run
+        names = [name for name, _ in traces]
+        assert any(n.startswith("lr 0.05") and slow[:6] in n for n in names), names
+        assert any("beta 0.5" in n and "momentum" in n and fast[:6] in n for n in names), names
+    details = dash_duo.find_element("#run-details").text
+    assert "beta\n0.5" in details or "beta 0.5" in details  # the parameters, from the schema
+    assert "loss" in details and "x" in details
+    if DOCS:
+        dash_duo.driver.execute_script("document.querySelector('.runs-card').scrollIntoView()")
+        time.sleep(0.5)
+        dash_duo.driver.save_screenshot(f"{DOCS}/runs-task.png")
+
+
+def test_clone_fills_the_form_for_the_jobs_task(dash_duo, live_app, store, quadratic):
+    iid = store.create({"lr": 0.0123456789, "method": "momentum", "beta": 0.25, "noisy": True,
+                        "steps": 7}, schema=QUADRATIC)
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_element(param("mnist", "learning_rate"))  # the form is on mnist
+    select_row(dash_duo, iid)
+    button = dash_duo.find_element("#action-clone")
+    wait_for(lambda: button.is_enabled())
+    button.click()
+    dash_duo.wait_for_element(param("quadratic", "lr"))
+    wait_for(lambda: value(dash_duo, param("quadratic", "lr"))
+             == "0.0123456789")
+    assert value(dash_duo, param("quadratic", "beta")) == "0.25"
+    assert value(dash_duo, param("quadratic", "steps")) == "7"
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
+    dash_duo.find_element("#submit").click()
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 quadratic job.")
+    clones = [j for j in store.list_jobs().jobs if j.iid != iid]
+    assert [(j.task, j.hyper_params) for j in clones] == [
+        ("quadratic", store.get(iid).hyper_params)]
+
+
+def test_the_header_says_when_no_worker_runs_a_waiting_task(dash_duo, live_app, store,
+                                                             quadratic):
+    store.register_worker("w1", {"id": "w1", "tasks": ["mnist"]}, ttl=60)
+    store.create(HyperParams())
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_contains_text("#count-waiting", "1")
+    assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".no-worker")  # mnist is served
+    store.create({}, schema=QUADRATIC)
+    dash_duo.wait_for_text_to_equal(".no-worker", "no worker runs task quadratic")
+    store.register_worker("w2", {"id": "w2", "tasks": ["quadratic"]}, ttl=60)
+    wait_for(lambda: not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".no-worker"))
 
 
 @pytest.fixture
@@ -233,6 +485,8 @@ def watched_app(store):
 def test_clone_in_the_page_keeps_full_precision_and_the_page_passes_the_guard(
         dash_duo, watched_app, store):
     url, statuses = watched_app
+    store.register_task(QUADRATIC)
+    quadratic_run(store, {"steps": 2})
     iid = store.create(HyperParams(model="mlp", optimizer="sgd", learning_rate=0.0012345678,
                                    momentum=0.9))
     open_dashboard(dash_duo, url)
@@ -240,21 +494,33 @@ def test_clone_in_the_page_keeps_full_precision_and_the_page_passes_the_guard(
     button = dash_duo.find_element("#action-clone")
     wait_for(lambda: button.is_enabled())
     button.click()
-    dash_duo.wait_for_text_to_equal("#form-learning_rate", "0.0012345678")  # was 0.00123457
-    dash_duo.wait_for_text_to_equal("#form-momentum", "0.9")
+    lr = param("mnist", "learning_rate")
+    wait_for(lambda: value(dash_duo, lr) == "0.0012345678")
+    assert value(dash_duo, param("mnist", "momentum")) == "0.9"
     dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
     dash_duo.find_element("#submit").click()
-    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 job.")
-    clones = [j for j in store.list_jobs().jobs if j.iid != iid]
+    dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 mnist job.")
+    clones = [j for j in store.list_jobs(task="mnist").jobs if j.iid != iid]
     assert [j.hyper_params for j in clones] == [store.get(iid).hyper_params]
-    dash_duo.find_element("#form-lr-slider [role='slider']").send_keys(Keys.ARROW_LEFT)
-    wait_for(lambda: dash_duo.find_element("#form-learning_rate").get_attribute("value")
+    dash_duo.find_element(slider("mnist", "learning_rate") + " [role='slider']").send_keys(
+        Keys.ARROW_LEFT)
+    wait_for(lambda: value(dash_duo, lr)
              != "0.0012345678")  # the slider rewrites the text
+    # every other widget and filter, so that each callback is called from the page
+    choose(dash_duo, "#form-task", "quadratic")
+    dash_duo.wait_for_element(param("quadratic", "x0"))
+    choose(dash_duo, param("quadratic", "method"), "momentum")
+    dash_duo.find_element(param("quadratic", "noisy") + " input[value='true']").click()
+    type_into(dash_duo, param("quadratic", "x0"), "1, 2")
+    dash_duo.wait_for_contains_text("#sweep-preview", "This will queue 8 jobs")
+    choose(dash_duo, "#task-filter", "quadratic")
+    wait_for(lambda: "lr" in grid_columns(dash_duo), timeout=10)
+    choose(dash_duo, "#status-filter", "done")
     time.sleep(2 * 1.5)  # two refresh ticks: header, grid, run view
     # Every request the real page sent fits its callback: the guard refused none.
     assert statuses and all(code in (200, 204) for code, _ in statuses), [
         s for s in statuses if s[0] not in (200, 204)]
-
+    assert len(statuses) > 20
 # -- callback requests without a browser: any page can post anything to them ----------
 def _reject_constant(name):
     raise AssertionError(f"{name} in a JSON answer")
@@ -282,7 +548,7 @@ def _bad_bodies(app):
     """(body or raw text, field named in the 400)."""
     rows = rows_body(app, {"startRow": 0, "endRow": 100})
     form = find_callback(app, "field-error")
-    form_body = callback_body(app, form, changed=["form-seed.value"])
+    form_body = callback_body(app, form, changed=[f"{id_key(param_id('mnist', 'seed'))}.value"])
 
     def changed(body, **over):
         return {**body, **over}
@@ -316,11 +582,19 @@ def _bad_bodies(app):
         (changed(rows, changedPropIds=["tick.n_intervals"]), "changedPropIds"),
         (changed(rows, inputs=[{"id": "jobs-grid", "property": "getRowsRequest",
                                 "value": json.loads("[" * 100 + "]" * 100)}]), "body"),
-        (changed(form_body, outputs=[{"id": "x", "property": "children"}] * 5), "outputs[0]"),
+        (changed(form_body, outputs=[{"id": "x", "property": "children"}] * len(form_body["outputs"])),
+         "outputs[0]"),
         (wildcard_output({"type": "field-error"}), "outputs[0][0].id"),
         (wildcard_output({"type": "other", "field": "seed"}), "outputs[0][0].id.type"),
         (wildcard_output({"type": "field-error", "field": ["seed"]}), "outputs[0][0].id.field"),
         (wildcard_output("field-error"), "outputs[0][0].id"),
+        (changed(form_body, inputs=[form_body["inputs"][0][0], form_body["inputs"][1]]),
+         "inputs[0]"),  # ALL: a list, not one widget
+        (changed(form_body, inputs=[[{**form_body["inputs"][0][0], "id": {"type": "param"}}],
+                                    form_body["inputs"][1]]), "inputs[0][0].id"),
+        (changed(form_body, inputs=[[{**form_body["inputs"][0][0], "id": {
+            **form_body["inputs"][0][0]["id"], "task": ["mnist"]}}], form_body["inputs"][1]]),
+         "inputs[0][0].id.task"),
     ]
 
 
@@ -398,7 +672,7 @@ def test_actions_on_nonsense_rows_change_nothing(app, client, store, selected):
         r = call(client, _act_body(app, trigger, selected))
         assert r.status_code == 204, (trigger, r.data[:300])
     for fragment in ("confirm-cancel.displayed", "confirm-delete.displayed", "action-clone",
-                     "form-model.value@"):
+                     "form-fill.data"):
         key = find_callback(app, fragment)
         trigger = {"confirm-cancel.displayed": "action-cancel.n_clicks",
                    "confirm-delete.displayed": "action-delete.n_clicks"}.get(
@@ -442,18 +716,26 @@ def test_the_run_picker_ignores_nonsense(app, client, store, chosen, search):
                                    ["run-select.value"]))
     assert r.status_code == 204
     if search is None:
-        view = find_callback(app, "loss-graph.figure")
+        view = find_callback(app, "run-graphs.children")
         r = call(client, callback_body(app, view, {"run-select.value": chosen},
                                        ["run-select.value"]))
         assert r.status_code == 204
 
 
+SLIDER = {"type": "param-slider", "task": "mnist", "field": "learning_rate"}
+LR_TEXT = param_id("mnist", "learning_rate")
+
+
+def slider_body(app, exponent, text, trigger):
+    key = find_callback(app, "param-slider")
+    return callback_body(app, key, {f"{id_key(SLIDER)}.value": exponent,
+                                    f"{id_key(LR_TEXT)}.value": text},
+                         [f"{id_key(trigger)}.value"])
+
+
 @pytest.mark.parametrize("exponent", ["a", 1e308, -1e308, 7, None, [1], True])
 def test_the_learning_rate_slider_ignores_positions_it_does_not_have(app, client, exponent):
-    key = find_callback(app, "form-lr-slider.value")
-    r = call(client, callback_body(app, key, {"form-lr-slider.value": exponent,
-                                              "form-learning_rate.value": "0.001"},
-                                   ["form-lr-slider.value"]))
+    r = call(client, slider_body(app, exponent, "0.001", SLIDER))
     assert r.status_code == 204
 
 
@@ -463,49 +745,179 @@ def test_the_learning_rate_slider_ignores_positions_it_does_not_have(app, client
 ])
 def test_the_learning_rate_text_moves_the_slider_only_when_it_is_a_rate(app, client, text,
                                                                         exponent):
-    key = find_callback(app, "form-lr-slider.value")
-    r = call(client, callback_body(app, key, {"form-lr-slider.value": -3,
-                                              "form-learning_rate.value": text},
-                                   ["form-learning_rate.value"]))
+    r = call(client, slider_body(app, -3, text, LR_TEXT))
     assert r.status_code == 200
     answer = json.loads(r.get_data(as_text=True), parse_constant=_reject_constant)
-    assert "form-learning_rate" not in answer["response"]  # the text is the truth
-    moved = answer["response"].get("form-lr-slider", {}).get("value")
+    assert id_key(LR_TEXT) not in answer["response"]  # the text is the truth
+    moved = answer["response"].get(id_key(SLIDER), {}).get("value")
     assert moved == exponent
 
 
+def test_the_slider_of_a_field_that_has_none_is_ignored(app, client, store):
+    """The slider callback named with another field's or task's ids changes nothing."""
+    store.register_task(QUADRATIC)
+    for task, field in (("mnist", "seed"), ("nope", "learning_rate"), ("quadratic", "x0")):
+        body = slider_body(app, -2, "0.01", SLIDER)
+        for part in ("outputs", "inputs"):
+            for item in body[part]:
+                item["id"] = {**item["id"], "task": task, "field": field}
+        body["changedPropIds"] = [f"{id_key(body['inputs'][0]['id'])}.value"]
+        assert call(client, body).status_code == 204, (task, field)
+
+
+def form_items(task: str, values: dict) -> list[dict]:
+    """The ALL list of the form's widgets, as the page sends it for `task`."""
+    return [{"id": param_id(task, f), "property": "value", "value": v} for f, v in values.items()]
+
+
+def form_body(app, fragment: str, task: str, values: dict, selected_task: str | None = None,
+              version=0):
+    """The form check's or the submit's request, for the widgets of `task`."""
+    key = find_callback(app, fragment)
+    body = callback_body(app, key, {"form-task.value": selected_task or task,
+                                    "grid-version.data": version, "submit.n_clicks": 1},
+                         ["form-task.value" if "field-error" in fragment else "submit.n_clicks"])
+    part = "inputs" if "field-error" in fragment else "state"
+    body[part][0] = form_items(task, values)
+    if "field-error" in fragment:  # the outputs: that task's fields
+        body["outputs"][0] = [{"id": {"type": "field-error", "field": f}, "property": "children"}
+                              for f in values]
+        body["outputs"][1] = [{"id": {"type": "param-field", "task": task, "field": f},
+                               "property": "className"} for f in values]
+    return body
+
+
 def test_the_form_check_takes_any_value_without_a_500(app, client, store):
-    key = find_callback(app, "field-error")
     values = ["9" * 400, 10**400 // 10**300, [1] * 2000, {"a": 1}, [None], True, -0.0, "1e400",
-              [[0.1]], "0.1," * 1500]
+              [[0.1]], "0.1," * 1500, None, ["sgd", {"x": 1}]]
+    fields = list(MNIST.params)
     for n, value in enumerate(values):
-        field = views.FORM_FIELDS[n % len(views.FORM_FIELDS)]
-        body = callback_body(app, key, {f"form-{f}.value": value for f in views.FORM_FIELDS},
-                             [f"form-{field}.value"])
-        r = call(client, body)
+        changed = {f: value for f in fields}
+        changed["optimizer"] = value if n % 2 else ["sgd"]  # so momentum applies
+        r = call(client, form_body(app, "field-error", "mnist", changed))
         assert r.status_code == 200, (value, r.data[:300])
-        assert r.json["response"]["submit"]["disabled"] is True  # every field refused
+        answer = r.json["response"]
+        assert answer["submit"]["disabled"] is True  # every field refused
+        errors = answer[id_key({"type": "field-error", "field": "learning_rate"})]
+        assert errors["children"]
     assert store.counts()["total"] == 0
+
+
+def test_the_form_check_reads_the_selected_tasks_schema(app, client, store):
+    store.register_task(QUADRATIC)
+    values = {**form.form_values(QUADRATIC), "lr": "0.1, 0.2", "method": ["gd", "momentum"]}
+    r = call(client, form_body(app, "field-error", "quadratic", values))
+    assert r.status_code == 200
+    answer = r.json["response"]
+    assert answer["submit"] == {"children": "Queue 4 jobs", "disabled": False}
+    assert "This will queue 4 jobs" in answer["sweep-preview"]["children"]
+    beta = answer[id_key({"type": "param-field", "task": "quadratic", "field": "beta"})]
+    assert "field-off" not in beta["className"]  # momentum is among the methods
+    r = call(client, form_body(app, "field-error", "quadratic", {**values, "lr": "5"}))
+    answer = r.json["response"]
+    assert "lr <= 1" in answer[id_key({"type": "field-error", "field": "lr"})]["children"]
+    assert answer["submit"]["disabled"] is True
+    # the widgets of one task with another selected: the form is being rebuilt, no answer
+    r = call(client, form_body(app, "field-error", "quadratic", values, selected_task="mnist"))
+    assert r.status_code == 204
+    r = call(client, form_body(app, "field-error", "quadratic", values, selected_task="cubic"))
+    assert r.status_code == 204
+    del values["noisy"]  # not every widget of the task: not its form
+    assert call(client, form_body(app, "field-error", "quadratic", values)).status_code == 204
+
+
+def test_submit_queues_the_selected_tasks_jobs_and_nothing_when_in_doubt(app, client, store):
+    store.register_task(QUADRATIC)
+    values = {**form.form_values(QUADRATIC), "x0": "1, 2, 3"}
+    r = call(client, form_body(app, "submit-result", "quadratic", values, version=4))
+    assert r.status_code == 200
+    answer = r.json["response"]
+    assert answer["submit-result"]["children"] == "Queued 3 quadratic jobs."
+    assert answer["grid-version"]["data"] == 5
+    jobs = store.list_jobs(task="quadratic").jobs
+    assert sorted(j.hyper_params["x0"] for j in jobs) == [1.0, 2.0, 3.0]
+    before = snapshot(store)
+    for task, selected, changed in (("quadratic", "mnist", {}), ("quadratic", "cubic", {}),
+                                    ("quadratic", "quadratic", {"x0": "11"}),
+                                    ("quadratic", "quadratic", {"x0": None})):
+        r = call(client, form_body(app, "submit-result", task, {**values, **changed},
+                                   selected_task=selected))
+        assert r.status_code == 200 and "grid-version" not in r.json["response"]
+    assert snapshot(store) == before
+
+
+def clone_and_build(app, client, iid):
+    """Clone as the page does it: the clone callback, then the form built from its answer."""
+    key = find_callback(app, "form-fill.data")
+    r = call(client, callback_body(app, key, {"action-clone.n_clicks": 1,
+                                              "jobs-grid.selectedRows": [{"iid": iid,
+                                                                          "status": "waiting"}]},
+                                   ["action-clone.n_clicks"]))
+    if r.status_code != 200:
+        return r, None
+    answer = r.json["response"]
+    task, fill = answer["form-task"]["value"], answer["form-fill"]["data"]
+    build = find_callback(app, "form-fields.children")
+    built = call(client, callback_body(app, build, {"form-task.value": task,
+                                                    "form-fill.data": fill},
+                                       ["form-task.value", "form-fill.data"]))
+    assert built.status_code == 200
+    widgets = {}
+
+    def walk(node):
+        if isinstance(node, dict):
+            props = node.get("props", {})
+            cid = props.get("id")
+            if isinstance(cid, dict) and cid.get("type") == "param":
+                widgets[cid["field"]] = props.get("value")
+            for value in props.values():
+                walk(value)
+        elif isinstance(node, list):
+            for item in node:
+                walk(item)
+
+    walk(built.json["response"]["form-fields"]["children"])
+    return r, (task, widgets)
 
 
 def test_clone_fills_the_form_at_full_precision(app, client, store):
     iid = store.create(HyperParams(learning_rate=0.0012345678, optimizer="sgd",
                                    momentum=0.912345678, weight_decay=1.5e-7))
-    key = find_callback(app, "form-model.value@")
-    r = call(client, callback_body(app, key, {"action-clone.n_clicks": 1,
-                                              "jobs-grid.selectedRows": [{"iid": iid,
-                                                                          "status": "waiting"}]},
-                                   ["action-clone.n_clicks"]))
-    assert r.status_code == 200
-    form = {cid.removeprefix("form-"): v["value"] for cid, v in r.json["response"].items()}
-    assert form["learning_rate"] == "0.0012345678"  # `:g` made it 0.00123457
-    assert form["momentum"] == "0.912345678" and form["weight_decay"] == "1.5e-07"
-    jobs, errors = views.parse_form(form)
-    assert errors == {} and jobs == [HyperParams.parse(store.get(iid).hyper_params)]
+    r, (task, widgets) = clone_and_build(app, client, iid)
+    assert task == "mnist"
+    assert widgets["learning_rate"] == "0.0012345678"  # `:g` made it 0.00123457
+    assert widgets["momentum"] == "0.912345678" and widgets["weight_decay"] == "1.5e-07"
+    jobs, errors = form.parse_form(MNIST, widgets)
+    assert errors == {} and jobs == [store.get(iid).hyper_params]
+
+
+def test_clone_of_a_users_task_switches_the_form_to_it(app, client, store):
+    store.register_task(QUADRATIC)
+    iid = store.create({"lr": 0.0123456789, "noisy": True, "method": "momentum", "beta": 0.3},
+                       schema=QUADRATIC)
+    r, (task, widgets) = clone_and_build(app, client, iid)
+    assert task == "quadratic"
+    assert widgets == {"x0": "3", "lr": "0.0123456789", "steps": "5", "method": ["momentum"],
+                       "beta": "0.3", "noisy": ["true"]}
+    assert form.parse_form(QUADRATIC, widgets) == ([store.get(iid).hyper_params], {})
+
+
+def test_the_form_is_built_for_known_tasks_only(app, client, store):
+    build = find_callback(app, "form-fields.children")
+    for task, fill in (("cubic", None), (None, None), (["mnist"], None), (5, None)):
+        r = call(client, callback_body(app, build, {"form-task.value": task,
+                                                    "form-fill.data": fill},
+                                       ["form-task.value"]))
+        assert r.status_code == 204
+    for fill in ({"iid": "0" * 32}, {"iid": "x"}, "x", [1], {"iid": ["0" * 32]}):
+        r = call(client, callback_body(app, build, {"form-task.value": "mnist",
+                                                    "form-fill.data": fill},
+                                       ["form-fill.data"]))
+        assert r.status_code == 200  # the defaults: nothing to fill with
 
 
 def test_clone_of_a_job_deleted_meanwhile_changes_nothing(app, client, store):
-    key = find_callback(app, "form-model.value@")
+    key = find_callback(app, "form-fill.data")
     r = call(client, callback_body(app, key, {"action-clone.n_clicks": 1,
                                               "jobs-grid.selectedRows": [{"iid": "0" * 32,
                                                                           "status": "done"}]},
@@ -527,12 +939,59 @@ def test_the_run_view_is_strict_json_when_a_stored_metric_is_not_finite(app, cli
     epoch.update(train_loss=float("nan"), test_accuracy=float("inf"))
     store.redis.lset(store.keys.epochs(iid), 0, json.dumps(epoch))  # json.dumps writes NaN
     store.redis.hset(store.keys.job(iid), mapping={"m:train_loss": "nan"})
-    view = find_callback(app, "loss-graph.figure")
+    view = find_callback(app, "run-graphs.children")
     r = call(client, callback_body(app, view, {"run-select.value": [iid]}, ["run-select.value"]))
     assert r.status_code == 200
     answer = json.loads(r.get_data(as_text=True), parse_constant=_reject_constant)
-    losses = [t["y"] for t in answer["response"]["loss-graph"]["figure"]["data"]]
+    graphs = answer["response"]["run-graphs"]["children"]
+    loss = next(g for g in graphs if g["props"]["id"]["key"] == "mnist/loss")
+    losses = [t["y"] for t in loss["props"]["figure"]["data"]]
     assert [None, 1.0 / (2 + 0.97)] in losses  # the train loss: NaN shown as a gap
     rows = call(client, rows_body(app, {"startRow": 0, "endRow": 10}))
     got = json.loads(rows.get_data(as_text=True), parse_constant=_reject_constant)
     assert got["response"]["jobs-grid"]["getRowsResponse"]["rowData"][0]["train_loss"] is None
+
+
+def test_the_run_view_draws_each_tasks_chart_groups(app, client, store):
+    store.register_task(QUADRATIC)
+    q = quadratic_run(store, {"steps": 3})
+    m = finished_job(store, 97.0, 10.0, epochs=2)
+    view = find_callback(app, "run-graphs.children")
+    r = call(client, callback_body(app, view, {"run-select.value": [q, m]}, ["run-select.value"]))
+    graphs = r.json["response"]["run-graphs"]["children"]
+    assert [g["props"]["id"]["key"] for g in graphs] == [
+        "quadratic/loss", "quadratic/x", "mnist/loss", "mnist/accuracy"]
+    titles = [g["props"]["figure"]["layout"]["title"]["text"] for g in graphs]
+    assert titles == ["quadratic · Loss", "quadratic · X", "mnist · Loss", "mnist · Accuracy"]
+    details = json.dumps(r.json["response"]["run-details"])
+    assert '"lr"' in details and '"learning rate"' in details  # each run's own parameters
+    r = call(client, callback_body(app, view, {"run-select.value": [], "run-signature.data": [[q, "done", 3]]},
+                                   ["run-select.value"]))
+    graphs = r.json["response"]["run-graphs"]["children"]
+    assert [g["props"]["id"]["key"] for g in graphs] == ["empty"]
+
+
+def test_rows_follow_the_task_filter_and_its_sort_names(app, client, store):
+    store.register_task(QUADRATIC)
+    q = [quadratic_run(store, {"lr": lr, "steps": 3}) for lr in (0.1, 0.3, 0.2)]
+    finished_job(store, 97.0, 10.0)
+    request = {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "loss", "sort": "asc"}]}
+    body = callback_body(app, ROWS, {"jobs-grid.getRowsRequest": request,
+                                     "task-filter.value": "quadratic"},
+                         ["jobs-grid.getRowsRequest"])
+    got = call(client, body).json["response"]["jobs-grid"]["getRowsResponse"]
+    loss = {i: final_loss({"lr": lr, "steps": 3}) for i, lr in zip(q, (0.1, 0.3, 0.2))}
+    assert [row["iid"] for row in got["rowData"]] == sorted(loss, key=loss.get)
+    assert got["rowCount"] == 3 and got["rowData"][0]["lr"] == 0.3
+    for task in ("cubic", 5, ["quadratic"]):
+        body = callback_body(app, ROWS, {"jobs-grid.getRowsRequest": request,
+                                         "task-filter.value": task},
+                             ["jobs-grid.getRowsRequest"])
+        assert call(client, body).status_code == 204
+    columns = find_callback(app, "columnDefs")
+    r = call(client, callback_body(app, columns, {"task-filter.value": "quadratic"},
+                                   ["task-filter.value"]))
+    fields = [c["field"] for c in r.json["response"]["jobs-grid"]["columnDefs"]]
+    assert fields == [c["field"] for c in views.table_columns(
+        store.schemas(), "quadratic", store.sort_keys("quadratic"))]
+    assert "lr" in fields and "loss" in fields

@@ -22,10 +22,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dash_requests import CALLBACK_PATH, callback_body, dash_app, server_callbacks
-from mltrack.params import MODELS, OPTIMIZERS
+from mltrack.params import MNIST, MODELS, OPTIMIZERS
 from mltrack.security import SECURITY_HEADERS
-from mltrack.store import Status
-from mltrack.views import LIST_SORTS
+from mltrack.store import Status, sort_keys
+from sample_tasks import QUADRATIC
 
 TALLY: Counter = Counter()
 # Requests per test, each asserted by its test: 2,200 for the module.
@@ -34,6 +34,9 @@ HUGE = 10**400  # a 401-digit JSON number: no float holds it
 FIELDS = ["optimizer", "learning_rate", "num_epochs", "batch_size", "model", "momentum",
           "weight_decay", "seed"]
 STATUSES = [s.value for s in Status]
+# Every sort name of the two tasks the fuzz knows (a user's task registered beside MNIST).
+LIST_SORTS = list(sort_keys([MNIST, QUADRATIC]))
+TASKS = ["mnist", "quadratic"]
 
 FUZZ = settings(deadline=None, database=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -89,20 +92,41 @@ hp_values = {
 }
 
 
-@st.composite
-def hyper_params(draw):
-    keys = draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True))
-    keys += draw(mostly(st.just([]), st.lists(st.sampled_from(["lr", "", "epochs"]), min_size=1,
-                                              max_size=1)))
-    return {k: draw(mostly(hp_values.get(k, json_values), json_values)) for k in keys}
+# the same for the user's task (quadratic): beta applies only with momentum
+Q_FIELDS = list(QUADRATIC.params)
+q_values = {
+    "x0": mostly(st.floats(-10, 10), st.sampled_from([11, -HUGE, "3", None])),
+    "lr": mostly(st.floats(1e-4, 1), st.sampled_from([0, 2, 1e-5, HUGE])),
+    "steps": mostly(st.integers(1, 100), st.sampled_from([0, 101, 2.5, HUGE])),
+    "method": mostly(st.sampled_from(["gd", "momentum", " GD "]), st.just("adam")),
+    "beta": mostly(st.floats(0, 1), st.sampled_from([1.5, -1, HUGE])),
+    "noisy": mostly(st.booleans(), st.sampled_from([0, 1, "true", None])),
+}
+
+
+def task_names():
+    """The task a body names: mostly a known one, sometimes anything."""
+    return mostly(st.sampled_from(TASKS), st.one_of(st.sampled_from(["", "cubic", "MNIST"]),
+                                                    json_values))
 
 
 @st.composite
-def sweeps(draw):
-    axes = draw(st.lists(mostly(st.sampled_from([f for f in FIELDS if f != "momentum"]),
-                                st.sampled_from(FIELDS + ["lr"])), max_size=3, unique=True))
-    return {k: draw(mostly(st.lists(hp_values.get(k, json_values), min_size=1, max_size=3),
-                           st.one_of(st.lists(hp_values.get(k, json_values), max_size=3),
+def hyper_params(draw, task: object = "mnist"):
+    fields, values = (Q_FIELDS, q_values) if task == "quadratic" else (FIELDS, hp_values)
+    keys = draw(st.lists(st.sampled_from(fields), max_size=4, unique=True))
+    keys += draw(mostly(st.just([]), st.lists(st.sampled_from(["lr", "", "epochs", "x0"]),
+                                              min_size=1, max_size=1)))
+    return {k: draw(mostly(values.get(k, json_values), json_values)) for k in keys}
+
+
+@st.composite
+def sweeps(draw, task: object = "mnist"):
+    fields, values = (Q_FIELDS, q_values) if task == "quadratic" else (FIELDS, hp_values)
+    optional = "beta" if task == "quadratic" else "momentum"
+    axes = draw(st.lists(mostly(st.sampled_from([f for f in fields if f != optional]),
+                                st.sampled_from(fields + ["lr"])), max_size=3, unique=True))
+    return {k: draw(mostly(st.lists(values.get(k, json_values), min_size=1, max_size=3),
+                           st.one_of(st.lists(values.get(k, json_values), max_size=3),
                                      json_values)))
             for k in axes}
 
@@ -124,14 +148,22 @@ def bodies(draw, route: str):
         return draw(raw_texts)
     if kind == 1:
         return json.dumps(draw(json_values))
+    # half the bodies name a task (a known one mostly); the others are mnist's
+    named = draw(st.booleans())
+    task = draw(task_names()) if named else "mnist"
     if route == "/sweep":
-        body = {"hyper_params": draw(hyper_params()), "sweep": draw(sweeps())}
+        body = {"hyper_params": draw(hyper_params(task)), "sweep": draw(sweeps(task))}
+        if named:
+            body["task"] = task
         if draw(die(6)) == 0:
             body[draw(st.text(max_size=5))] = draw(json_values)
         return json.dumps(body)
     if route == "/train":
-        hp = draw(hyper_params())
-        return json.dumps({"hyper_params": hp} if draw(st.booleans()) else hp)
+        hp = draw(hyper_params(task))
+        body = {"hyper_params": hp} if draw(st.booleans()) else dict(hp)
+        if named:
+            body["task"] = task
+        return json.dumps(body)
     return json.dumps(draw(st.one_of(st.just({}), json_values)))
 
 
@@ -222,13 +254,23 @@ def move_some_jobs(store, draw):
         st.sampled_from([Status.DONE, Status.FAILED, Status.CANCELLED])))
     if act:
         return
-    claim = store.claim(f"fuzz-{worker}")
-    if claim and end:
+    claim = store.claim(f"fuzz-{worker}", tasks={"mnist": MNIST, "quadratic": QUADRATIC})
+    if claim is None:
+        return
+    epoch = store.get(claim.iid).epochs_done + 1  # a metric of each, so sorts meet values
+    metrics = ({"loss": 1.0 / epoch, "x": 0.5} if claim.task == "quadratic" else
+               {"train_loss": 0.5, "train_accuracy": 90.0, "test_loss": 0.4,
+                "test_accuracy": 90.0 + worker})
+    store.record_epoch(claim.iid, claim.attempt, {"epoch": epoch, "time_training": 1.0 * epoch,
+                                                  **metrics})
+    if end:
         store.finish(claim.iid, claim.attempt, how, error="fuzz")
 
 
 # -- the fuzz ------------------------------------------------------------------------
 def test_fuzz_the_api(client, store, writes):
+    store.register_task(QUADRATIC)
+    writes.drain()
     known: list[str] = []
     seen = sum(TALLY.values())
 
@@ -239,7 +281,8 @@ def test_fuzz_the_api(client, store, writes):
         move_some_jobs(store, draw)
         route = draw(st.sampled_from(["train", "sweep", "experiments", "status", "cancel",
                                       "retry", "delete", "workers", "health", "train", "sweep",
-                                      "experiments"]))
+                                      "experiments", "tasks", "task"]))
+        task = quote(str(draw(task_names())), safe="")
         iid = quote(some_iid(draw, known), safe="")
         slash = "/" if draw(die(10)) == 0 else ""
         method, path, body = {
@@ -249,6 +292,7 @@ def test_fuzz_the_api(client, store, writes):
             "retry": ("POST", f"/experiments/{iid}/retry", ""),
             "delete": ("DELETE", f"/experiments/{iid}", None),
             "workers": ("GET", "/workers", None), "health": ("GET", "/health", None),
+            "tasks": ("GET", "/tasks", None), "task": ("GET", f"/tasks/{task}", None),
         }[route]
         if draw(die(10)) == 0:  # the wrong method for the route
             method = draw(st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD",
@@ -257,8 +301,10 @@ def test_fuzz_the_api(client, store, writes):
         if route == "experiments":
             words = list(LIST_SORTS) + STATUSES + ["asc", "desc", "-1", "1e3", "", "0x10",
                                                    "9223372036854775807", "9" * 30, "1" * 5000]
+            words += TASKS + ["cubic"]
             args = draw(st.dictionaries(
-                st.sampled_from(["sort", "order", "status", "limit", "offset", "q", "page"]),
+                st.sampled_from(["sort", "order", "status", "limit", "offset", "q", "page",
+                                 "task"]),
                 die(4).flatmap(lambda n: [st.sampled_from(words), st.integers(-5, 2**64),
                                           st.integers(-5, 1100), st.text(max_size=30)][n].map(str)),
                 max_size=4))
@@ -290,7 +336,8 @@ def _value_for(prop: str, known: list[str]):
                 {"colId": st.one_of(st.sampled_from(list(LIST_SORTS)), st.text(max_size=8)),
                  "sort": st.sampled_from(["asc", "desc", "up", None])}), max_size=2)}),
         "selectedRows": rows,
-        "value": st.one_of(st.sampled_from(STATUSES + list(MODELS) + list(OPTIMIZERS)),
+        "value": st.one_of(st.sampled_from(STATUSES + list(MODELS) + list(OPTIMIZERS) + TASKS
+                                           + ["gd", "momentum", "true", "false"]),
                            st.lists(st.one_of(st.sampled_from(list(MODELS) + list(OPTIMIZERS)),
                                               known_iid), max_size=2),
                            st.floats(-6, 2),
@@ -313,6 +360,22 @@ def callback_requests(draw, server, keys, known):
     inputs = [f"{d['id']}.{d['property']}" for d in cb["inputs"]]
     changed = draw(st.lists(st.sampled_from(inputs), max_size=2, unique=True))
     body = callback_body(server, key, values, changed)
+    for part in ("inputs", "state"):  # the form's widgets (pattern ids) get values too
+        for entry in body.get(part, []):
+            for item in entry if isinstance(entry, list) else [entry]:
+                if isinstance(item.get("id"), dict):
+                    item["value"] = draw(_value_for(item["property"], known))
+    if draw(die(4)) == 0 and any(isinstance(e, list) for e in body["inputs"]):
+        # the user's task selected, with its own widgets or the ones of another task
+        task = draw(st.sampled_from(TASKS))
+        fields = Q_FIELDS if draw(st.booleans()) else FIELDS
+        for entry in [*body["inputs"], *body.get("state", [])]:
+            if isinstance(entry, list) and entry and entry[0]["id"].get("type") == "param":
+                entry[:] = [{"id": {"type": "param", "task": task, "field": f, "kind": "text"},
+                             "property": "value", "value": draw(_value_for("value", known))}
+                            for f in fields]
+            elif isinstance(entry, dict) and entry.get("id") == "form-task":
+                entry["value"] = task
     mutation = draw(die(6))
     if mutation == 0:  # one part of the body replaced or dropped
         part = draw(st.sampled_from(["output", "outputs", "inputs", "state", "changedPropIds"]))
@@ -332,10 +395,13 @@ def callback_requests(draw, server, keys, known):
 
 
 def test_fuzz_the_dash_callbacks(app, client, store, writes):
+    store.register_task(QUADRATIC)
     keys = server_callbacks(app)
     known: list[str] = []
     for n in range(3):
         r = client.post("/train", json={"seed": n, "model": "mlp"})
+        known.append(r.json["iid"])
+        r = client.post("/train", json={"task": "quadratic", "hyper_params": {"x0": n}})
         known.append(r.json["iid"])
     seen = sum(TALLY.values())
 

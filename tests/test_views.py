@@ -1,11 +1,15 @@
-"""The dashboard's pure functions: rows, figures, the form, the header's estimate."""
+"""The dashboard's pure functions: rows, columns, labels, figures, the form from
+a task's schema, the header's estimate and notes."""
 from __future__ import annotations
 
 import pytest
 
-from mltrack import views
-from mltrack.params import HyperParams
-from mltrack.store import Job, Status
+from mltrack import charts, form, views
+from mltrack.params import MNIST, HyperParams
+from mltrack.store import Job, Status, sort_keys
+from sample_tasks import QUADRATIC
+
+SCHEMAS = {"mnist": MNIST, "quadratic": QUADRATIC}
 
 
 def job(status=Status.DONE, epochs_done=3, num_epochs=5, progress=None, runtime=42.0, **hp):
@@ -13,7 +17,15 @@ def job(status=Status.DONE, epochs_done=3, num_epochs=5, progress=None, runtime=
     return Job(iid="ab" * 16, status=status, hyper_params=params, created=1_700_000_000.0,
                epochs_done=epochs_done, num_epochs=num_epochs, progress=progress,
                metrics={"test_accuracy": 97.5} if epochs_done else {},
+               best={"test_accuracy": 98.0} if epochs_done else {},
                runtime=runtime if epochs_done else None)
+
+
+def qjob(iid="cd" * 16, epochs_done=2, **hp):
+    params = QUADRATIC.parse(hp)
+    return Job(iid=iid, status=Status.DONE, hyper_params=params, created=1_700_000_000.0,
+               task="quadratic", epochs_done=epochs_done, num_epochs=params["steps"],
+               metrics={"loss": 0.25, "x": 0.5}, best={"loss": 0.25, "x": 1.5}, runtime=1.0)
 
 
 @pytest.mark.parametrize("seconds, text", [(None, ""), (0, "0.0 s"), (2.44, "2.4 s"),
@@ -26,12 +38,58 @@ def test_table_rows_keep_numbers_and_show_progress():
     running = job(Status.RUNNING, epochs_done=2, progress={
         "epoch": 3, "batch": 30, "batches": 60, "eta_seconds": 75})
     row = views.table_rows([running])[0]
-    assert row["status"] == "running" and row["epochs"] == "2/5"
-    assert row["test_accuracy"] == 97.5 and row["learning_rate"] == 0.001
+    assert row["status"] == "running" and row["epochs"] == "2/5" and row["task"] == "mnist"
+    assert row["test_accuracy"] == 97.5 and row["best_test_accuracy"] == 98.0
+    assert row["learning_rate"] == 0.001 and row["momentum"] == 0.0
     assert row["progress"] == 50.0  # 2.5 of 5 epochs
     assert row["time_left"] == "1m 15s"
     waiting = views.table_rows([job(Status.WAITING, epochs_done=0)])[0]
     assert waiting["progress"] == 0 and waiting["time_left"] == "" and waiting["runtime"] == ""
+
+
+def test_a_tasks_row_has_its_own_hyperparameters_and_metrics():
+    row = views.table_rows([qjob(lr=0.3, steps=4)])[0]
+    assert row["task"] == "quadratic" and row["lr"] == 0.3 and row["steps"] == 4
+    assert row["loss"] == 0.25 and row["best_x"] == 1.5 and row["epochs"] == "2/4"
+    assert "learning_rate" not in row and "test_accuracy" not in row
+
+
+def test_one_tasks_columns_are_its_hyperparameters_and_metrics():
+    sorts = sort_keys([QUADRATIC])
+    cols = views.table_columns(SCHEMAS, "quadratic", sorts)
+    ids = [c["field"] for c in cols]
+    assert ids == ["status", "x0", "lr", "method", "beta", "noisy", "epochs", "progress",
+                   "loss", "best_loss", "x", "runtime", "created", "iid"]
+    by_id = {c["field"]: c for c in cols}
+    # every sortable column is a sort name of the store, best first on the first click
+    assert {c["field"] for c in cols if c["sortable"]} <= set(sorts)
+    assert not by_id["progress"]["sortable"] and not by_id["iid"]["sortable"]
+    assert by_id["loss"]["sortingOrder"][0] == "asc"  # a loss: lowest first
+    assert by_id["x"]["sortingOrder"][0] == "desc"  # x's goal is max
+    assert by_id["lr"]["sortingOrder"][0] == "asc" and by_id["lr"]["headerTooltip"] == "step size"
+    assert by_id["created"]["sort"] == "desc"
+
+
+def test_mnist_alone_shows_its_own_columns_without_a_task_column():
+    cols = views.table_columns({"mnist": MNIST}, None, sort_keys([MNIST]))
+    ids = [c["field"] for c in cols]
+    assert "task" not in ids and "num_epochs" not in ids  # the epochs column says it
+    assert ids[ids.index("progress") + 1:ids.index("runtime")] == [
+        "test_accuracy", "best_test_accuracy", "train_loss", "train_accuracy", "test_loss"]
+    assert {"optimizer", "learning_rate", "batch_size", "model", "seed"} <= set(ids)
+
+
+def test_all_tasks_show_the_common_columns_and_each_primary_metric():
+    sorts = sort_keys(SCHEMAS.values())
+    cols = views.table_columns(SCHEMAS, None, sorts)
+    assert [c["field"] for c in cols] == ["status", "task", "epochs", "progress", "test_accuracy",
+                                          "loss", "runtime", "created", "iid"]
+    headers = {c["field"]: c["headerName"] for c in cols}
+    assert headers["loss"] == "loss (quadratic)" and headers["test_accuracy"] == \
+        "test accuracy (mnist)"
+    other = QUADRATIC.__class__("other", {}, (QUADRATIC.metrics[0],))  # shares "loss"
+    cols = views.table_columns({**SCHEMAS, "other": other}, None, sorts)
+    assert [c["headerName"] for c in cols if c["field"] == "loss"] == ["loss (other, quadratic)"]
 
 
 @pytest.mark.parametrize("model, expected", [
@@ -39,10 +97,36 @@ def test_table_rows_keep_numbers_and_show_progress():
     ([{"colId": "test_accuracy", "sort": "desc"}], ("test_accuracy", "desc")),
     ([{"colId": "runtime", "sort": "asc"}], ("runtime", "asc")),
     ([{"colId": "status", "sort": "asc"}], ("status", "asc")),
+    ([{"colId": "best_loss", "sort": "asc"}], ("best_loss", "asc")),
+    ([{"colId": "lr", "sort": "desc"}], ("lr", "desc")),
     ([{"colId": "progress", "sort": "asc"}], ("created", "desc")),  # not sortable in the store
+    ([{"colId": "task", "sort": "asc"}], ("created", "desc")),
 ])
 def test_sort_from_the_grid(model, expected):
-    assert views.sort_from_model(model) == expected
+    assert views.sort_from_model(model, sort_keys(SCHEMAS.values())) == expected
+
+
+def test_sort_names_follow_the_listing_s_task():
+    mnist_only = sort_keys([MNIST])
+    assert views.sort_from_model([{"colId": "loss", "sort": "asc"}], mnist_only) == (
+        "created", "desc")
+    query = views.rows_request({"startRow": 0, "endRow": 50,
+                                "sortModel": [{"colId": "x", "sort": "desc"}]},
+                               None, "", "quadratic", sort_keys([QUADRATIC]))
+    assert query == {"sort": "x", "order": "desc", "status": None, "task": "quadratic",
+                     "offset": 0, "limit": 50, "text": ""}
+
+
+@pytest.mark.parametrize("value, expected", [(None, None), ("", None), ("mnist", "mnist"),
+                                             ("quadratic", "quadratic")])
+def test_task_choice(value, expected):
+    assert views.task_choice(value, SCHEMAS) == expected
+
+
+@pytest.mark.parametrize("value", ["cubic", 5, ["mnist"], {"task": "mnist"}, True])
+def test_task_choice_refuses_what_is_no_task(value):
+    with pytest.raises(ValueError):
+        views.task_choice(value, SCHEMAS)
 
 
 def test_time_left_says_estimating_until_the_worker_can_tell():
@@ -65,60 +149,201 @@ def test_queue_eta():
     assert views.queue_eta(3, [], [], workers=1) is None  # nothing to estimate from
 
 
-def test_curves_overlay_runs_with_labels_naming_hyperparameters():
-    epochs = [{"epoch": n, "train_loss": 1 / n, "test_loss": 1.1 / n, "train_accuracy": 90 + n,
-               "test_accuracy": 89 + n, "time_training": n} for n in (1, 2, 3)]
+def test_the_header_names_each_task_that_waits_for_a_worker():
+    workers = [{"id": "a", "tasks": ["mnist"]}, {"id": "old"}]  # old: said nothing, MNIST
+    assert views.no_worker_notes({"quadratic": 2, "mnist": 5}, workers) == [
+        "no worker runs task quadratic"]
+    assert views.no_worker_notes({"quadratic": 2}, workers + [
+        {"id": "b", "tasks": ["quadratic"]}]) == []
+    assert views.no_worker_notes({"mnist": 1, "quadratic": 1}, []) == [
+        "no worker runs task mnist", "no worker runs task quadratic"]
+    assert views.no_worker_notes({}, []) == []
+
+
+# -- labels, details, charts --------------------------------------------------------------
+def test_run_labels_name_the_hyperparameters_that_tell_runs_apart():
+    # more than four parameters apply: the choices, and what differs from the defaults
+    assert views.run_label(qjob(lr=0.3), QUADRATIC) == "lr 0.3 · gd (cdcdcd)"
+    assert views.run_label(qjob(method="momentum", beta=0.5, noisy=True), QUADRATIC) == (
+        "momentum · beta 0.5 · noisy true (cdcdcd)")
+    small = QUADRATIC.__class__("small", {n: QUADRATIC.params[n] for n in ("x0", "lr")},
+                                QUADRATIC.metrics)
+    assert views.run_label(qjob(lr=0.3), small) == "x0 3 · lr 0.3 (cdcdcd)"  # up to 4: all
+    # MNIST has eight: its choices, and what differs from the defaults
+    assert views.run_label(job(model="mlp", learning_rate=0.01), MNIST) == (
+        "adam · learning_rate 0.01 · mlp (ababab)")
+    assert views.run_label(qjob(), None).startswith("x0 3 · lr 0.1")
+
+
+def test_run_facts_list_the_parameters_from_the_schema():
+    facts = {k: (v, h) for k, v, h in views.run_facts(qjob(lr=0.0012345678), QUADRATIC)}
+    assert facts["lr"] == ("0.0012345678", "step size")  # full precision
+    assert facts["task"][0] == "quadratic" and facts["noisy"][0] == "false"
+    assert "beta" not in facts  # does not apply to gd
+    assert "beta" in {k for k, _, _ in views.run_facts(qjob(method="momentum"), QUADRATIC)}
+
+
+def test_the_epoch_table_has_every_metric():
+    epochs = [{"epoch": 1, "loss": 2.25, "x": 1.5, "time_training": 0.5},
+              {"epoch": 2, "loss": 0.5625, "x": 0.75, "extra": 3.0, "time_training": 1.0}]
+    headers, rows = views.epoch_table(epochs, QUADRATIC)
+    assert headers == ["epoch", "loss", "x", "extra", "time"]
+    assert rows == [["1", "2.25", "1.5", "", "0.5 s"], ["2", "0.5625", "0.75", "3", "1.0 s"]]
+
+
+def test_chart_groups_follow_the_metrics_charts():
+    assert [(c, [m.name for m in ms]) for c, ms in charts.chart_groups(MNIST)] == [
+        ("loss", ["train_loss", "test_loss"]), ("accuracy", ["train_accuracy", "test_accuracy"])]
+    assert [c for c, _ in charts.chart_groups(QUADRATIC)] == ["loss", "x"]
+
+
+def mnist_epochs(n):
+    return [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 90 + e,
+             "test_accuracy": 89 + e, "time_training": e} for e in range(1, n + 1)]
+
+
+def test_charts_overlay_runs_of_a_task_one_chart_per_group():
     a, b = job(model="mlp"), job(model="cnn", optimizer="sgd", learning_rate=0.1)
     b.iid = "cd" * 16
-    fig = views.curves_figure([(a, epochs), (b, epochs[:2])], "accuracy")
-    assert [len(t.x) for t in fig.data] == [3, 3, 2, 2]
-    assert fig.data[0].name.startswith("test · mlp · adam · lr 0.001")
-    assert "cnn · sgd · lr 0.1" in fig.data[2].name
-    assert list(fig.data[1].y) == [91, 92, 93]  # train accuracy
-    assert fig.layout.uirevision == "keep"
-    loss = views.curves_figure([(a, epochs)], "loss")
-    assert list(loss.data[0].y) == [1.1, 0.55, 1.1 / 3]
+    drawn = charts.run_charts([(a, mnist_epochs(3)), (b, mnist_epochs(2))], SCHEMAS,
+                              lambda j: views.run_label(j, MNIST))
+    assert [key for key, _ in drawn] == ["mnist/loss", "mnist/accuracy"]
+    accuracy = drawn[1][1]
+    assert [len(t.x) for t in accuracy.data] == [3, 3, 2, 2]
+    assert accuracy.data[0].name.startswith("train_accuracy · adam · mlp")
+    assert "sgd · learning_rate 0.1" in accuracy.data[2].name
+    assert list(accuracy.data[1].y) == [90, 91, 92]  # test accuracy
+    assert accuracy.data[0].line.color == accuracy.data[1].line.color  # one colour per run
+    assert accuracy.data[0].line.color != accuracy.data[2].line.color
+    assert accuracy.data[0].line.dash != accuracy.data[1].line.dash  # a style per metric
+    assert accuracy.layout.uirevision == "keep" and accuracy.layout.title.text == "Accuracy"
+    loss = drawn[0][1]
+    assert list(loss.data[1].y) == [1.1, 0.55, 1.1 / 3]
 
 
-def form(**over):
-    values = {"model": ["cnn"], "optimizer": ["adam"], "learning_rate": "0.001",
-              "num_epochs": "5", "batch_size": "128", "momentum": "0", "weight_decay": "0",
-              "seed": "0"}
-    values.update(over)
-    return values
+def test_runs_of_two_tasks_get_each_their_own_charts():
+    epochs = [{"epoch": 1, "loss": 2.25, "x": 1.5, "time_training": 0.5}]
+    drawn = charts.run_charts([(qjob(), epochs), (job(), mnist_epochs(1)),
+                               (qjob("ef" * 16, lr=0.2), epochs)], SCHEMAS,
+                              lambda j: views.run_label(j, SCHEMAS[j.task]))
+    assert [key for key, _ in drawn] == ["quadratic/loss", "quadratic/x", "mnist/loss",
+                                         "mnist/accuracy"]
+    loss = drawn[0][1]
+    assert len(loss.data) == 2 and loss.layout.title.text == "quadratic · Loss"
+    assert loss.data[0].name.endswith("(cdcdcd)") and loss.data[1].name.endswith("(efefef)")
+    assert loss.data[0].line.color != loss.data[1].line.color
+    assert len(drawn[2][1].data) == 2  # mnist's one run: train and test loss
 
 
-def test_the_form_gives_one_job_or_a_sweep():
-    jobs, errors = views.parse_form(form())
-    assert errors == {} and jobs == [HyperParams()]
-    jobs, errors = views.parse_form(form(learning_rate="0.1, 0.01,0.001",
-                                         optimizer=["adam", "sgd"]))
-    assert errors == {} and len(jobs) == 6
-    assert {(j.optimizer, j.learning_rate) for j in jobs} == {
-        (o, lr) for o in ("adam", "sgd") for lr in (0.1, 0.01, 0.001)}
+# -- the form ------------------------------------------------------------------------------
+def test_each_type_gets_its_widget():
+    widgets = {n: form.widget(p) for n, p in QUADRATIC.params.items()}
+    assert widgets == {"x0": "text", "lr": "log-slider", "steps": "text", "method": "choice",
+                       "beta": "text", "noisy": "checklist"}
+    assert form.widget(MNIST.params["batch_size"]) == "text"  # a log Int: text only
+    assert form.slider_range(QUADRATIC.params["lr"]) == (-4, 0)
+    assert form.slider_range(MNIST.params["learning_rate"]) == (-5, 1)  # low=0 open, 1e-3
+
+
+def test_form_values_of_a_run_and_of_the_defaults():
+    assert form.form_values(QUADRATIC) == {"x0": "3", "lr": "0.1", "steps": "5",
+                                           "method": ["gd"], "beta": "0.9", "noisy": ["false"]}
+    hp = QUADRATIC.parse({"lr": 0.0012345678, "noisy": True, "method": "momentum"})
+    values = form.form_values(QUADRATIC, hp)
+    assert values["lr"] == "0.0012345678" and values["noisy"] == ["true"]
+    jobs, errors = form.parse_form(QUADRATIC, values)
+    assert errors == {} and jobs == [hp]
+
+
+def test_the_form_gives_one_job_or_a_sweep_of_any_task():
+    jobs, errors = form.parse_form(QUADRATIC, form.form_values(QUADRATIC))
+    assert errors == {} and jobs == [QUADRATIC.defaults()]
+    values = {**form.form_values(QUADRATIC), "lr": "0.1, 0.01,0.001,", "noisy": ["true", "false"],
+              "method": ["gd", "momentum"]}
+    jobs, errors = form.parse_form(QUADRATIC, values)
+    assert errors == {} and len(jobs) == 12
+    assert {(j["lr"], j["noisy"], j["method"]) for j in jobs} == {
+        (lr, n, m) for lr in (0.1, 0.01, 0.001) for n in (True, False)
+        for m in ("gd", "momentum")}
+    assert form.preview(len(jobs)).startswith("This will queue 12 jobs")
+    assert form.preview(1) == ""
+
+
+def test_mnist_through_the_same_form():
+    values = form.form_values(MNIST)
+    jobs, errors = form.parse_form(MNIST, values)
+    assert errors == {} and jobs == [HyperParams().to_dict()]
+    jobs, errors = form.parse_form(MNIST, {**values, "learning_rate": "0.1, 0.01",
+                                           "optimizer": ["adam", "sgd"]})
+    assert errors == {} and len(jobs) == 4
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("learning_rate", "20", "0 < learning_rate <= 10"),
-    ("learning_rate", "fast", "not a number"),
-    ("learning_rate", "", "needs a value"),
-    ("num_epochs", "2.5", "whole number"),
-    ("batch_size", "0", "between 1 and 8192"),
-    ("model", [], "needs a value"),
-    ("seed", "-1", "between 0 and"),
+    ("lr", "2", "0.0001 <= lr <= 1"),
+    ("lr", "fast", "not a number"),
+    ("lr", "", "needs a value"),
+    ("lr", " , ", "needs a value"),
+    ("steps", "2.5", "whole number"),
+    ("steps", "0", "between 1 and 100"),
+    ("steps", "9" * 400, "a number of 400 digits"),
+    ("x0", "nan", "finite"),
+    ("x0", "1e400", "finite"),
+    ("method", [], "needs a value"),
+    ("method", ["adam"], "one of gd, momentum"),
+    ("noisy", ["maybe"], "true or false"),
+    ("noisy", [], "needs a value"),
+    ("x0", [[1]], "single values"),
+    ("x0", "1," * 1001, "at most 1000 values"),
 ])
 def test_form_errors_land_on_their_field(field, value, message):
-    jobs, errors = views.parse_form(form(**{field: value}))
-    assert jobs == [] and message in errors[field]
+    jobs, errors = form.parse_form(QUADRATIC, {**form.form_values(QUADRATIC), field: value})
+    assert jobs == [] and message in errors[field], errors
 
 
-def test_momentum_with_adam_is_explained():
-    jobs, errors = views.parse_form(form(momentum="0.9"))
-    assert jobs == [] and "sgd" in errors["momentum"]
+def test_a_parameter_applies_only_when_its_condition_holds():
+    values = form.form_values(QUADRATIC)
+    assert form.applies(QUADRATIC, values)["beta"] is False
+    # not applying, it is left to its default, whatever it holds
+    jobs, errors = form.parse_form(QUADRATIC, {**values, "beta": "nonsense"})
+    assert errors == {} and jobs[0]["beta"] == 0.9
+    on = {**values, "method": ["momentum"], "beta": "0.5"}
+    assert form.applies(QUADRATIC, on)["beta"] is True
+    assert form.parse_form(QUADRATIC, on)[0][0]["beta"] == 0.5
+    # with both methods it applies to some jobs: a value that is not the default is explained
+    jobs, errors = form.parse_form(QUADRATIC, {**on, "method": ["gd", "momentum"]})
+    assert jobs == [] and "only when method is momentum" in errors["beta"]
+    assert form.when_text(QUADRATIC.params["beta"]) == "only when method is momentum"
+    # MNIST's momentum likewise, on sgd and rmsprop
+    mnist = form.form_values(MNIST)
+    assert form.applies(MNIST, mnist)["momentum"] is False
+    assert form.applies(MNIST, {**mnist, "optimizer": ["adam", "rmsprop"]})["momentum"] is True
 
 
-def test_clone_fills_the_form_with_a_runs_values():
-    hp = HyperParams(model="mlp", optimizer="sgd", learning_rate=0.05, momentum=0.9).to_dict()
-    values = views.form_values(hp)
-    jobs, errors = views.parse_form(values)
-    assert errors == {} and jobs == [HyperParams.parse(hp)]
+def test_a_sweep_too_large_is_a_form_error():
+    values = {**form.form_values(QUADRATIC), "x0": ",".join(str(x) for x in range(-10, 11)),
+              "steps": ",".join(str(s) for s in range(1, 100))}
+    jobs, errors = form.parse_form(QUADRATIC, values)
+    assert jobs == [] and "at most 1000" in errors["form"]
+
+
+def test_form_inputs_take_only_the_widgets_of_the_task():
+    def item(field, value, task="quadratic"):
+        return {"id": {"type": "param", "task": task, "field": field, "kind": "text"},
+                "property": "value", "value": value}
+    assert form.form_inputs([item("x0", "1"), item("lr", "0.1")], "quadratic") == {
+        "x0": "1", "lr": "0.1"}
+    assert form.form_inputs([item("x0", "1"), item("seed", "1", "mnist")], "quadratic") is None
+    for bad in (None, "x", [1], [{"id": "x0"}], [{"id": {"type": "param", "task": "quadratic",
+                                                         "field": 5}}]):
+        assert form.form_inputs(bad, "quadratic") is None
+
+
+@pytest.mark.parametrize("text, position", [("0.01", -2.0), ("1e-9", -4.0), ("10", 0.0),
+                                            ("0.05", -1.3), ("nan", None), ("-1", None),
+                                            ("0.1, 0.2", None), ([0.1], None), ("1e400", None)])
+def test_the_log_slider_follows_the_text_when_it_is_one_number(text, position):
+    assert form.text_to_slider(text, -4, 0) == position
+
+
+def test_the_slider_writes_two_significant_digits():
+    assert form.slider_to_text(-2) == "0.01" and form.slider_to_text(-1.3) == "0.05"
