@@ -10,6 +10,7 @@ chromedriver (the test command installs them).
 from __future__ import annotations
 
 import argparse
+import json
 import re
 import shutil
 import subprocess
@@ -72,9 +73,16 @@ def rows(driver) -> list[dict[str, str]]:
         });""")
 
 
-def choose(driver, dropdown_id: str, wanted: set[str]) -> None:
+def widget(field: str, kind: str = "text") -> str:
+    """A CSS selector of the form's widget for an MNIST hyperparameter (Dash
+    writes pattern-matching ids as sorted compact JSON)."""
+    cid = {"type": "param", "task": "mnist", "field": field, "kind": kind}
+    return f"[id='{json.dumps(cid, sort_keys=True, separators=(',', ':'))}']"
+
+
+def choose(driver, selector: str, wanted: set[str]) -> None:
     """Make a multi-select dropdown hold exactly `wanted`."""
-    driver.find_element(By.CSS_SELECTOR, f"#{dropdown_id}").click()
+    driver.find_element(By.CSS_SELECTOR, selector).click()
     time.sleep(0.3)
     # additions first: the dropdown keeps at least one value
     for adding in (True, False):
@@ -87,8 +95,8 @@ def choose(driver, dropdown_id: str, wanted: set[str]) -> None:
     driver.find_element(By.CSS_SELECTOR, ".brand").click()
 
 
-def type_into(driver, element_id: str, text: str) -> None:
-    box = driver.find_element(By.ID, element_id)
+def type_into(driver, selector: str, text: str) -> None:
+    box = driver.find_element(By.CSS_SELECTOR, selector)
     box.send_keys(Keys.CONTROL, "a")
     box.send_keys(Keys.BACKSPACE)
     box.send_keys(text)
@@ -109,16 +117,16 @@ def main() -> None:
             driver.get(url)
             wait_for(lambda: driver.find_element(By.ID, "jobs-grid"))
             print("1. a sweep of 4 MLP jobs from the form")
-            choose(driver, "form-model", {"mlp"})
-            choose(driver, "form-optimizer", {"adam", "sgd"})
-            type_into(driver, "form-learning_rate", "0.01, 0.001")
-            type_into(driver, "form-num_epochs", "3")
+            choose(driver, widget("model", "choice"), {"mlp"})
+            choose(driver, widget("optimizer", "choice"), {"adam", "sgd"})
+            type_into(driver, widget("learning_rate", "log-slider"), "0.01, 0.001")
+            type_into(driver, widget("num_epochs"), "3")
             preview = wait_for(lambda: "4 jobs" in driver.find_element(
                 By.ID, "sweep-preview").text and driver.find_element(By.ID, "sweep-preview").text)
             print("   ", preview)
             driver.save_screenshot(str(DOCS / "form.png"))
             driver.find_element(By.ID, "submit").click()
-            wait_for(lambda: driver.find_element(By.ID, "submit-result").text == "Queued 4 jobs.")
+            wait_for(lambda: driver.find_element(By.ID, "submit-result").text == "Queued 4 mnist jobs.")
             print("2. watch them run")
             wait_for(lambda: any(r.get("status", "").lower() == "running" and "left" in
                                  r.get("progress", "") for r in rows(driver)))
@@ -127,10 +135,9 @@ def main() -> None:
                      timeout=900)
             print("3. sort by test accuracy, then by run time")
             header = "#jobs-grid .ag-header-cell[col-id='{}'] .ag-header-cell-label"
-            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
-            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
+            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()  # best first
             time.sleep(1.5)
-            acc = [float(r["test_accuracy"].rstrip("%")) for r in rows(driver)]
+            acc = [float(r["test_accuracy"]) for r in rows(driver)]
             assert acc == sorted(acc, reverse=True), acc
             print("    test accuracy, best first:", acc)
             driver.find_element(By.CSS_SELECTOR, header.format("runtime")).click()
@@ -138,14 +145,13 @@ def main() -> None:
             print("    run time, shortest first:", [r["runtime"] for r in rows(driver)])
             print("4. overlay the two best runs")
             driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
-            driver.find_element(By.CSS_SELECTOR, header.format("test_accuracy")).click()
             time.sleep(1.5)
             for row in rows(driver)[:2]:
                 driver.find_element(By.CSS_SELECTOR, f"#jobs-grid .ag-row[row-id='{row['row-id']}'] "
                                                      ".ag-selection-checkbox input").click()
             wait_for(lambda: driver.execute_script(
-                "const g = document.querySelector('#loss-graph .js-plotly-plot');"
-                "return g && g.data && g.data.length == 4"))
+                "const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')];"
+                "return g.length == 2 && g.every(p => p.data && p.data.length == 4)"))
             time.sleep(1)
             driver.save_screenshot(str(DOCS / "dashboard.png"))
             driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"

@@ -105,7 +105,8 @@ def _form(schemas: dict[str, Schema]) -> html.Div:
             html.Label("Task", htmlFor="form-task", className="field-label"),
             dcc.Dropdown(id="form-task", options=views.task_options(schemas), value=MNIST.name,
                          clearable=False, searchable=False),
-            html.Div(MNIST.description, id="form-task-help", className="field-hint"),
+            html.Div(views.task_help(schemas.get(MNIST.name, MNIST)), id="form-task-help",
+                     className="field-hint"),
         ], className="field task-field"),
         html.P(form.SWEEP_HINT, className="field-hint sweep-hint"),
         html.Div(form_fields(schemas.get(MNIST.name, MNIST)), id="form-fields",
@@ -151,7 +152,8 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                 "cacheBlockSize": 100, "maxBlocksInCache": 20, "infiniteInitialRowCount": 1,
                 "rowBuffer": 10, "animateRows": False, "suppressCellFocus": True,
                 "rowHeight": 34, "suppressColumnVirtualisation": True, "tooltipShowDelay": 300,
-                "overlayNoRowsTemplate": "No experiments yet: queue one on the left.",
+                # a plain text (an overlay template would be HTML, which the grid refuses)
+                "localeText": {"noRowsToShow": "No experiments yet: queue one on the left."},
             },
             style={"height": "380px"},
             className="ag-theme-alpine jobs-grid",
@@ -177,7 +179,8 @@ def _run_view() -> html.Div:
 def _graphs(figures: list[tuple[str, Any]]) -> list[dcc.Graph]:
     figures = figures or [("empty", charts.empty_figure())]
     return [dcc.Graph(id={"type": "chart", "key": key}, figure=fig,
-                      config={"displaylogo": False}, className="graph") for key, fig in figures]
+                      config={"displaylogo": False, "displayModeBar": key != "empty" and "hover"},
+                      className="graph") for key, fig in figures]
 
 
 def _schemas_for_page(store: Store) -> dict[str, Schema]:
@@ -277,7 +280,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                 job = None
             if job is not None and job.task == schema.name:
                 params = job.hyper_params
-        return form_fields(schema, params), schema.description
+        return form_fields(schema, params), views.task_help(schema)
 
     @app.callback(Output(_SLIDER, "value"), Output(_LOG_TEXT, "value"),
                   Input(_SLIDER, "value"), Input(_LOG_TEXT, "value"),

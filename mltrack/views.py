@@ -296,6 +296,14 @@ def next_version(version: Any) -> int:
     return version + 1 if _is_int(version) and 0 <= version < 2**53 else 1
 
 
+def task_help(schema: Schema) -> str:
+    """The line under the task selector: the task's description and its
+    metrics, each with the way that is better (↓ lower, ↑ higher)."""
+    metrics = ", ".join(f"{m.name} {'↓' if m.goal == 'min' else '↑'}"
+                        + (" (primary)" if m is schema.primary else "") for m in schema.metrics)
+    return " · ".join(t for t in (schema.description, f"metrics: {metrics}") if t)
+
+
 def task_options(schemas: Mapping[str, Schema]) -> list[dict[str, str]]:
     """The task selector's options: mnist first (the built-in), then by name."""
     names = sorted(schemas, key=lambda n: (n != "mnist", n))

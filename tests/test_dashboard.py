@@ -293,7 +293,8 @@ def test_the_form_follows_the_task_selected(dash_duo, live_app, store, quadratic
     dash_duo.wait_for_element(param("mnist", "learning_rate"))
     choose(dash_duo, "#form-task", "quadratic")
     dash_duo.wait_for_element(param("quadratic", "x0"))
-    dash_duo.wait_for_text_to_equal("#form-task-help", "x² by gradient descent")
+    dash_duo.wait_for_text_to_equal("#form-task-help", "x² by gradient descent · metrics: "
+                                                       "loss ↓ (primary), x ↑")
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, param("mnist", "learning_rate"))
     # a widget per type, with the defaults and the help texts
     assert value(dash_duo, param("quadratic", "x0")) == "3"

@@ -117,6 +117,13 @@ def test_sort_names_follow_the_listing_s_task():
                      "offset": 0, "limit": 50, "text": ""}
 
 
+def test_the_task_help_says_what_each_metric_aims_at():
+    assert views.task_help(QUADRATIC) == "x² by gradient descent · metrics: loss ↓ (primary), x ↑"
+    assert views.task_help(MNIST).endswith(
+        "metrics: train_loss ↓, train_accuracy ↑, test_loss ↓, test_accuracy ↑ (primary)")
+    assert [o["value"] for o in views.task_options(SCHEMAS)] == ["mnist", "quadratic"]
+
+
 @pytest.mark.parametrize("value, expected", [(None, None), ("", None), ("mnist", "mnist"),
                                              ("quadratic", "quadratic")])
 def test_task_choice(value, expected):
