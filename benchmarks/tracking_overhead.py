@@ -1,6 +1,6 @@
 """What tracking costs per epoch: store writes against the epoch's time.
 
-Runs real MNIST jobs through a Worker on the embedded database, timing every
+Runs real MNIST jobs (the built-in task, through its Run) through a Worker on the embedded database, timing every
 store call the worker makes, and the same training bare (fit with no
 callbacks) in the same run as the baseline.
 
@@ -20,7 +20,8 @@ from mltrack.mnist import fit, load_mnist, resolve_device
 from mltrack.params import HyperParams
 from mltrack.settings import default_data_dir
 from mltrack.store import Store
-from mltrack.worker import Worker, mnist_train_fn
+from mltrack.mnist_task import TASK
+from mltrack.worker import Worker
 
 TIMED = ("claim", "checkpoint", "set_run_info", "heartbeat", "record_epoch", "finish")
 
@@ -49,6 +50,8 @@ def main() -> None:
     print(f"{'job':<22} {'bare s/epoch':>12} {'tracked s/epoch':>15} {'store ms/epoch':>14} "
           f"{'writes/epoch':>12} {'store share':>11}")
     with tempfile.TemporaryDirectory() as tmp, EmbeddedRedis(tmp) as server:
+        # a worker finds MNIST in <its data dir>/mnist, as mltrack does
+        (Path(tmp) / "mnist").symlink_to(args.data_dir.expanduser().resolve())
         for model, batch in (("mlp", 128), ("cnn", 1024)):
             params = HyperParams(model=model, batch_size=batch, num_epochs=args.epochs)
             bare = fit(params, data, device=device)
@@ -56,7 +59,7 @@ def main() -> None:
             spent: dict[str, list[float]] = defaultdict(list)
             store = timed_store(Store.from_url(server.url, f"{model}:"), spent)
             iid = store.create(params)
-            Worker(store, mnist_train_fn(args.data_dir, str(device))).run_once()
+            Worker(store, TASK, data_dir=tmp, device=str(device)).run_once()
             job = store.get(iid)
             tracked_epoch = job.runtime / args.epochs
             store_seconds = sum(sum(v) for v in spent.values()) / args.epochs

@@ -7,7 +7,7 @@ import signal
 import sys
 import threading
 import time
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import redis
 
@@ -17,6 +17,8 @@ from mltrack.security import SERVER_MAX_BODY
 from mltrack.settings import (Settings, SettingsError, check_exposure, is_loopback,
                               parse_settings)
 from mltrack.store import Store
+from mltrack.task import Task
+from mltrack.tasks import TaskLoadError, load_tasks
 
 log = logging.getLogger("mltrack")
 
@@ -64,18 +66,22 @@ def open_store(settings: Settings, stack: contextlib.ExitStack,
     return store
 
 
-def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack) -> None:
-    """Worker threads and the reaper; the stack stops them first on the way out."""
-    from mltrack.worker import WorkerConfig, mnist_train_fn, run_reaper, start_workers
+def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack,
+                   tasks: Mapping[str, Task]) -> None:
+    """Worker threads and the reaper; the stack stops them first on the way out.
+    The tasks' schemas are registered even without workers, so this dashboard
+    takes jobs of them for workers elsewhere."""
+    from mltrack.worker import WorkerConfig, register_tasks, run_reaper, start_workers
 
+    register_tasks(store, tasks.values())
     config = WorkerConfig(lease=settings.lease)
     stop = threading.Event()
     threads = [threading.Thread(target=run_reaper, args=(store, stop, config), daemon=True,
                                 name="reaper")]
     threads[0].start()
     if settings.workers:
-        train_fn = mnist_train_fn(settings.data_dir / "mnist", settings.device)
-        threads += start_workers(store, train_fn, settings.workers, stop, config)
+        threads += start_workers(store, tasks, settings.workers, stop, config,
+                                 data_dir=settings.data_dir, device=settings.device)
 
     def stop_training() -> None:
         # Running jobs stop at their next batch and go back to the queue,
@@ -95,13 +101,13 @@ def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack
     stack.callback(stop_training)
 
 
-def run_workers(settings: Settings) -> int:
+def run_workers(settings: Settings, tasks: Mapping[str, Task]) -> int:
     """`mltrack worker`: worker threads on a shared Redis, until SIGINT / SIGTERM."""
     with contextlib.ExitStack() as stack:
         store = open_store(settings, stack)
-        start_training(settings, store, stack)
-        print(f"mltrack worker: {settings.workers} worker thread(s) on {settings.redis_url} "
-              f"(Ctrl-C to stop)", flush=True)
+        start_training(settings, store, stack, tasks)
+        print(f"mltrack worker: {settings.workers} worker thread(s) on {settings.redis_url}, "
+              f"tasks {', '.join(tasks)} (Ctrl-C to stop)", flush=True)
         try:
             while True:
                 time.sleep(3600)
@@ -110,7 +116,7 @@ def run_workers(settings: Settings) -> int:
     return 0
 
 
-def serve(settings: Settings) -> int:
+def serve(settings: Settings, tasks: Mapping[str, Task]) -> int:
     import waitress
 
     fatal = _FatalError()
@@ -127,7 +133,7 @@ def serve(settings: Settings) -> int:
                 raise SettingsError(f"cannot listen on {_url(settings.host, settings.port)}: "
                                     f"{exc.strerror or exc}") from exc
             stack.callback(server.close)
-            start_training(settings, store, stack)
+            start_training(settings, store, stack, tasks)
             if hasattr(server, "effective_port"):
                 host, port = server.effective_host, server.effective_port
             else:  # a name that resolves to several addresses: several sockets
@@ -153,11 +159,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous_handlers = {sig: signal.signal(sig, _raise_stop)
                          for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
+        # First, before any server starts: a task that does not load is the
+        # user's to fix, and says why in one line.
+        tasks = load_tasks(settings.tasks)
         if settings.command == "worker":
-            return run_workers(settings)
+            return run_workers(settings, tasks)
         check_exposure(settings)
-        return serve(settings)
-    except (SettingsError, EmbeddedServerError) as exc:
+        return serve(settings, tasks)
+    except (SettingsError, EmbeddedServerError, TaskLoadError) as exc:
         print(f"mltrack: {exc}", file=sys.stderr)
         return 2
     except redis.RedisError as exc:

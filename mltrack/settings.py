@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from mltrack.store import DEFAULT_PREFIX
+from mltrack.tasks import parse_task_list
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8050
@@ -40,6 +41,7 @@ class Settings:
     workers: int = 1
     device: str = "auto"
     lease: float = 30.0
+    tasks: tuple[str, ...] = ()  # task specs (module:attr or file.py:attr) besides mnist
 
 
 def is_loopback(host: str) -> bool:
@@ -131,6 +133,12 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="seconds before a job whose worker stopped answering goes back to the "
              "queue [MLTRACK_LEASE] (default: %(default)s)")
     parser.add_argument(
+        "--task", action="append", dest="tasks", metavar="MODULE:ATTR",
+        help="a task to run and show besides the built-in mnist: module:attr "
+             "(mypkg.tasks:task) or path/to/file.py:attr (attr defaults to task); "
+             "repeat it for several [MLTRACK_TASKS, comma separated] (installed packages "
+             "add theirs through the mltrack.tasks entry point)")
+    parser.add_argument(
         "--threads", type=_positive, default=env("MLTRACK_THREADS", "8"),
         help="HTTP server threads [MLTRACK_THREADS] (default: %(default)s)")
     parser.add_argument(
@@ -165,6 +173,8 @@ def parse_settings(argv: Sequence[str] | None = None,
         workers=args.workers,
         device=args.device,
         lease=args.lease,
+        tasks=tuple(args.tasks if args.tasks is not None
+                    else parse_task_list(environ.get("MLTRACK_TASKS", ""))),
     )
 
 

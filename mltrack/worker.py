@@ -1,4 +1,5 @@
-"""Workers: claim jobs from the queue, train them, and turn training events into store writes.
+"""Workers: claim jobs of the tasks they have, run each task's `train(params, run)`,
+and turn what it reports through the `Run` into store writes.
 
 A worker holds a job under a lease that a heartbeat renews; a worker that dies
 or hangs stops renewing it, and the reaper (every worker and the dashboard
@@ -12,8 +13,11 @@ finite number ends the job as failed (`diverged at epoch 3: train loss is nan`).
 """
 from __future__ import annotations
 
+import json
 import logging
 import math
+import numbers
+import operator
 import os
 import random
 import socket
@@ -22,19 +26,16 @@ import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterable, Mapping
 
 import redis
 
-from mltrack.params import HyperParams
-from mltrack.store import (DEFAULT_LEASE, DEFAULT_MAX_LOST, Claim, IllegalTransition,
-                           JobNotFound, StaleAttempt, Status, Store)
+from mltrack.store import (DEFAULT_LEASE, DEFAULT_MAX_LOST, Claim, EpochOutOfOrder,
+                           IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
+from mltrack.task import Schema, Task
 
 log = logging.getLogger(__name__)
 
-# train_fn(params, *, on_start, on_epoch, on_progress, should_stop, resume_from) -> result
-# with a `.stopped` attribute; mltrack.mnist.fit is the real one.
-TrainFn = Callable[..., Any]
 # wait(seconds) -> True when the worker is to stop; the default is its stop
 # event's wait, so every pause ends at once on a stop. Tests pass a fake one.
 Wait = Callable[[float], bool]
@@ -44,6 +45,11 @@ Clock = Callable[[], float]
 # first batches carry start-up costs and would overstate it many times over.
 ESTIMATE_AFTER_BATCHES = 3
 ESTIMATE_AFTER_SECONDS = 1.0
+
+# A stored checkpoint is the task's bytes behind a one-line header that says
+# which epoch they resume after and the training time at that point, so a
+# task that checkpoints only now and then still resumes at the right epoch.
+_CKPT_MAGIC = b"MLTRACK-CKPT1 "
 
 
 def can_wait_out(exc: BaseException) -> bool:
@@ -85,7 +91,12 @@ class Diverged(Exception):
     """A metric of an epoch is not a finite number: the run cannot recover."""
 
 
-def check_finite(metrics: dict[str, Any]) -> None:
+class RunMisuse(Exception):
+    """The task called its Run against the contract (an undeclared metric, a
+    value that is not a number, an epoch out of order): the job fails."""
+
+
+def check_finite(metrics: Mapping[str, Any]) -> None:
     """Raise Diverged naming the first metric that is NaN or infinite.
 
     Any task may report any metrics, so every value is checked, not a known few.
@@ -94,7 +105,7 @@ def check_finite(metrics: dict[str, Any]) -> None:
         try:
             number = float(value)
         except (TypeError, ValueError):
-            continue  # not a number at all: the store refuses it with its own reason
+            continue  # not a number at all: refused elsewhere with its own reason
         if not math.isfinite(number):
             epoch = metrics.get("epoch", "?")
             raise Diverged(f"diverged at epoch {epoch}: {name.replace('_', ' ')} is {number!r}")
@@ -104,46 +115,238 @@ def worker_id(thread: str | None = None) -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{thread or threading.current_thread().name}"
 
 
+def task_data_dir(root: Path, task: str) -> Path:
+    """A task's own directory under the data dir. MNIST keeps the place its
+    data always had (`<data dir>/mnist`), so nothing is fetched again."""
+    return root / "mnist" if task == "mnist" else root / "tasks" / task
+
+
+_devices: dict[str, str] = {}
+
+
+def resolve_device(name: str) -> str:
+    """`auto` becomes cuda, mps or cpu (torch is asked only then, once)."""
+    if name != "auto":
+        return name
+    if name not in _devices:
+        try:
+            import torch
+        except ImportError:  # a NumPy-only worker: nothing but the CPU to train on
+            _devices[name] = "cpu"
+        else:
+            mps = getattr(torch.backends, "mps", None)
+            _devices[name] = ("cuda" if torch.cuda.is_available() else
+                              "mps" if mps is not None and mps.is_available() else "cpu")
+    return _devices[name]
+
+
+def as_tasks(tasks: Task | Mapping[str, Task] | Iterable[Task]) -> dict[str, Task]:
+    """{name: Task} from one Task, a mapping or a list of them."""
+    if isinstance(tasks, Task):
+        return {tasks.name: tasks}
+    items = list(tasks.values()) if isinstance(tasks, Mapping) else list(tasks)
+    if not all(isinstance(t, Task) for t in items):
+        raise TypeError("a worker runs mltrack.Task objects")
+    return {t.name: t for t in items}
+
+
+def register_tasks(store: Store, tasks: Iterable[Task]) -> None:
+    """Record each task's schema in the store, so every mltrack on it can take
+    and show its jobs; warn when it replaces a different schema of that name."""
+    for task in tasks:
+        if not store.register_task(task.schema):
+            log.warning("task %s: its schema differs from the one registered before "
+                        "(another mltrack, or an older version of the task); this one "
+                        "replaces it", task.name)
+
+
+def pack_checkpoint(epoch: int, time_training: float, data: bytes) -> bytes:
+    header = json.dumps({"epoch": epoch, "time_training": time_training}).encode()
+    return _CKPT_MAGIC + header + b"\n" + data
+
+
+def unpack_checkpoint(blob: bytes) -> tuple[int, float, bytes] | None:
+    """(epoch, time_training, the task's bytes), or None for bytes stored
+    without a header (by an mltrack before tasks)."""
+    if not blob.startswith(_CKPT_MAGIC):
+        return None
+    header, _, data = blob[len(_CKPT_MAGIC):].partition(b"\n")
+    meta = json.loads(header)
+    return int(meta["epoch"]), float(meta["time_training"]), data
+
+
 @dataclass
 class _Running:
     """What a worker knows about the job it runs."""
 
     claim: Claim
+    schema: Schema
     cancel: threading.Event = field(default_factory=threading.Event)
     lost: threading.Event = field(default_factory=threading.Event)
     done: threading.Event = field(default_factory=threading.Event)
-    progress: dict[str, Any] | None = None
-    last_progress_write: float = 0.0
+    # how the run ended early, if it did: (error, traceback or None)
+    failure: tuple[str, str | None] | None = None
+    abandoned: str | None = None
+    asked_to_stop: bool = False  # should_stop() answered True
+    last_epoch: int = 0  # the last epoch train() logged (or resumed after)
+    logged: int = 0  # epochs logged in this attempt
+    train_started: float = 0.0  # worker clock; time_training counts from here
+    time_before: float = 0.0  # time_training at the resume point
+    # progress: (epoch, done, total, seconds into the epoch, wall time)
+    latest: tuple[int, int, int, float, float] | None = None
+    last_progress_write: float = -math.inf
     epoch_seconds: float | None = None  # the last whole epoch, evaluation included
-    last_epoch_end: float | None = None
+    epoch_started: float = 0.0
+
+    @property
+    def ended(self) -> bool:
+        return self.failure is not None or self.abandoned is not None or self.lost.is_set()
+
+    def fail(self, error: str, trace: str | None = None) -> None:
+        if self.failure is None:
+            self.failure = (error, trace)
+
+
+class WorkerRun:
+    """The `Run` a task's train(params, run) reports through (see mltrack.task.Run)."""
+
+    def __init__(self, worker: "Worker", job: _Running, checkpoint: bytes | None,
+                 epochs_done: int, data_dir: Path, task: Task):
+        self.checkpoint = checkpoint
+        self.epochs_done = epochs_done
+        self.logger = logging.getLogger(f"mltrack.task.{task.name}")
+        self._worker, self._job, self._task = worker, job, task
+        self._data_dir = data_dir
+        self._declared = {m.name for m in task.schema.metrics}
+
+    @property
+    def device(self) -> str:
+        return resolve_device(self._worker.device)
+
+    @property
+    def data_dir(self) -> Path:
+        self._data_dir.mkdir(parents=True, exist_ok=True)  # made when a task asks for it
+        return self._data_dir
+
+    def __repr__(self) -> str:
+        return f"<Run of job {self._job.claim.iid} ({self._task.name})>"
+
+    # -- the contract -------------------------------------------------------
+    def log(self, epoch: int, metrics: Mapping[str, float],
+            checkpoint: bytes | None = None) -> None:
+        job = self._job
+        if job.ended:  # the task caught our exception and went on: stop it again
+            raise RunMisuse(job.failure[0] if job.failure else "the run has ended")
+        values = self._checked(epoch, metrics, checkpoint)
+        try:
+            check_finite(values)  # before anything is written: a NaN epoch is never recorded
+        except Diverged as exc:
+            job.fail(str(exc))  # a plain reason is the whole story: no traceback
+            raise
+        self._worker._record(job, values, checkpoint)
+
+    def progress(self, done: int, total: int) -> None:
+        self._worker._progress(self._job, done, total)
+
+    def should_stop(self) -> bool:
+        job, worker = self._job, self._worker
+        if job.cancel.is_set() or job.ended or worker.stop_event.is_set():
+            job.asked_to_stop = True
+            return True
+        return False
+
+    def describe(self, **info: Any) -> None:
+        self._worker._describe(self._job, info)
+
+    # -- checks ---------------------------------------------------------------
+    def _misuse(self, message: str) -> RunMisuse:
+        """Fail the job with `message` and the place in the task that caused it."""
+        stack = "".join(traceback.format_stack()[:-2])
+        self._job.fail(message, "Traceback (most recent call last):\n" + stack)
+        return RunMisuse(message)
+
+    def _checked(self, epoch: Any, metrics: Any, checkpoint: Any) -> dict[str, float]:
+        name = self._task.name
+        try:
+            if isinstance(epoch, bool):
+                raise TypeError
+            epoch = operator.index(epoch)  # ints and numpy's integers
+        except TypeError:
+            raise self._misuse(f"run.log: epoch must be a whole number, got "
+                               f"{type(epoch).__name__} {epoch!r:.40}") from None
+        expected = self._job.last_epoch + 1
+        if epoch != expected:
+            raise self._misuse(f"run.log: epoch {epoch} logged, but epoch {expected} comes "
+                               "next (epochs go 1, 2, 3...; a resumed run goes on after "
+                               "run.epochs_done)")
+        if not isinstance(metrics, Mapping):
+            raise self._misuse(f"run.log: metrics must be a dict of metric names to numbers, "
+                               f"got {type(metrics).__name__}")
+        if not metrics:
+            raise self._misuse(f"run.log: epoch {epoch} has no metrics (task {name} "
+                               f"declares {', '.join(sorted(self._declared))})")
+        values: dict[str, float] = {"epoch": epoch}
+        for metric, value in metrics.items():
+            if metric not in self._declared:
+                raise self._misuse(
+                    f"run.log: metric {metric!r} is not declared by task {name} (it declares "
+                    f"{', '.join(sorted(self._declared))}; add mltrack.Metric({metric!r}))")
+            values[metric] = self._number(metric, epoch, value)
+        if checkpoint is not None and not isinstance(checkpoint, (bytes, bytearray, memoryview)):
+            raise self._misuse(f"run.log: checkpoint must be bytes, got "
+                               f"{type(checkpoint).__name__} (encode it, e.g. "
+                               "str(x).encode(), or torch.save to an io.BytesIO)")
+        return values
+
+    def _number(self, metric: str, epoch: int, value: Any) -> float:
+        if isinstance(value, numbers.Real) and not isinstance(value, bool):
+            return float(value)
+        if not isinstance(value, (str, bytes, bool)) and hasattr(value, "__float__"):
+            try:  # a one-element tensor or array
+                return float(value)
+            except (TypeError, ValueError):
+                pass
+        raise self._misuse(f"run.log: metric {metric} at epoch {epoch} must be a number, "
+                           f"got {type(value).__name__} {value!r:.40}")
 
 
 class Worker:
-    """Runs jobs from `store` with `train_fn`, one at a time."""
+    """Runs jobs of `tasks` from `store`, one at a time."""
 
-    def __init__(self, store: Store, train_fn: TrainFn, *, name: str | None = None,
-                 config: WorkerConfig = WorkerConfig(),
+    def __init__(self, store: Store, tasks: Task | Mapping[str, Task] | Iterable[Task], *,
+                 name: str | None = None, config: WorkerConfig = WorkerConfig(),
                  stop_event: threading.Event | None = None,
-                 clock: Clock = time.monotonic, wait: Wait | None = None):
+                 clock: Clock = time.monotonic, wait: Wait | None = None,
+                 data_dir: Path | str | None = None, device: str = "auto"):
         self.store = store
-        self.train_fn = train_fn
+        self.tasks = as_tasks(tasks)
+        self.schemas = {n: t.schema for n, t in self.tasks.items()}
         self.config = config
         self.id = name or worker_id()
         self.stop_event = stop_event or threading.Event()
         self.clock = clock
         self.wait = wait or self.stop_event.wait
+        self.device = device
+        if data_dir is None:
+            from mltrack.settings import default_data_dir
+            data_dir = default_data_dir()
+        self.data_dir = Path(data_dir)
         self.current: _Running | None = None
         self.started = time.time()
         self.jobs_done = 0
         self._last_reap = 0.0
+        self._registered = False
 
     # -- the loop -------------------------------------------------------------
     def run(self) -> None:
         """Claim and run jobs until stop_event is set; Redis outages are waited out."""
-        log.info("worker %s started", self.id)
+        log.info("worker %s started (tasks: %s)", self.id, ", ".join(self.tasks))
         failures = 0
         while not self.stop_event.is_set():
             try:
+                if not self._registered:
+                    register_tasks(self.store, self.tasks.values())
+                    self._registered = True
                 self.reap_if_due()
                 self.register()
                 ran = self.run_once()
@@ -171,7 +374,7 @@ class Worker:
         """Claim one job and run it to its end; False when the queue was empty."""
         if self.stop_event.is_set():
             return False
-        claim = self.store.claim(self.id, lease=self.config.lease)
+        claim = self.store.claim(self.id, lease=self.config.lease, tasks=self.schemas)
         if claim is None:
             return False
         self._run(claim)
@@ -189,14 +392,15 @@ class Worker:
         host, pid, thread = (self.id.split(":", 2) + ["", ""])[:3]
         self.store.register_worker(self.id, {
             "id": self.id, "host": host, "pid": int(pid) if pid.isdigit() else None,
-            "thread": thread,
+            "thread": thread, "tasks": sorted(self.tasks),
             "started": self.started, "jobs_done": self.jobs_done,
             "job": job.claim.iid if job else None,
         }, ttl=self.config.heartbeat * 3)
 
     # -- one job --------------------------------------------------------------
     def _run(self, claim: Claim) -> None:
-        job = _Running(claim)
+        task = self.tasks[claim.task]  # the store hands out only jobs of these tasks
+        job = _Running(claim, task.schema)
         self.current = job
         try:
             self.register()  # the dashboard shows this worker busy at once
@@ -207,43 +411,61 @@ class Worker:
                                 name=f"heartbeat-{iid[:8]}")
         beat.start()
         try:
-            resume = self._write(job, lambda: self.store.checkpoint(iid))
-            log.info("worker %s runs job %s (attempt %d%s)", self.id, iid, attempt,
-                     ", resuming" if resume else "")
-            result = self.train_fn(
-                claim.hyper_params,
-                on_start=lambda info: self._on_start(job, info),
-                on_epoch=lambda metrics, ckpt: self._on_epoch(job, metrics, ckpt),
-                on_progress=lambda info: self._on_progress(job, info),
-                should_stop=lambda: (job.cancel.is_set() or job.lost.is_set()
-                                     or self.stop_event.is_set()),
-                resume_from=resume,
-            )
-        except JobLost:
-            log.warning("job %s was taken over; worker %s drops it", iid, self.id)
-            return
-        except Abandoned as exc:
-            log.warning("job %s left as it is: %s; it goes back to the queue when its "
-                        "lease runs out", iid, exc)
-            return
-        except Diverged as exc:  # a plain reason is the whole story: no traceback
-            log.warning("job %s: %s", iid, exc)
-            self._finish(job, Status.FAILED, error=str(exc))
-            return
-        except Exception as exc:
-            if job.lost.is_set():
-                return
-            log.exception("job %s failed", iid)
-            message = f"{type(exc).__name__}: {exc}"
-            self._finish(job, Status.FAILED, error=message, traceback=traceback.format_exc())
-            return
+            self._train(job, task)
+        except (JobLost, Abandoned):
+            pass  # recorded on the job; the outcome is decided below
         finally:
             job.done.set()
             beat.join()
             self.current = None
+        self._conclude(job)
+
+    def _train(self, job: _Running, task: Task) -> None:
+        c = job.claim
+        blob = self._write(job, lambda: self.store.checkpoint(c.iid))
+        checkpoint, epochs_done = self._resume_point(job, blob)
+        log.info("worker %s runs job %s (%s, attempt %d%s)", self.id, c.iid, task.name,
+                 c.attempt, f", resuming after epoch {epochs_done}" if checkpoint else "")
+        run = WorkerRun(self, job, checkpoint, epochs_done,
+                        task_data_dir(self.data_dir, task.name), task)
+        job.last_epoch = epochs_done
+        job.train_started = job.epoch_started = self.clock()
+        try:
+            task.train(dict(c.hyper_params), run)
+        except (Exception, SystemExit) as exc:  # the task's own error: the job fails
+            if not job.ended:
+                job.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+    def _resume_point(self, job: _Running, blob: bytes | None) -> tuple[bytes | None, int]:
+        """The task's checkpoint and the epoch it resumes after; sets time_before."""
+        if blob is None:
+            return None, 0
+        unpacked = unpack_checkpoint(blob)
+        if unpacked is None:  # stored before tasks: it belongs to the last epoch
+            before = self._write(job, lambda: self.store.get(job.claim.iid))
+            job.time_before = before.runtime or 0.0
+            return blob, before.epochs_done
+        epoch, job.time_before, data = unpacked
+        return data, epoch
+
+    def _conclude(self, job: _Running) -> None:
+        """Record how the run ended: failed, done, cancelled, or back in the queue."""
+        iid, attempt = job.claim.iid, job.claim.attempt
+        total = job.schema.num_epochs(job.claim.hyper_params)
+        finished_all = total is not None and job.last_epoch >= total
         if job.lost.is_set():
             log.warning("job %s was taken over; worker %s drops it", iid, self.id)
-        elif not getattr(result, "stopped", False):
+        elif job.abandoned:
+            log.warning("job %s left as it is: %s; it goes back to the queue when its "
+                        "lease runs out", iid, job.abandoned)
+        elif job.failure:
+            error, trace = job.failure
+            if trace:
+                log.error("job %s failed: %s\n%s", iid, error, trace)
+            else:
+                log.warning("job %s: %s", iid, error)
+            self._finish(job, Status.FAILED, error=error, traceback=trace)
+        elif finished_all or not job.asked_to_stop:
             self._finish(job, Status.DONE)
         elif job.cancel.is_set():
             self._finish(job, Status.CANCELLED)
@@ -255,38 +477,56 @@ class Worker:
                 return
             log.info("job %s returned to the queue", iid)
 
-    def _finish(self, job: _Running, status: Status, **fields: str) -> None:
+    def _finish(self, job: _Running, status: Status, *, error: str | None = None,
+                traceback: str | None = None) -> None:
         c = job.claim
         try:
-            self._write(job, lambda: self.store.finish(c.iid, c.attempt, status, **fields))
+            self._write(job, lambda: self.store.finish(c.iid, c.attempt, status, error=error,
+                                                       traceback=traceback))
         except (JobLost, Abandoned) as exc:
             log.warning("job %s could not be marked %s: %s", c.iid, status.value, exc)
             return
         self.jobs_done += 1
         log.info("job %s %s", c.iid, status.value)
 
-    def _on_start(self, job: _Running, info: dict[str, Any]) -> None:
+    # -- what the Run reports -----------------------------------------------------
+    def _describe(self, job: _Running, info: Mapping[str, Any]) -> None:
         c = job.claim
+        if not job.logged:
+            # Said before the first epoch: what came before (loading data,
+            # building the model) is set-up, not training time.
+            job.train_started = job.epoch_started = self.clock()
+        info = {k: str(v) for k, v in info.items()}
         self._write(job, lambda: self.store.set_run_info(c.iid, c.attempt, info))
 
-    def _on_epoch(self, job: _Running, metrics: dict[str, float], checkpoint: bytes) -> None:
-        check_finite(metrics)  # before anything is written: a NaN epoch is never recorded
+    def _record(self, job: _Running, values: dict[str, float], checkpoint: Any) -> None:
         c = job.claim
         now = self.clock()
-        if job.last_epoch_end is not None:
-            job.epoch_seconds = now - job.last_epoch_end
-        job.last_epoch_end = now
-        self._write(job, lambda: self.store.record_epoch(c.iid, c.attempt, metrics, checkpoint))
+        epoch = int(values["epoch"])
+        time_training = job.time_before + (now - job.train_started)
+        record = {"epoch": epoch, "time_training": time_training, **values}
+        blob = None if checkpoint is None else pack_checkpoint(epoch, time_training,
+                                                               bytes(checkpoint))
+        try:
+            self._write(job, lambda: self.store.record_epoch(
+                c.iid, c.attempt, record, blob, goals=job.schema.goals))
+        except EpochOutOfOrder as exc:
+            if exc.expected <= epoch:
+                raise
+            # Trained again after an older checkpoint: the first recording stays.
+            log.debug("job %s: epoch %d was recorded before; kept as it was", c.iid, epoch)
+        job.last_epoch = epoch
+        job.logged += 1
+        job.epoch_seconds = now - job.epoch_started
+        job.epoch_started = now
 
-    def _on_progress(self, job: _Running, info: dict[str, Any]) -> None:
+    def _progress(self, job: _Running, done: Any, total: Any) -> None:
         now = self.clock()
-        if job.last_epoch_end is None:
-            job.last_epoch_end = now - info.get("epoch_seconds", 0.0)
-        job.progress = {
-            "epoch": info["epoch"], "batch": info["batch"], "batches": info["batches"],
-            "eta_seconds": self._time_left(job, info),
-            "at": time.time(),
-        }
+        try:
+            done, total = int(done), int(total)
+        except (TypeError, ValueError):
+            return  # progress is for show: a bad value is not worth a job
+        job.latest = (job.last_epoch + 1, done, total, now - job.epoch_started, time.time())
         if now - job.last_progress_write < self.config.progress_every:
             return
         job.last_progress_write = now
@@ -295,24 +535,34 @@ class Worker:
         except redis.RedisError:
             pass
 
+    def _progress_line(self, job: _Running) -> dict[str, Any] | None:
+        if job.latest is None:
+            return None
+        epoch, done, total, elapsed, at = job.latest
+        return {"epoch": epoch, "batch": done, "batches": total,
+                "eta_seconds": self._time_left(job, epoch, done, total, elapsed), "at": at}
+
     @staticmethod
-    def _time_left(job: _Running, info: dict[str, Any]) -> float | None:
+    def _time_left(job: _Running, epoch: int, batch: int, batches: int,
+                   elapsed: float) -> float | None:
         """Seconds left in the run, or None while it is too early to tell."""
-        batch, batches, elapsed = info["batch"], info["batches"], info["epoch_seconds"]
         if job.epoch_seconds is None and (batch < ESTIMATE_AFTER_BATCHES
                                           or elapsed < ESTIMATE_AFTER_SECONDS):
             return None  # no whole epoch measured, and too little of this one
         per_batch = elapsed / max(batch, 1)
         epoch_estimate = job.epoch_seconds or per_batch * batches
-        remaining_epochs = (job.claim.hyper_params.get("num_epochs") or info["epoch"]) - info["epoch"]
-        return round(per_batch * (batches - batch) + remaining_epochs * epoch_estimate, 1)
+        # Without a number of epochs, what progress() counts is all there is to go.
+        total = job.schema.num_epochs(job.claim.hyper_params) or epoch
+        remaining_epochs = max(total - epoch, 0)
+        return round(max(batches - batch, 0) * per_batch + remaining_epochs * epoch_estimate, 1)
 
     # -- heartbeat and writes ---------------------------------------------------
     def _beat(self, job: _Running) -> None:
         """Renew the lease, store progress, and learn of a cancel; one round trip."""
         c = job.claim
         try:
-            if self.store.heartbeat(c.iid, c.attempt, self.config.lease, progress=job.progress):
+            if self.store.heartbeat(c.iid, c.attempt, self.config.lease,
+                                    progress=self._progress_line(job)):
                 job.cancel.set()
         except (StaleAttempt, IllegalTransition, JobNotFound):
             job.lost.set()
@@ -350,8 +600,9 @@ class Worker:
                 if job.lost.is_set():
                     raise JobLost("lost while the database was unreachable") from exc
                 if self.wait(self._backoff(failures)):
-                    raise Abandoned(f"worker {self.id} stops and the database cannot take "
-                                    f"its writes ({exc})") from exc
+                    job.abandoned = (f"worker {self.id} stops and the database cannot take "
+                                     f"its writes ({exc})")
+                    raise Abandoned(job.abandoned) from exc
 
     def _backoff(self, failures: int) -> float:
         """Exponential with jitter: 0.25 s, 0.5 s, 1 s ... up to backoff_max."""
@@ -377,29 +628,15 @@ def run_reaper(store: Store, stop_event: threading.Event,
             return
 
 
-def mnist_train_fn(data_dir: Path, device: str = "auto") -> TrainFn:
-    """The real training function: MNIST from `data_dir`, on `device`."""
-
-    def train(params: dict[str, Any] | HyperParams, **callbacks: Any) -> Any:
-        from mltrack import mnist  # torch is imported only where training happens
-
-        if not isinstance(params, HyperParams):
-            params = HyperParams(**params)
-        dev = mnist.resolve_device(device)
-        data = mnist.load_mnist(data_dir, dev)
-        return mnist.fit(params, data, device=dev, **callbacks)
-
-    return train
-
-
-def start_workers(store: Store, train_fn: TrainFn, count: int, stop_event: threading.Event,
-                  config: WorkerConfig = WorkerConfig()) -> list[threading.Thread]:
+def start_workers(store: Store, tasks: Mapping[str, Task], count: int,
+                  stop_event: threading.Event, config: WorkerConfig = WorkerConfig(), *,
+                  data_dir: Path | None = None, device: str = "auto") -> list[threading.Thread]:
     """`count` worker threads (daemons) sharing `stop_event`."""
     threads = []
     for n in range(count):
         name = f"worker-{n + 1}"
-        worker = Worker(store, train_fn, name=worker_id(name), config=config,
-                        stop_event=stop_event)
+        worker = Worker(store, tasks, name=worker_id(name), config=config,
+                        stop_event=stop_event, data_dir=data_dir, device=device)
         thread = threading.Thread(target=worker.run, name=name, daemon=True)
         thread.start()
         threads.append(thread)

@@ -1,10 +1,12 @@
-"""Stand-ins for worker tests: mnist.fit's contract without torch, and a fake clock."""
+"""Stand-ins for worker tests: a task's train through a Run without torch, and a fake clock."""
 from __future__ import annotations
 
 import json
 import threading
 import time
-from types import SimpleNamespace
+
+from mltrack.params import MNIST_METRICS, MNIST_PARAMS
+from mltrack.task import Metric, Task
 
 
 def epoch_metrics(epoch: int) -> dict[str, float]:
@@ -44,12 +46,14 @@ class FakeClock:
         return wait
 
 
-class FakeFit:
-    """Epochs of `batches` batches, `batch_seconds` each; checkpoints name the epoch.
+class FakeTrain:
+    """A task's train(params, run) with MNIST's hyperparameters and metrics and
+    no torch: epochs of `batches` batches, `batch_seconds` each, reported
+    through the Run; checkpoints name the epoch.
 
     With a `clock`, a batch moves that clock instead of sleeping. From epoch
     `diverge_at` on, metric `metric` is reported as `value` (NaN by default).
-    `runs` records (params.seed, first epoch trained) for every call.
+    `runs` records (params["seed"], first epoch trained) for every call.
     """
 
     def __init__(self, batches: int = 5, batch_seconds: float = 0.0, fail_at_epoch: int = 0,
@@ -63,26 +67,34 @@ class FakeFit:
     def _now(self) -> float:
         return self.clock() if self.clock else time.monotonic()
 
-    def __call__(self, params, *, on_start, on_epoch, on_progress, should_stop, resume_from):
-        params = SimpleNamespace(**params) if isinstance(params, dict) else params
-        first = json.loads(resume_from)["epoch"] + 1 if resume_from else 1
-        self.runs.append((params.seed, first))
-        on_start({"device": "cpu", "precision": "fp32"})
-        for epoch in range(first, params.num_epochs + 1):
-            started = self._now()
+    def __call__(self, params, run):
+        first = 1
+        if run.checkpoint is not None:
+            first = json.loads(run.checkpoint)["epoch"] + 1
+            assert first == run.epochs_done + 1
+        self.runs.append((params["seed"], first))
+        run.describe(device="cpu", precision="fp32")
+        for epoch in range(first, params["num_epochs"] + 1):
             for batch in range(1, self.batches + 1):
-                if should_stop():
-                    return SimpleNamespace(stopped=True)
+                if run.should_stop():
+                    return
                 if epoch == self.fail_at_epoch:
                     raise RuntimeError(f"boom at epoch {epoch}")
                 if self.clock:
                     self.clock.advance(self.batch_seconds)
                 else:
                     time.sleep(self.batch_seconds)
-                on_progress({"epoch": epoch, "batch": batch, "batches": self.batches,
-                             "epoch_seconds": self._now() - started})
-            metrics = epoch_metrics(epoch)
+                run.progress(batch, self.batches)
+            metrics = {k: v for k, v in epoch_metrics(epoch).items()
+                       if k not in ("epoch", "time_training")}
             if self.diverge_at and epoch >= self.diverge_at:
                 metrics[self.metric] = self.value
-            on_epoch(metrics, json.dumps({"epoch": epoch}).encode())
-        return SimpleNamespace(stopped=False)
+            run.log(epoch, metrics, checkpoint=json.dumps({"epoch": epoch}).encode())
+
+
+def fake_task(train, name: str = "mnist", extra_metrics: tuple[str, ...] = ()):
+    """A Task with MNIST's schema (so `store.create(HyperParams(...))` jobs are
+    its jobs), or under another name with more metrics, that trains with `train`."""
+    metrics = MNIST_METRICS + tuple(Metric(m) for m in extra_metrics)
+    return Task(name=name, params=MNIST_PARAMS, metrics=metrics, epochs="num_epochs",
+                train=train)

@@ -25,6 +25,14 @@ def wait_for(predicate, timeout=30.0, step=0.02):
 
 
 START_TIMEOUT = 60
+REPO = Path(__file__).resolve().parent.parent
+
+
+def child_env(extra: dict | None = None) -> dict:
+    """The environment for a child Python: this checkout's mltrack first, whatever
+    checkout an editable install points at."""
+    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+    return {**os.environ, "PYTHONPATH": path, **(extra or {})}
 
 
 class Running:
@@ -42,7 +50,7 @@ def start_mltrack(data_dir: Path, *args: str, env: dict | None = None) -> Runnin
     proc = subprocess.Popen(
         [sys.executable, "-m", "mltrack", "--port", "0", "--data-dir", str(data_dir), *args],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        env={**os.environ, **(env or {})})
+        env=child_env(env))
     lines: list[str] = []
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:

@@ -1,4 +1,4 @@
-"""Worker tests: the real store and server, a fake training function."""
+"""Worker tests: the real store and server, a fake task (its train reports through a Run)."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ from collections import Counter
 
 import pytest
 
-from fakes import FakeClock, FakeFit, epoch_metrics
+from fakes import FakeClock, FakeTrain, epoch_metrics, fake_task
 from helpers import DiskCannotWrite, wait_for
 from mltrack.embedded import EmbeddedRedis
 from mltrack.params import HyperParams
@@ -26,13 +26,13 @@ def in_thread(worker: Worker, once: bool = True) -> threading.Thread:
 
 
 def test_an_empty_queue_runs_nothing(store):
-    assert Worker(store, FakeFit(), config=FAST).run_once() is False
+    assert Worker(store, fake_task(FakeTrain()), config=FAST).run_once() is False
 
 
 def test_a_job_runs_to_done_with_every_epoch_once(store, redis_client):
     iid = store.create(HyperParams(model="mlp", num_epochs=3))
-    fit = FakeFit()
-    assert Worker(store, fit, config=FAST).run_once() is True
+    fit = FakeTrain()
+    assert Worker(store, fake_task(fit), config=FAST).run_once() is True
     job = store.get(iid)
     assert job.status is Status.DONE and job.epochs_done == 3 and job.finished
     assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3]
@@ -45,7 +45,7 @@ def test_a_job_runs_to_done_with_every_epoch_once(store, redis_client):
 def test_a_failing_job_is_failed_and_the_worker_goes_on(store):
     bad = store.create(HyperParams(model="mlp", num_epochs=3))
     good = store.create(HyperParams(model="mlp", num_epochs=1))
-    worker = Worker(store, FakeFit(fail_at_epoch=2), config=FAST)
+    worker = Worker(store, fake_task(FakeTrain(fail_at_epoch=2)), config=FAST)
     worker.run_once()
     job = store.get(bad)
     assert job.status is Status.FAILED and job.error == "RuntimeError: boom at epoch 2"
@@ -57,8 +57,8 @@ def test_a_failing_job_is_failed_and_the_worker_goes_on(store):
 
 def test_cancel_of_a_running_job_stops_it_within_a_batch(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=50))
-    fit = FakeFit(batches=4, batch_seconds=0.02)
-    thread = in_thread(Worker(store, fit, config=FAST))
+    fit = FakeTrain(batches=4, batch_seconds=0.02)
+    thread = in_thread(Worker(store, fake_task(fit), config=FAST))
     wait_for(lambda: store.get(iid).epochs_done >= 2)
     assert store.cancel(iid) is Status.RUNNING
     thread.join(5)
@@ -70,7 +70,8 @@ def test_cancel_of_a_running_job_stops_it_within_a_batch(store):
 
 def test_progress_and_time_left_are_stored_while_running(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=3))
-    thread = in_thread(Worker(store, FakeFit(batches=20, batch_seconds=0.03), config=FAST))
+    thread = in_thread(Worker(store, fake_task(FakeTrain(batches=20, batch_seconds=0.03)),
+                              config=FAST))
     progress = wait_for(lambda: store.get(iid).progress)
     assert progress["batches"] == 20 and 1 <= progress["batch"] <= 20 and progress["epoch"] >= 1
     progress = wait_for(lambda: (store.get(iid).progress or {}).get("eta_seconds") and
@@ -96,8 +97,8 @@ def test_progress_writes_are_throttled(store, monkeypatch):
     # an hour's lease: the heartbeat thread stays out of it; 2 epochs of 8
     # batches of 1/8 s on the fake clock, progress written every 0.5 s at most
     config = WorkerConfig(lease=3600, progress_every=0.5)
-    fit = FakeFit(batches=8, batch_seconds=0.125, clock=clock)
-    Worker(store, fit, config=config, clock=clock).run_once()
+    fit = FakeTrain(batches=8, batch_seconds=0.125, clock=clock)
+    Worker(store, fake_task(fit), config=config, clock=clock).run_once()
     assert store.get(iid).status is Status.DONE
     assert [t - 1000 for t, _ in beats] == [0.125, 0.625, 1.125, 1.625]
 
@@ -109,8 +110,8 @@ def test_time_left_says_estimating_until_enough_of_an_epoch_ran(store, monkeypat
     clock = FakeClock()
     beats = record_progress(store, monkeypatch, clock)
     config = WorkerConfig(lease=3600, progress_every=0.0)  # every progress line written
-    fit = FakeFit(batches=10, batch_seconds=0.25, clock=clock)
-    Worker(store, fit, config=config, clock=clock).run_once()
+    fit = FakeTrain(batches=10, batch_seconds=0.25, clock=clock)
+    Worker(store, fake_task(fit), config=config, clock=clock).run_once()
     eta = {(p["epoch"], p["batch"]): p["eta_seconds"] for _, p in beats}
     # epoch 1: estimating for 3 batches and 1 s; then 0.25 s a batch
     assert [eta[1, b] for b in (1, 2, 3)] == [None, None, None]
@@ -128,9 +129,11 @@ def test_time_left_says_estimating_until_enough_of_an_epoch_ran(store, monkeypat
 ])
 def test_a_diverged_run_fails_with_the_reason_and_keeps_its_finite_epochs(
         store, metric, value, reason):
-    iid = store.create(HyperParams(model="mlp", num_epochs=5))
-    after = store.create(HyperParams(model="mlp", num_epochs=1))
-    worker = Worker(store, FakeFit(diverge_at=3, metric=metric, value=value), config=FAST)
+    task = fake_task(FakeTrain(diverge_at=3, metric=metric, value=value), name="custom",
+                     extra_metrics=("grad_norm",))
+    iid = store.create(HyperParams(model="mlp", num_epochs=5), schema=task.schema)
+    after = store.create(HyperParams(model="mlp", num_epochs=1), schema=task.schema)
+    worker = Worker(store, task, config=FAST)
     worker.run_once()
     job = store.get(iid)
     assert job.status is Status.FAILED and job.error == reason
@@ -144,8 +147,8 @@ def test_a_diverged_run_fails_with_the_reason_and_keeps_its_finite_epochs(
 def test_a_stopping_worker_returns_its_job_and_the_next_resumes_it(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=6))
     stop = threading.Event()
-    fit = FakeFit(batches=5, batch_seconds=0.01)
-    thread = in_thread(Worker(store, fit, config=FAST, stop_event=stop))
+    fit = FakeTrain(batches=5, batch_seconds=0.01)
+    thread = in_thread(Worker(store, fake_task(fit), config=FAST, stop_event=stop))
     wait_for(lambda: store.get(iid).epochs_done >= 2)
     stop.set()
     thread.join(5)
@@ -153,7 +156,7 @@ def test_a_stopping_worker_returns_its_job_and_the_next_resumes_it(store):
     assert job.status is Status.WAITING and store.checkpoint(iid) is not None
     assert store.queue_length() == 1
     done_before = job.epochs_done
-    Worker(store, fit, config=FAST).run_once()
+    Worker(store, fake_task(fit), config=FAST).run_once()
     assert fit.runs[-1] == (0, done_before + 1)  # resumed after the last recorded epoch
     assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4, 5, 6]
     assert store.get(iid).status is Status.DONE
@@ -163,28 +166,29 @@ def test_a_job_taken_over_refuses_the_old_workers_writes(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=4))
     gate = threading.Event()
 
-    class Paused(FakeFit):
+    class Paused(FakeTrain):
         """Pauses after epoch 1, as a SIGSTOPped process would."""
 
-        def __call__(self, params, **kw):
-            on_epoch = kw["on_epoch"]
+        def __call__(self, params, run):
+            log = run.log
 
-            def pausing(metrics, ckpt):
-                on_epoch(metrics, ckpt)
-                if metrics["epoch"] == 1:
+            def pausing(epoch, metrics, checkpoint=None):
+                log(epoch, metrics, checkpoint)
+                if epoch == 1:
                     gate.wait(10)
-            return super().__call__(params, **{**kw, "on_epoch": pausing})
+            run.log = pausing
+            return super().__call__(params, run)
 
     config = WorkerConfig(lease=1.0, idle_poll=0.02)
-    old = Worker(store, Paused(), name="old", config=config)
+    old = Worker(store, fake_task(Paused()), name="old", config=config)
     old._heartbeat = lambda job: None  # its heartbeat is frozen too
     thread = in_thread(old)
     wait_for(lambda: store.get(iid).epochs_done == 1)
     assert store.reap() == {}  # within its lease
     # the reaper as it runs a minute later: the lease has run out
     assert store.reap(now=time.time() + 60) == {iid: Status.WAITING}
-    new_fit = FakeFit()
-    Worker(store, new_fit, name="new", config=config).run_once()
+    new_fit = FakeTrain()
+    Worker(store, fake_task(new_fit), name="new", config=config).run_once()
     assert new_fit.runs == [(0, 2)]
     gate.set()  # the old worker wakes up and tries to record epoch 2
     thread.join(5)
@@ -209,9 +213,10 @@ def test_a_thousand_tiny_jobs_through_four_workers_run_once_each(redis_server):
     store = Store.from_url(redis_server.url, "thousand:")
     iids = store.create_many([HyperParams(model="mlp", num_epochs=1, seed=n)
                               for n in range(1000)])
-    fit = FakeFit(batches=1)
+    fit = FakeTrain(batches=1)
     stop = threading.Event()
-    workers = [Worker(store, fit, name=f"w{n}", config=FAST, stop_event=stop) for n in range(4)]
+    workers = [Worker(store, fake_task(fit), name=f"w{n}", config=FAST, stop_event=stop)
+               for n in range(4)]
     threads = [in_thread(w, once=False) for w in workers]
     wait_for(lambda: store.counts()["done"] == 1000, timeout=120, step=0.2)
     stop.set()
@@ -231,7 +236,7 @@ def test_the_job_survives_a_restart_of_the_database(tmp_path):
         store = Store.from_url(server.url, "restart:")
         iid = store.create(HyperParams(model="mlp", num_epochs=6))
         clock, stop = FakeClock(), threading.Event()
-        worker = Worker(store, FakeFit(batches=5, batch_seconds=0.04), config=FAST,
+        worker = Worker(store, fake_task(FakeTrain(batches=5, batch_seconds=0.04)), config=FAST,
                         stop_event=stop, clock=clock, wait=clock.wait_until(stop))
         thread = in_thread(worker)
         wait_for(lambda: store.get(iid).epochs_done >= 1)
@@ -258,7 +263,7 @@ def test_a_stop_ends_the_wait_for_a_dead_database_at_once(tmp_path, caplog):
         store = Store.from_url(server.url, "deadstop:")
         iid = store.create(HyperParams(model="mlp", num_epochs=50))
         stop = threading.Event()
-        thread = in_thread(Worker(store, FakeFit(batches=4, batch_seconds=0.02),
+        thread = in_thread(Worker(store, fake_task(FakeTrain(batches=4, batch_seconds=0.02)),
                                   config=WorkerConfig(backoff_max=600), stop_event=stop),
                            once=False)
         wait_for(lambda: store.get(iid).epochs_done >= 1)
@@ -285,7 +290,7 @@ def test_no_thread_dies_while_the_database_cannot_write(tmp_path, caplog):
         iid = store.create(HyperParams(model="mlp", num_epochs=4))
         stop = threading.Event()
         config = WorkerConfig(lease=1.2, idle_poll=0.02, progress_every=0.05)
-        worker = Worker(store, FakeFit(batches=5, batch_seconds=0.05), config=config,
+        worker = Worker(store, fake_task(FakeTrain(batches=5, batch_seconds=0.05)), config=config,
                         stop_event=stop)
         thread = in_thread(worker, once=False)
         wait_for(lambda: store.get(iid).epochs_done >= 1)
@@ -308,7 +313,8 @@ def test_no_thread_dies_while_the_database_cannot_write(tmp_path, caplog):
 
 def test_workers_are_listed_while_alive(store):
     stop = threading.Event()
-    worker = Worker(store, FakeFit(), name="host:1:worker-1", config=FAST, stop_event=stop)
+    worker = Worker(store, fake_task(FakeTrain()), name="host:1:worker-1", config=FAST,
+                    stop_event=stop)
     thread = in_thread(worker, once=False)
     listed = wait_for(lambda: store.live_workers())
     assert listed[0]["id"] == "host:1:worker-1" and listed[0]["host"] == "host"

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import wait_for
+from helpers import child_env, wait_for
 from mltrack.params import HyperParams
 from mltrack.store import Status, Store
 
@@ -23,7 +23,7 @@ class WorkerProcess:
     def __init__(self, url: str, prefix: str, mode: str = "slow"):
         self.proc = subprocess.Popen(
             [sys.executable, str(HELPER), url, prefix, str(LEASE), mode],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env())
         self.lines: list[str] = []
         threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
 
@@ -60,7 +60,7 @@ def test_sigkill_mid_epoch_resumes_elsewhere_from_the_last_epoch(store, redis_se
     resumed_after = time.monotonic() - killed_at
     wait_for(lambda: store.get(iid).status is Status.DONE)
     assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4, 5, 6]
-    assert f"runs job {iid} (attempt 2, resuming)" in procs[1].output
+    assert f"runs job {iid} (mnist, attempt 2, resuming after epoch" in procs[1].output
     # within lease + reaper period (+ a start-up margin for the new process)
     assert resumed_after < LEASE + LEASE / 3 + 5
     print(f"\nkill-to-resume: {resumed_after:.2f} s (lease {LEASE} s), "

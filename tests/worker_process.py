@@ -1,4 +1,4 @@
-"""A worker process for crash tests: the real Worker loop with a fake training function.
+"""A worker process for crash tests: the real Worker loop with a fake task.
 
     python tests/worker_process.py REDIS_URL PREFIX LEASE MODE
 MODE: slow (epochs of 10 batches x 50 ms) or suicide (the process kills itself
@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from fakes import FakeFit  # noqa: E402
+from fakes import FakeTrain, fake_task  # noqa: E402
 
 from mltrack.store import Store  # noqa: E402
 from mltrack.worker import Worker, WorkerConfig, worker_id  # noqa: E402
@@ -28,11 +28,11 @@ def main() -> None:
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     if mode == "suicide":
-        def train(*args, **kwargs):
+        def train(params, run):
             os.kill(os.getpid(), signal.SIGKILL)
     else:
-        train = FakeFit(batches=10, batch_seconds=0.05)
-    worker = Worker(Store.from_url(url, prefix), train, name=worker_id("proc"),
+        train = FakeTrain(batches=10, batch_seconds=0.05)
+    worker = Worker(Store.from_url(url, prefix), fake_task(train), name=worker_id("proc"),
                     config=WorkerConfig(lease=float(lease), idle_poll=0.05), stop_event=stop)
     print("worker ready", flush=True)
     worker.run()

@@ -1,0 +1,383 @@
+"""A worker runs any mltrack.Task: what train(params, run) reports through the
+Run becomes store writes, checked against the task's declared metrics."""
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+import pytest
+
+import mltrack
+from fakes import FakeClock
+from helpers import wait_for
+from mltrack.params import MNIST_METRICS, MNIST_PARAMS, HyperParams
+from mltrack.store import Status
+from mltrack.worker import (Worker, WorkerConfig, pack_checkpoint, register_tasks,
+                            unpack_checkpoint)
+
+FAST = WorkerConfig(lease=3.0, idle_poll=0.02, progress_every=0.0)
+
+
+def make_task(train, name="toy", epochs="steps", **params):
+    return mltrack.Task(
+        name=name,
+        params={"steps": mltrack.Int(4, low=1, high=100),
+                "lr": mltrack.Float(0.5, low=0, high=1), **params},
+        metrics=[mltrack.Metric("loss", goal="min"), mltrack.Metric("score")],
+        epochs=epochs, train=train)
+
+
+def run_one(store, task, params=None, **kwargs):
+    store.register_task(task.schema)
+    iid = store.create(params or {}, schema=task.schema)
+    worker = Worker(store, task, config=kwargs.pop("config", FAST), **kwargs)
+    assert worker.run_once() is True
+    return iid, store.get(iid)
+
+
+def steps(params, run):
+    """Counts down `steps` epochs; its state is the epoch it is at."""
+    start = int(run.checkpoint) + 1 if run.checkpoint is not None else 1
+    for epoch in range(start, params["steps"] + 1):
+        if run.should_stop():
+            return
+        run.progress(1, 1)
+        run.log(epoch, {"loss": 1 / epoch, "score": epoch * params["lr"]},
+                checkpoint=str(epoch).encode())
+
+
+def test_a_task_of_its_own_runs_to_done_with_its_metrics(store):
+    iid, job = run_one(store, make_task(steps), {"steps": 3})
+    assert job.status is Status.DONE and job.task == "toy"
+    epochs = store.epochs(iid)
+    assert [e["epoch"] for e in epochs] == [1, 2, 3]
+    assert [e["loss"] for e in epochs] == [1, 0.5, 1 / 3]
+    assert job.metrics == {"loss": 1 / 3, "score": 1.5}
+    assert job.best == {"loss": 1 / 3, "score": 1.5}  # each by its own goal
+    assert all(e["time_training"] >= 0 for e in epochs)
+    assert "toy" in store.schemas()  # registered by the worker
+
+
+def test_the_worker_says_which_tasks_it_runs(store):
+    stop = threading.Event()
+    worker = Worker(store, [make_task(steps), make_task(steps, name="other")], config=FAST,
+                    stop_event=stop)
+    thread = threading.Thread(target=worker.run, daemon=True)
+    thread.start()
+    listed = wait_for(lambda: store.live_workers())
+    assert listed[0]["tasks"] == ["other", "toy"]
+    assert {"toy", "other"} <= set(store.schemas())
+    stop.set()
+    thread.join(5)
+
+
+def test_a_worker_claims_only_jobs_of_its_tasks(store):
+    task = make_task(steps)
+    store.register_task(task.schema)
+    mnist_job = store.create(HyperParams(num_epochs=1))
+    toy_job = store.create({"steps": 1}, schema=task.schema)
+    worker = Worker(store, task, config=FAST)
+    assert worker.run_once() is True and worker.run_once() is False
+    assert store.get(toy_job).status is Status.DONE
+    assert store.get(mnist_job).status is Status.WAITING  # waits for a worker that has mnist
+
+
+def test_a_different_schema_of_the_same_name_is_warned_of(store, caplog):
+    store.register_task(make_task(steps).schema)
+    changed = make_task(steps, extra=mltrack.Bool(False))
+    with caplog.at_level(logging.WARNING):
+        register_tasks(store, [changed])
+    assert "task toy: its schema differs from the one registered before" in caplog.text
+    assert "extra" in store.schemas()["toy"].params  # the running code's schema wins
+
+
+@pytest.mark.parametrize("logged, reason", [
+    ({"loss": 1.0, "acc": 0.5}, "run.log: metric 'acc' is not declared by task toy (it "
+                                "declares loss, score; add mltrack.Metric('acc'))"),
+    ({"loss": "0.5"}, "run.log: metric loss at epoch 1 must be a number, got str '0.5'"),
+    ({"loss": None}, "run.log: metric loss at epoch 1 must be a number, got NoneType None"),
+    ({"loss": True}, "run.log: metric loss at epoch 1 must be a number, got bool True"),
+    ({}, "run.log: epoch 1 has no metrics (task toy declares loss, score)"),
+])
+def test_a_metric_against_the_declaration_fails_the_job_naming_it(store, logged, reason):
+    def train(params, run):
+        run.log(1, logged)
+
+    iid, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and job.error == reason
+    assert "in train" in job.traceback  # where the task called it
+    assert store.epochs(iid) == []
+
+
+def test_a_task_that_swallows_the_error_still_fails(store):
+    def train(params, run):
+        for epoch in (1, 2):
+            try:
+                run.log(epoch, {"loss": 1.0, "bogus": 2.0})
+            except Exception:
+                pass
+
+    _, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and "'bogus' is not declared" in job.error
+
+
+@pytest.mark.parametrize("epochs, reason", [
+    ((1, 3), "run.log: epoch 3 logged, but epoch 2 comes next"),
+    ((1, 1), "run.log: epoch 1 logged, but epoch 2 comes next"),
+    ((0,), "run.log: epoch 0 logged, but epoch 1 comes next"),
+    ((1.5,), "run.log: epoch must be a whole number, got float 1.5"),
+])
+def test_epochs_out_of_order_fail_the_job(store, epochs, reason):
+    def train(params, run):
+        for epoch in epochs:
+            run.log(epoch, {"loss": 1.0})
+
+    _, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and job.error.startswith(reason)
+
+
+def test_a_checkpoint_that_is_not_bytes_fails_the_job(store):
+    def train(params, run):
+        run.log(1, {"loss": 1.0}, checkpoint="3.0")
+
+    _, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED
+    assert job.error.startswith("run.log: checkpoint must be bytes, got str")
+
+
+def test_numpy_and_torch_scalars_are_numbers(store):
+    import numpy as np
+    import torch
+
+    def train(params, run):
+        run.log(np.int64(1), {"loss": np.float32(0.25), "score": torch.tensor(2.0)})
+
+    iid, job = run_one(store, make_task(train, epochs=None))
+    assert job.status is Status.DONE and store.epochs(iid)[0]["score"] == 2.0
+
+
+def test_an_exception_in_train_fails_the_job_with_its_message_and_traceback(store):
+    def train(params, run):
+        run.log(1, {"loss": 1.0})
+        raise KeyError("weights")
+
+    iid, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and job.error == "KeyError: 'weights'"
+    assert 'raise KeyError("weights")' in job.traceback
+    assert job.epochs_done == 1
+
+
+def test_sys_exit_in_train_fails_the_job_and_not_the_worker(store):
+    def train(params, run):
+        raise SystemExit(3)
+
+    _, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and job.error == "SystemExit: 3"
+
+
+def test_a_non_finite_metric_fails_the_job_as_diverged(store):
+    def train(params, run):
+        run.log(1, {"loss": 1.0})
+        run.log(2, {"loss": float("inf")})
+
+    iid, job = run_one(store, make_task(train))
+    assert job.status is Status.FAILED and job.error == "diverged at epoch 2: loss is inf"
+    assert not job.traceback and [e["epoch"] for e in store.epochs(iid)] == [1]
+
+
+def stopping_at(stop: threading.Event, epoch: int):
+    """`steps`, with `stop` set once `epoch` is logged (a shutdown mid-run)."""
+    def train(params, run):
+        log = run.log
+
+        def logging_then_stopping(n, metrics, checkpoint=None):
+            log(n, metrics, checkpoint)
+            if n == epoch:
+                stop.set()
+        run.log = logging_then_stopping
+        steps(params, run)
+    return train
+
+
+def test_shutdown_returns_the_job_and_the_next_worker_resumes_from_its_checkpoint(store):
+    stop = threading.Event()
+    iid, job = run_one(store, make_task(stopping_at(stop, 2)), {"steps": 5}, stop_event=stop)
+    assert job.status is Status.WAITING and job.epochs_done == 2
+    seen = []
+
+    def resume(params, run):
+        seen.append((run.checkpoint, run.epochs_done))
+        steps(params, run)
+
+    Worker(store, make_task(resume), config=FAST).run_once()
+    assert seen == [(b"2", 2)]
+    assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4, 5]
+    assert store.get(iid).status is Status.DONE
+
+
+def test_cancel_mid_run_cancels(store):
+    task = make_task(lambda params, run: [time.sleep(0.01) for _ in iter(run.should_stop, True)])
+    store.register_task(task.schema)
+    iid = store.create({}, schema=task.schema)
+    thread = threading.Thread(target=Worker(store, task, config=FAST).run_once, daemon=True)
+    thread.start()
+    wait_for(lambda: store.get(iid).status is Status.RUNNING)
+    store.cancel(iid)
+    thread.join(10)
+    assert store.get(iid).status is Status.CANCELLED
+
+
+def test_a_run_that_logged_every_epoch_is_done_even_if_asked_to_stop(store):
+    """Asked to stop after its last epoch, it had nothing left to do: done, not requeued."""
+    stop = threading.Event()
+    _, job = run_one(store, make_task(stopping_at(stop, 3)), {"steps": 3}, stop_event=stop)
+    assert job.status is Status.DONE
+
+
+def test_a_task_without_a_number_of_epochs_is_done_when_train_returns(store):
+    def train(params, run):
+        for epoch in range(1, 3):
+            run.log(epoch, {"loss": 1.0 / epoch})
+
+    iid, job = run_one(store, make_task(train, epochs=None))
+    assert job.status is Status.DONE and job.num_epochs is None and job.epochs_done == 2
+
+
+def test_a_task_that_checkpoints_now_and_then_resumes_at_its_last_checkpoint(store):
+    """Checkpoints at epochs 2 and 4 only, stopped after epoch 5: it resumes
+    after epoch 4, trains epoch 5 again (its first record stays) and goes on."""
+    stop = threading.Event()
+    calls = []
+
+    def train(params, run):
+        x = float(run.checkpoint) if run.checkpoint is not None else 1.0
+        calls.append((run.epochs_done, run.checkpoint))
+        for epoch in range(run.epochs_done + 1, params["steps"] + 1):
+            if run.should_stop():
+                return
+            x *= 0.5
+            run.log(epoch, {"loss": x}, checkpoint=str(x).encode() if epoch % 2 == 0 else None)
+            if epoch == 5 and not stop.is_set() and len(calls) == 1:
+                stop.set()
+
+    task = make_task(train)
+    iid, job = run_one(store, task, {"steps": 7}, stop_event=stop)
+    assert job.status is Status.WAITING and job.epochs_done == 5
+    Worker(store, task, config=FAST).run_once()
+    assert calls == [(0, None), (4, b"0.0625")]
+    epochs = store.epochs(iid)
+    assert [e["epoch"] for e in epochs] == [1, 2, 3, 4, 5, 6, 7]
+    assert [e["loss"] for e in epochs] == [0.5 ** n for n in range(1, 8)]
+    assert store.get(iid).status is Status.DONE
+
+
+def test_a_task_without_checkpoints_starts_over_and_records_each_epoch_once(store):
+    stop = threading.Event()
+
+    def train(params, run):
+        assert run.checkpoint is None and run.epochs_done == 0
+        for epoch in range(1, params["steps"] + 1):
+            if run.should_stop():
+                return
+            run.log(epoch, {"loss": 1.0 / epoch})
+            if epoch == 2 and not stop.is_set():
+                stop.set()
+
+    task = make_task(train)
+    iid, _ = run_one(store, task, {"steps": 4}, stop_event=stop)
+    Worker(store, task, config=FAST).run_once()
+    assert [e["epoch"] for e in store.epochs(iid)] == [1, 2, 3, 4]
+    assert store.get(iid).status is Status.DONE
+
+
+def test_time_training_counts_from_describe_and_adds_up_across_resumes(store):
+    clock, stop = FakeClock(), threading.Event()
+
+    def train(params, run):
+        clock.advance(100)  # loading data: not training time
+        run.describe(device="cpu")
+        start = int(run.checkpoint) + 1 if run.checkpoint else 1
+        for epoch in range(start, params["steps"] + 1):
+            if run.should_stop():
+                return
+            clock.advance(2.0)
+            run.log(epoch, {"loss": 1.0}, checkpoint=str(epoch).encode())
+            if epoch == 2:
+                stop.set()
+
+    task = make_task(train)
+    iid, _ = run_one(store, task, {"steps": 4}, stop_event=stop, clock=clock)
+    stop.clear()
+    Worker(store, task, config=FAST, clock=clock, stop_event=stop).run_once()
+    assert [e["time_training"] for e in store.epochs(iid)] == [2.0, 4.0, 6.0, 8.0]
+    assert store.get(iid).runtime == 8.0
+
+
+def test_progress_gives_a_time_left_over_the_remaining_epochs(store, monkeypatch):
+    clock = FakeClock()
+    beats = []
+    real = store.heartbeat
+    monkeypatch.setattr(store, "heartbeat", lambda *a, **k: beats.append(k.get("progress"))
+                        or real(*a, **k))
+
+    def train(params, run):
+        for epoch in range(1, params["steps"] + 1):
+            for batch in range(1, 11):
+                clock.advance(0.5)
+                run.progress(batch, 10)
+            run.log(epoch, {"loss": 1.0})
+
+    run_one(store, make_task(train), {"steps": 3}, clock=clock,
+            config=WorkerConfig(lease=3600, progress_every=0.0))
+    eta = {(p["epoch"], p["batch"]): p["eta_seconds"] for p in beats}
+    assert eta[1, 2] is None  # too early to tell
+    assert eta[1, 4] == 6 * 0.5 + 2 * 5.0 and eta[2, 1] == 9 * 0.5 + 5.0
+    assert eta[3, 10] == 0
+
+
+def test_a_stored_checkpoint_from_before_tasks_resumes_after_the_last_epoch(store):
+    """Checkpoints written by the worker before tasks had no header: they
+    belong to the job's last recorded epoch."""
+    iid = store.create(HyperParams(num_epochs=3))
+    claim = store.claim("old-mltrack")
+    store.record_epoch(iid, claim.attempt, {"epoch": 1, "time_training": 7.5, "loss": 1.0},
+                       b"legacy-bytes")
+    store.requeue(iid, claim.attempt)
+    seen = []
+
+    def train(params, run):
+        seen.append((run.checkpoint, run.epochs_done))
+        for epoch in range(run.epochs_done + 1, 4):
+            run.log(epoch, {"test_accuracy": 90.0})
+
+    task = mltrack.Task(name="mnist", params=MNIST_PARAMS, metrics=MNIST_METRICS,
+                        epochs="num_epochs", train=train)
+    Worker(store, task, config=FAST).run_once()
+    assert seen == [(b"legacy-bytes", 1)]
+    epochs = store.epochs(iid)
+    assert [e["epoch"] for e in epochs] == [1, 2, 3] and epochs[1]["time_training"] >= 7.5
+
+
+def test_the_stored_checkpoint_is_the_tasks_bytes_behind_a_header(store):
+    stop = threading.Event()
+    iid, _ = run_one(store, make_task(stopping_at(stop, 2)), {"steps": 5}, stop_event=stop)
+    epoch, time_training, data = unpack_checkpoint(store.checkpoint(iid))
+    assert (epoch, data) == (2, b"2") and time_training == store.get(iid).runtime
+    blob = pack_checkpoint(7, 1.5, b"\x00\nany bytes")
+    assert unpack_checkpoint(blob) == (7, 1.5, b"\x00\nany bytes")
+    assert unpack_checkpoint(b"raw bytes of an older mltrack") is None
+
+
+def test_the_run_gives_a_device_and_a_data_dir_of_the_tasks_own(store, tmp_path):
+    seen = {}
+
+    def train(params, run):
+        seen.update(device=run.device, data_dir=run.data_dir, logger=run.logger.name)
+        (run.data_dir / "cache").write_text("kept between jobs")
+        run.log(1, {"loss": 1.0})
+
+    run_one(store, make_task(train, epochs=None), data_dir=tmp_path, device="cpu")
+    assert seen == {"device": "cpu", "data_dir": tmp_path / "tasks" / "toy",
+                    "logger": "mltrack.task.toy"}
+    assert (tmp_path / "tasks" / "toy" / "cache").read_text() == "kept between jobs"
