@@ -437,8 +437,8 @@ class Schema:
 class Run(Protocol):
     """What a task's `train(params, run)` reports through (the worker implements it)."""
 
-    checkpoint: bytes | None  # saved with the last recorded epoch; None on a fresh start
-    epochs_done: int  # epochs recorded before this attempt
+    checkpoint: bytes | None  # the last one run.log was given; None on a fresh start
+    epochs_done: int  # the epoch `checkpoint` was saved with (0 without one): go on after it
     device: str  # "cpu", "cuda", "mps": where mltrack was told to train
     data_dir: Path  # a directory of the task's own, kept between jobs
     logger: logging.Logger
