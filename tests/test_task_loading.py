@@ -194,3 +194,13 @@ def test_import_mltrack_and_loading_a_task_file_need_no_torch(tmp_path):
                          timeout=60, env=child_env())
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "['light', 'mnist']"
+
+
+def test_a_module_in_the_current_directory_loads_from_the_mltrack_script_too(
+        tmp_path, monkeypatch):
+    """The `mltrack` console script, unlike `python -m`, has no '' on sys.path."""
+    write(tmp_path / "cwd_task.py", TASK_FILE.format(name="here"))
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    task, = load_spec("cwd_task:task")
+    assert task.name == "here"
