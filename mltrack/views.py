@@ -13,7 +13,7 @@ from typing import Any, Iterable, Mapping
 from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid, no_worker_note, unserved_tasks
 from mltrack.form import number_text
 from mltrack.store import Job, SortKey, Status
-from mltrack.task import Choice, Float, Schema
+from mltrack.task import Choice, Float, Metric, Schema
 
 STATUS_COLORS = {
     "waiting": "#8a94a6",
@@ -151,9 +151,9 @@ def _column(field: str, header: str, sorts: Mapping[str, SortKey], *, tooltip: s
             width: int | None = None, **extra: Any) -> dict[str, Any]:
     """A grid column; sortable when its id is a sort name of the listing, best
     first on the first click (a loss ascending, an accuracy descending)."""
-    longest = max((len(w) for w in header.split()), default=4)
+    longest = max((len(w) for w in header.split()), default=4)  # headers wrap at spaces
     col: dict[str, Any] = {"field": field, "headerName": header,
-                           "minWidth": max(width or 0, 64, 8 * longest + 34), "flex": 1,
+                           "minWidth": max(width or 0, 60, 7 * longest + 44), "flex": 1,
                            "sortable": field in sorts, **extra}
     if field in sorts:
         first = sorts[field].default_order
@@ -163,19 +163,34 @@ def _column(field: str, header: str, sorts: Mapping[str, SortKey], *, tooltip: s
     return col
 
 
+def _metric_column(metric: Metric, sorts: Mapping[str, SortKey], best: bool = False,
+                   header: str | None = None) -> dict[str, Any]:
+    name = f"best_{metric.name}" if best else metric.name
+    tip = (f"best value so far ({metric.goal})" if best
+           else metric.help or f"last value ({metric.goal} is best)")
+    return _column(name, header or header_name(name), sorts, tooltip=tip,
+                   valueFormatter=_NUMBER, width=_NUMBER_WIDTH)
+
+
 def table_columns(schemas: Mapping[str, Schema], task: str | None,
                   sorts: Mapping[str, SortKey]) -> list[dict[str, Any]]:
-    """The grid's columns, their ids the store's sort names. One task (chosen,
-    or the only one there is): its hyperparameters and metrics, the primary
-    metric's best beside its last value. All tasks: the columns every job has,
-    the task, and each task's primary metric (tasks sharing one share a column)."""
+    """The grid's columns, their ids the store's sort names, what matters most
+    on the left (a wide task scrolls to the right).
+
+    One task (chosen, or the only one there is): its primary metric (last and
+    best), then its hyperparameters, then its other metrics. All tasks: the
+    task and each task's primary metric (tasks sharing one share a column).
+    Both: status, epochs, progress, run time, creation time and iid."""
     one = schemas.get(task) if task else (next(iter(schemas.values()))
                                            if len(schemas) == 1 else None)
-    cols = [_column("status", "Status", sorts, width=92,
-                    cellClass={"function": "'status-cell status-' + params.value"})]
-    if one is None:
-        cols.append(_column("task", "Task", sorts, width=90))
-    else:
+    status = _column("status", "Status", sorts, width=92,
+                     cellClass={"function": "'status-cell status-' + params.value"})
+    progress = [_column("epochs", "Epochs", sorts, width=72),
+                _column("progress", "Progress", sorts, width=124, cellRenderer="ProgressBar")]
+    if one is not None:
+        primary = one.primary
+        cols = [status, _metric_column(primary, sorts), _metric_column(primary, sorts, True),
+                *progress]
         for name, param in one.params.items():
             if name == one.epochs:
                 continue  # the epochs column says it
@@ -183,27 +198,17 @@ def table_columns(schemas: Mapping[str, Schema], task: str | None,
             cols.append(_column(name, header_name(name), sorts, tooltip=param.help,
                                 valueFormatter=_NUMBER if number else None,
                                 width=_NUMBER_WIDTH if number else None))
-    cols.append(_column("epochs", "Epochs", sorts, width=72))
-    cols.append(_column("progress", "Progress", sorts, width=124, cellRenderer="ProgressBar"))
-    if one is not None:
-        primary = one.primary
-        metrics = [primary, *(m for m in one.metrics if m is not primary)]
-        for n, metric in enumerate(metrics):
-            cols.append(_column(metric.name, header_name(metric.name), sorts,
-                                tooltip=metric.help or f"last value ({metric.goal} is best)",
-                                valueFormatter=_NUMBER, width=_NUMBER_WIDTH))
-            if n == 0:
-                cols.append(_column(f"best_{metric.name}", f"best {header_name(metric.name)}",
-                                    sorts, tooltip=f"best value so far ({metric.goal})",
-                                    valueFormatter=_NUMBER, width=_NUMBER_WIDTH))
+        cols += [_metric_column(m, sorts) for m in one.metrics if m is not primary]
     else:
-        tasks_of: dict[str, list[str]] = {}
+        cols = [status, _column("task", "Task", sorts, width=90)]
+        tasks_of: dict[str, list[Schema]] = {}
         for name in sorted(schemas):
-            tasks_of.setdefault(schemas[name].primary.name, []).append(name)
-        for metric, tasks in tasks_of.items():
-            cols.append(_column(metric, f"{header_name(metric)} ({', '.join(tasks)})", sorts,
-                                tooltip="primary metric of " + ", ".join(tasks),
-                                valueFormatter=_NUMBER))
+            tasks_of.setdefault(schemas[name].primary.name, []).append(schemas[name])
+        for metric, owners in tasks_of.items():
+            names = ", ".join(o.name for o in owners)
+            cols.append(_metric_column(owners[0].primary, sorts,
+                                       header=f"{header_name(metric)} ({names})"))
+        cols += progress
     cols += [_column("runtime", "Run time", sorts, width=86),
              _column("created", "Created", sorts, width=120, sort="desc"),
              _column("iid", "iid", sorts, width=84,

@@ -58,8 +58,9 @@ def test_one_tasks_columns_are_its_hyperparameters_and_metrics():
     sorts = sort_keys([QUADRATIC])
     cols = views.table_columns(SCHEMAS, "quadratic", sorts)
     ids = [c["field"] for c in cols]
-    assert ids == ["status", "x0", "lr", "method", "beta", "noisy", "epochs", "progress",
-                   "loss", "best_loss", "x", "runtime", "created", "iid"]
+    # what matters most first: its primary metric, last and best, then the rest
+    assert ids == ["status", "loss", "best_loss", "epochs", "progress", "x0", "lr", "method",
+                   "beta", "noisy", "x", "runtime", "created", "iid"]
     by_id = {c["field"]: c for c in cols}
     # every sortable column is a sort name of the store, best first on the first click
     assert {c["field"] for c in cols if c["sortable"]} <= set(sorts)
@@ -68,25 +69,30 @@ def test_one_tasks_columns_are_its_hyperparameters_and_metrics():
     assert by_id["x"]["sortingOrder"][0] == "desc"  # x's goal is max
     assert by_id["lr"]["sortingOrder"][0] == "asc" and by_id["lr"]["headerTooltip"] == "step size"
     assert by_id["created"]["sort"] == "desc"
+    assert by_id["lr"]["valueFormatter"] and "valueFormatter" not in by_id["method"]
 
 
 def test_mnist_alone_shows_its_own_columns_without_a_task_column():
     cols = views.table_columns({"mnist": MNIST}, None, sort_keys([MNIST]))
     ids = [c["field"] for c in cols]
     assert "task" not in ids and "num_epochs" not in ids  # the epochs column says it
-    assert ids[ids.index("progress") + 1:ids.index("runtime")] == [
-        "test_accuracy", "best_test_accuracy", "train_loss", "train_accuracy", "test_loss"]
+    assert ids[:3] == ["status", "test_accuracy", "best_test_accuracy"]
+    assert ids[ids.index("seed") + 1:ids.index("runtime")] == [
+        "train_loss", "train_accuracy", "test_loss"]
     assert {"optimizer", "learning_rate", "batch_size", "model", "seed"} <= set(ids)
 
 
 def test_all_tasks_show_the_common_columns_and_each_primary_metric():
     sorts = sort_keys(SCHEMAS.values())
     cols = views.table_columns(SCHEMAS, None, sorts)
-    assert [c["field"] for c in cols] == ["status", "task", "epochs", "progress", "test_accuracy",
-                                          "loss", "runtime", "created", "iid"]
+    assert [c["field"] for c in cols] == ["status", "task", "test_accuracy", "loss", "epochs",
+                                          "progress", "runtime", "created", "iid"]
     headers = {c["field"]: c["headerName"] for c in cols}
     assert headers["loss"] == "loss (quadratic)" and headers["test_accuracy"] == \
         "test accuracy (mnist)"
+    by_id = {c["field"]: c for c in cols}
+    assert by_id["loss"]["sortingOrder"][0] == "asc"
+    assert by_id["test_accuracy"]["sortingOrder"][0] == "desc"
     other = QUADRATIC.__class__("other", {}, (QUADRATIC.metrics[0],))  # shares "loss"
     cols = views.table_columns({**SCHEMAS, "other": other}, None, sorts)
     assert [c["headerName"] for c in cols if c["field"] == "loss"] == ["loss (other, quadratic)"]
