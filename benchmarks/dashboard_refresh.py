@@ -60,13 +60,12 @@ def requests(iids: list[str]) -> dict[str, dict]:
                 "startRow": 0, "endRow": 100, "filterModel": {},
                 "sortModel": [{"colId": "test_accuracy", "sort": "desc"}]}}],
             "state": [{"id": "status-filter", "property": "value", "value": None},
-                      {"id": "text-filter", "property": "value", "value": None}],
+                      {"id": "text-filter", "property": "value", "value": None},
+                      {"id": "task-filter", "property": "value", "value": None}],
             "changedPropIds": ["jobs-grid.getRowsRequest"]},
         "run view (2 runs)": {
-            "output": "..loss-graph.figure...accuracy-graph.figure...run-details.children..."
-                      "run-signature.data..",
-            "outputs": [{"id": "loss-graph", "property": "figure"},
-                        {"id": "accuracy-graph", "property": "figure"},
+            "output": "..run-graphs.children...run-details.children...run-signature.data..",
+            "outputs": [{"id": "run-graphs", "property": "children"},
                         {"id": "run-details", "property": "children"},
                         {"id": "run-signature", "property": "data"}],
             "inputs": [{"id": "run-select", "property": "value", "value": iids[-3:-1]},
