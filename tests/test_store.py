@@ -599,6 +599,7 @@ def test_the_task_registry_is_shared_through_redis(store, redis_client):
     assert store.register_task(QUAD) is True
     other = Store(redis_client, prefix="test:")  # another mltrack on the same Redis
     assert other.schemas()["quadratic"] == QUAD and "mnist" in other.schemas()
+    assert list(other.schemas()["quadratic"].params) == ["lr", "steps", "method"]  # as declared
     changed = Schema("quadratic", {"lr": Float(0.1, low=0, high=1)}, (Metric("loss"),))
     assert store.register_task(changed) is False  # a different schema of that name
 

@@ -289,7 +289,8 @@ class Store:
     def register_task(self, schema: Schema) -> bool:
         """Record a task's schema, so that every mltrack on this Redis validates
         and lists its jobs; False if a different schema of that name was there."""
-        text = json.dumps(schema.to_dict(), sort_keys=True, allow_nan=False)
+        # not sort_keys: the order of the parameters is the order of the form
+        text = json.dumps(schema.to_dict(), allow_nan=False)
         before = self._run("register_task", schema.name, text)
         self._schemas_read = -math.inf
         return before in ("", text)
