@@ -296,6 +296,9 @@ def test_the_form_follows_the_task_selected(dash_duo, live_app, store, quadratic
     dash_duo.wait_for_text_to_equal("#form-task-help", "x² by gradient descent · metrics: "
                                                        "loss ↓ (primary), x ↑")
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, param("mnist", "learning_rate"))
+    # the fields in the order the task declares them (its schema went through Redis)
+    assert [json.loads(e.get_attribute("id"))["field"] for e in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#form-fields > .field")] == list(QUADRATIC.params)
     # a widget per type, with the defaults and the help texts
     assert value(dash_duo, param("quadratic", "x0")) == "3"
     assert value(dash_duo, param("quadratic", "lr")) == "0.1"
@@ -372,7 +375,9 @@ def test_the_table_shows_the_tasks_columns_sorted_by_its_primary_metric(dash_duo
     wait_for(lambda: len(grid_rows(dash_duo)) == 5 and "lr" in grid_columns(dash_duo),
              timeout=10)
     columns = grid_columns(dash_duo)
-    assert {"x0", "lr", "method", "noisy", "loss", "best_loss", "x"} <= set(columns)
+    assert [c for c in columns if c in QUADRATIC.params] == [
+        "x0", "lr", "method", "beta", "noisy"]  # the task's order (steps: the epochs column)
+    assert {"loss", "best_loss", "x"} <= set(columns)
     assert "test_accuracy" not in columns and "task" not in columns
     assert {r["task"] if "task" in r else "quadratic" for r in grid_rows(dash_duo)} == {
         "quadratic"}
@@ -410,7 +415,7 @@ def test_two_runs_of_a_task_overlaid_one_chart_per_metric(dash_duo, live_app, st
         assert sorted(n for _, n in traces) == [4, 6]  # every epoch of each run
         names = [name for name, _ in traces]
         assert any(n.startswith("lr 0.05") and slow[:6] in n for n in names), names
-        assert any("beta 0.5" in n and "momentum" in n and fast[:6] in n for n in names), names
+        assert any("momentum · beta 0.5" in n and fast[:6] in n for n in names), names
     details = dash_duo.find_element("#run-details").text
     assert "beta\n0.5" in details or "beta 0.5" in details  # the parameters, from the schema
     assert "loss" in details and "x" in details
