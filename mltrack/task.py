@@ -116,10 +116,6 @@ class Float(Param):
 
     kind = "float"
 
-    def __post_init__(self) -> None:
-        if self.log and not self.low > 0 and not (self.low == 0 and self.low_open):
-            raise TaskError("a log-scale Float needs low > 0 (or low=0 with low_open=True)")
-
     def rule(self) -> str:
         lo = "" if self.low == -math.inf else f"{_fmt(self.low)} {'<' if self.low_open else '<='} "
         hi = "" if self.high == math.inf else f" {'<' if self.high_open else '<='} {_fmt(self.high)}"
@@ -209,6 +205,10 @@ class Choice(Param):
             raise TaskError("a Choice needs at least one option")
         if not all(isinstance(o, (str, int, float)) and not isinstance(o, bool) for o in options):
             raise TaskError("a Choice's options are strings or numbers")
+        # strings are matched without case: options must differ by more than case
+        seen = [o.strip().lower() if isinstance(o, str) else o for o in options]
+        if len(set(map(repr, seen))) < len(seen):
+            raise TaskError(f"a Choice's options must differ (not only by case): {list(options)}")
         object.__setattr__(self, "options", options)
         object.__setattr__(self, "default", options[0] if default is None else default)
         object.__setattr__(self, "help", help)
@@ -328,18 +328,34 @@ class Schema:
             raise TaskError(f"task name {self.name!r} must match {TASK_NAME.pattern}")
         if not self.metrics:
             raise TaskError(f"task {self.name}: declare at least one metric")
-        seen: set[str] = set()
-        for name in [*self.params, *(m.name for m in self.metrics)]:
+        seen: dict[str, str] = {}
+        for kind, name in [*(("hyperparameter", p) for p in self.params),
+                           *(("metric", m.name) for m in self.metrics)]:
             if not isinstance(name, str) or not NAME.fullmatch(name):
-                raise TaskError(f"task {self.name}: name {name!r} must match {NAME.pattern}")
+                raise TaskError(f"task {self.name}: the {kind} name {name!r} must be lower "
+                                "case letters, digits and _ (a letter first, at most 40)")
             if name in RESERVED or name.startswith("best_"):
-                raise TaskError(f"task {self.name}: {name!r} is a name mltrack uses itself")
+                raise TaskError(f"task {self.name}: {name!r} is a name mltrack uses itself "
+                                "(pick another)")
             if name in seen:
-                raise TaskError(f"task {self.name}: {name!r} names two things")
-            seen.add(name)
+                raise TaskError(f"task {self.name}: {name!r} is both a {seen[name]} and a {kind}")
+            seen[name] = kind
         if sum(m.primary for m in self.metrics) > 1:
             raise TaskError(f"task {self.name}: at most one metric is primary")
+        if not any(m.primary for m in self.metrics):  # the first one is, and says so
+            first = self.metrics[0]
+            object.__setattr__(self, "metrics", (Metric(first.name, first.goal, True, first.chart,
+                                                        first.help), *self.metrics[1:]))
         for name, param in self.params.items():
+            low, high = getattr(param, "low", None), getattr(param, "high", None)
+            if low is not None and high is not None and low > high:
+                raise TaskError(f"task {self.name}: {name}: low ({low}) is above high ({high})")
+            if isinstance(param, Float) and param.log and not (
+                    param.low > 0 or (param.low == 0 and param.low_open)):
+                raise TaskError(f"task {self.name}: {name}: a log-scale Float needs low > 0 "
+                                "(or low=0 with low_open=True)")
+            if isinstance(param, Int) and param.log and (param.low is None or param.low < 1):
+                raise TaskError(f"task {self.name}: {name}: a log-scale Int needs low >= 1")
             for other, values in (param.when or {}).items():
                 if other not in self.params or other == name:
                     raise TaskError(f"task {self.name}: {name} applies when {other!r}, "
@@ -351,7 +367,10 @@ class Schema:
             except InvalidParams as exc:
                 raise TaskError(f"task {self.name}: the default of {exc}") from None
         if self.epochs is not None and not isinstance(self.params.get(self.epochs), Int):
-            raise TaskError(f"task {self.name}: epochs names an Int parameter")
+            found = type(self.params[self.epochs]).__name__ if self.epochs in self.params else \
+                "no parameter"
+            raise TaskError(f"task {self.name}: epochs must name an Int parameter; "
+                            f"{self.epochs!r} is {found}")
 
     @property
     def primary(self) -> Metric:
@@ -397,8 +416,9 @@ class Schema:
         if not isinstance(base, Mapping):
             raise InvalidParams("hyper_params", f"must be a JSON object, not {json_type(base)}")
         if not isinstance(sweep, Mapping) or not sweep:
+            example = next(iter(self.params), "name")
             raise InvalidParams("sweep", "must be a JSON object mapping hyperparameters to "
-                                         'lists of values, e.g. {"learning_rate": [0.1, 0.01]}')
+                                         f'lists of values, e.g. {{"{example}": [...]}}')
         order = list(self.params)
         axes: list[tuple[str, list[Any]]] = []
         for name in sorted(sweep, key=lambda k: order.index(k) if k in order else len(order)):
@@ -414,8 +434,10 @@ class Schema:
         count = math.prod(len(v) for _, v in axes)
         if count > MAX_SWEEP:
             raise InvalidParams("sweep", f"would queue {count} jobs; at most {MAX_SWEEP} at once")
-        return [self.parse({**base, **dict(zip((n for n, _ in axes), combination))})
+        jobs = [self.parse({**base, **dict(zip((n for n, _ in axes), combination))})
                 for combination in itertools.product(*(v for _, v in axes))]
+        # values that read the same once checked (5 and 5.0, "gd" and "GD") are one job
+        return list({json.dumps(j, sort_keys=True): j for j in jobs}.values())
 
     def num_epochs(self, params: Mapping[str, Any]) -> int | None:
         return int(params[self.epochs]) if self.epochs else None

@@ -43,6 +43,7 @@ def test_the_issue_s_task_file_works_as_written():
     task = quadratic()
     schema = task.schema
     assert schema.primary.name == "loss" and schema.goals == {"loss": "min", "x": "max"}
+    assert [m["primary"] for m in schema.to_dict()["metrics"]] == [True, False]
     assert schema.parse({}) == {"x0": 3.0, "lr": 0.1, "steps": 5, "method": "gd"}
     assert schema.parse({"lr": 1, "method": " Momentum ", "steps": 7.0}) == {
         "x0": 3.0, "lr": 1.0, "steps": 7, "method": "momentum"}
@@ -109,6 +110,8 @@ def test_a_sweep_is_every_combination_checked_before_any():
     jobs = schema.expand_sweep({"steps": 3}, {"lr": [0.1, 0.2, 0.1], "method": ["gd", "momentum"]})
     assert [(j["lr"], j["method"], j["steps"]) for j in jobs] == [
         (0.1, "gd", 3), (0.1, "momentum", 3), (0.2, "gd", 3), (0.2, "momentum", 3)]
+    # values that read the same once checked are one job
+    assert len(schema.expand_sweep({}, {"steps": [5, 5.0], "method": ["gd", "GD", " gd"]})) == 1
     with pytest.raises(mltrack.InvalidParams) as err:
         schema.expand_sweep({}, {"lr": [0.1, 5]})
     assert err.value.field == "lr"
@@ -129,7 +132,16 @@ def test_the_schema_is_plain_json_and_comes_back_equal():
 @pytest.mark.parametrize("build, words", [
     (lambda: mltrack.Task("Bad Name", {}, [mltrack.Metric("loss")], train), "task name"),
     (lambda: mltrack.Task("t", {}, [], train), "at least one metric"),
-    (lambda: mltrack.Task("t", {"loss": mltrack.Int(1)}, [mltrack.Metric("loss")], train), "two things"),
+    (lambda: mltrack.Task("t", {"loss": mltrack.Int(1)}, [mltrack.Metric("loss")], train),
+     "'loss' is both a hyperparameter and a metric"),
+    (lambda: mltrack.Task("t", {"a": mltrack.Float(0.5, low=1, high=0)}, [mltrack.Metric("m")], train),
+     "a: low (1) is above high (0)"),
+    (lambda: mltrack.Task("t", {"a": mltrack.Float(0.5)}, [mltrack.Metric("m")], train, epochs="a"),
+     "epochs must name an Int parameter; 'a' is Float"),
+    (lambda: mltrack.Task("t", {"m": mltrack.Choice(["A", "a"])}, [mltrack.Metric("x")], train),
+     "must differ"),
+    (lambda: mltrack.Task("t", {"m": mltrack.Choice(["a", "a"])}, [mltrack.Metric("x")], train),
+     "must differ"),
     (lambda: mltrack.Task("t", {"status": mltrack.Int(1)}, [mltrack.Metric("loss")], train), "uses itself"),
     (lambda: mltrack.Task("t", {}, [mltrack.Metric("best_loss")], train), "uses itself"),
     (lambda: mltrack.Task("t", {"a": mltrack.Int(200, low=1, high=100)}, [mltrack.Metric("m")], train),
@@ -141,7 +153,8 @@ def test_the_schema_is_plain_json_and_comes_back_equal():
     (lambda: mltrack.Task("t", {}, [mltrack.Metric("a", goal="up")], train), "goal"),
     (lambda: mltrack.Task("t", {}, [mltrack.Metric("a")], "not a function"), "train"),
     (lambda: mltrack.Task("t", {"a": 3}, [mltrack.Metric("m")], train), "Float, Int"),
-    (lambda: mltrack.Float(0.1, low=0, log=True), "log-scale"),
+    (lambda: mltrack.Task("t", {"lr": mltrack.Float(0.1, low=0, log=True)}, [mltrack.Metric("m")],
+                          train), "lr: a log-scale Float needs low > 0"),
 ])
 def test_a_wrong_task_declaration_says_what_is_wrong(build, words):
     with pytest.raises(TaskError) as err:
