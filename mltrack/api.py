@@ -187,10 +187,11 @@ def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int 
     text = args.get(name)
     if text is None:
         return default
-    try:
-        value = int(text)
-    except ValueError:
-        raise BadRequest(name, f"must be an integer, got {text!r}") from None
+    # ASCII digits only: int() would also take "٣" or "１", and 5,000 digits
+    # would raise past Python's limit on the length of an integer
+    if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
+        raise BadRequest(name, f"must be a whole number, got {text[:40]!r}")
+    value = int(text)
     if value < low or (high is not None and value > high):
         rule = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise BadRequest(name, f"must be {rule}, got {value}")

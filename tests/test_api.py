@@ -644,3 +644,10 @@ def test_tasks_counts_only_live_workers(client, store, quadratic):
     assert client.get("/tasks/quadratic").json["workers"] == 1
     wait_for(lambda: client.get("/tasks/quadratic").json["workers"] == 0, timeout=5)
     assert client.get("/tasks/quadratic").json["note"] == "no worker runs task quadratic"
+
+
+@pytest.mark.parametrize("query", ["limit=%D9%A3", "offset=%EF%BC%91", "limit=1" + "0" * 5000,
+                                   "offset=1e3", "limit= "])
+def test_paging_numbers_are_plain_ascii_digits(client, query):
+    r = client.get(f"/experiments?{query}")
+    assert r.status_code == 400 and r.json["field"] in ("limit", "offset")
