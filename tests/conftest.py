@@ -69,3 +69,6 @@ def live_app(store):
     yield f"http://127.0.0.1:{server.effective_port}"
     server.close()
     thread.join(5)
+    # requests still in flight (the browser polls until its fixture ends) finish
+    # before the store's fixtures flush the database under them
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
