@@ -432,7 +432,9 @@ class Worker:
         job.train_started = job.epoch_started = self.clock()
         try:
             task.train(dict(c.hyper_params), run)
-        except (Exception, SystemExit) as exc:  # the task's own error: the job fails
+        except BaseException as exc:  # noqa: B902 - the task's own error: the job fails
+            # (KeyboardInterrupt or SystemExit raised by the task's code too: a real
+            # Ctrl-C reaches the main thread, never this one; the worker goes on)
             if not job.ended:
                 job.fail(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 

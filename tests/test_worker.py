@@ -55,6 +55,22 @@ def test_a_failing_job_is_failed_and_the_worker_goes_on(store):
     assert store.get(good).status is Status.DONE
 
 
+@pytest.mark.parametrize("error", [KeyboardInterrupt, SystemExit])
+def test_a_task_that_raises_keyboardinterrupt_or_systemexit_fails_its_job_only(store, error):
+    def train(params, run):
+        raise error("from the task's own code")
+
+    bad = store.create(HyperParams(model="mlp", num_epochs=1))
+    good = store.create(HyperParams(model="mlp", num_epochs=1))
+    worker = Worker(store, fake_task(train), config=FAST)
+    worker.run_once()  # the worker thread lives on
+    assert store.get(bad).status is Status.FAILED
+    assert store.get(bad).error.startswith(error.__name__)
+    worker.stop_event.set()
+    assert Worker(store, fake_task(FakeTrain()), config=FAST).run_once()
+    assert store.get(good).status is Status.DONE
+
+
 def test_cancel_of_a_running_job_stops_it_within_a_batch(store):
     iid = store.create(HyperParams(model="mlp", num_epochs=50))
     fit = FakeTrain(batches=4, batch_seconds=0.02)
