@@ -8,18 +8,8 @@ import sys
 import pytest
 
 import mltrack
+from sample_tasks import train  # the train(), word for word
 from mltrack.task import RESERVED, Schema, TaskError, goal_from_name
-
-
-def train(params, run):  # the example, word for word
-    x, start = params["x0"], 1
-    if run.checkpoint is not None:
-        x, start = float(run.checkpoint.decode()), run.epochs_done + 1
-    for epoch in range(start, params["steps"] + 1):
-        if run.should_stop():
-            return
-        x -= params["lr"] * 2 * x
-        run.log(epoch, {"loss": x * x, "x": x}, checkpoint=str(x).encode())
 
 
 def quadratic():
