@@ -300,7 +300,10 @@ class WorkerRun:
 
     def _number(self, metric: str, epoch: int, value: Any) -> float:
         if isinstance(value, numbers.Real) and not isinstance(value, bool):
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an integer past any float: infinite, so diverged
+                return math.inf if value > 0 else -math.inf
         if not isinstance(value, (str, bytes, bool)) and hasattr(value, "__float__"):
             try:  # a one-element tensor or array
                 return float(value)

@@ -176,10 +176,11 @@ def test_sys_exit_in_train_fails_the_job_and_not_the_worker(store):
     assert job.status is Status.FAILED and job.error == "SystemExit: 3"
 
 
-def test_a_non_finite_metric_fails_the_job_as_diverged(store):
+@pytest.mark.parametrize("value", [float("inf"), 10**400])
+def test_a_non_finite_metric_fails_the_job_as_diverged(store, value):
     def train(params, run):
         run.log(1, {"loss": 1.0})
-        run.log(2, {"loss": float("inf")})
+        run.log(2, {"loss": value})  # 10**400: past any float, so infinite too
 
     iid, job = run_one(store, make_task(train))
     assert job.status is Status.FAILED and job.error == "diverged at epoch 2: loss is inf"
