@@ -12,99 +12,25 @@ chromedriver.
 """
 from __future__ import annotations
 
-import json
 import os
-import re
-import shutil
-import subprocess
-import sys
 import tempfile
-import textwrap
 import time
 from pathlib import Path
 
-from selenium import webdriver
-from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.common.by import By
-from selenium.webdriver.common.keys import Keys
+
+import tour  # the MNIST tour's helpers: start, browser, rows, type_into, wait_for
+from tour import browser, rows, type_into, wait_for
 
 DOCS = Path(__file__).parent
 REPO = DOCS.parent
-TASK_FILE = textwrap.dedent('''\
-    import mltrack
-
-    def train(params, run):
-        x, start = params["x0"], 1
-        if run.checkpoint is not None:             # bytes saved with the last recorded epoch
-            x, start = float(run.checkpoint.decode()), run.epochs_done + 1
-        for epoch in range(start, params["steps"] + 1):
-            if run.should_stop():                  # cancel, shutdown, lost lease
-                return
-            x -= params["lr"] * 2 * x
-            run.log(epoch, {"loss": x * x, "x": x}, checkpoint=str(x).encode())
-
-    task = mltrack.Task(
-        name="quadratic",
-        params={"x0": mltrack.Float(3.0, low=-10, high=10),
-                "lr": mltrack.Float(0.1, low=1e-4, high=1, log=True),
-                "steps": mltrack.Int(5, low=1, high=100),
-                "method": mltrack.Choice(["gd", "momentum"], default="gd")},
-        metrics=[mltrack.Metric("loss", goal="min"), mltrack.Metric("x")],
-        train=train)
-''')
+# the issue's task file, as a user would write it
+TASK_FILE = (REPO / "examples" / "quadratic.py").read_text()
 SWEEP = "0.02, 0.05, 0.1, 0.2, 0.35"
 
 
-def wait_for(predicate, timeout=120.0, step=0.25):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            value = predicate()
-        except Exception:
-            value = None
-        if value:
-            return value
-        time.sleep(step)
-    raise AssertionError("timed out")
-
-
-def start(workdir: Path) -> tuple[subprocess.Popen, str]:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
-        [str(workdir), str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, "-m", "mltrack", "--task", "mytask:task",
-                             "--port", "0", "--data-dir", str(workdir / "data")],
-                            cwd=workdir, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    for line in proc.stdout:
-        print("  mltrack:", line.rstrip())
-        found = re.search(r"dashboard at (http://\S+)", line)
-        if found:
-            return proc, found.group(1)
-    raise SystemExit("mltrack did not start")
-
-
-def browser() -> webdriver.Chrome:
-    options = Options()
-    options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
-    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--window-size=1280,800",
-                 "--hide-scrollbars"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(options=options)
-    # the page itself 1280x800, whatever the window around it
-    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                           {"width": 1280, "height": 800, "deviceScaleFactor": 1,
-                            "mobile": False})
-    return driver
-
-
-def css_id(cid: dict) -> str:
-    """A CSS selector of a Dash pattern-matching id (written as sorted compact JSON)."""
-    return f"[id='{json.dumps(cid, sort_keys=True, separators=(',', ':'))}']"
-
-
 def widget(field: str, kind: str = "text") -> str:
-    return css_id({"type": "param", "task": "quadratic", "field": field, "kind": kind})
+    return tour.widget(field, kind, task="quadratic")
 
 
 def choose(driver, selector: str, text: str) -> None:
@@ -119,29 +45,13 @@ def choose(driver, selector: str, text: str) -> None:
         driver.find_element(By.CSS_SELECTOR, ".brand").click()
 
 
-def type_into(driver, selector: str, text: str) -> None:
-    box = driver.find_element(By.CSS_SELECTOR, selector)
-    box.send_keys(Keys.CONTROL, "a")
-    box.send_keys(Keys.BACKSPACE)
-    box.send_keys(text)
-
-
-def rows(driver) -> list[dict[str, str]]:
-    return driver.execute_script("""
-        const rows = [...document.querySelectorAll('#jobs-grid .ag-center-cols-container .ag-row')];
-        rows.sort((a, b) => +a.getAttribute('row-index') - +b.getAttribute('row-index'));
-        return rows.filter(r => r.getAttribute('row-id')).map(r => {
-            const out = {'row-id': r.getAttribute('row-id')};
-            r.querySelectorAll('.ag-cell').forEach(c => out[c.getAttribute('col-id')] = c.innerText);
-            return out;
-        });""")
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         (workdir / "mytask.py").write_text(TASK_FILE)
-        proc, url = start(workdir)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            [str(workdir), str(REPO), os.environ.get("PYTHONPATH", "")])}
+        proc, url = tour.start(workdir / "data", "--task", "mytask:task", cwd=workdir, env=env)
         driver = browser()
         try:
             driver.get(url)

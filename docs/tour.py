@@ -40,10 +40,12 @@ def wait_for(predicate, timeout=300.0, step=0.25):
     raise AssertionError("timed out")
 
 
-def start(data_dir: Path) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "mltrack", "--port", "0", "--data-dir",
-                             str(data_dir)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+def start(data_dir: Path, *args: str, cwd: Path | None = None,
+          env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
+    """`python -m mltrack` on `data_dir` (and `args`); returns it and its URL."""
+    proc = subprocess.Popen([sys.executable, "-m", "mltrack", *args, "--port", "0",
+                             "--data-dir", str(data_dir)], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     for line in proc.stdout:
         print("  mltrack:", line.rstrip())
         found = re.search(r"dashboard at (http://\S+)", line)
@@ -59,7 +61,12 @@ def browser() -> webdriver.Chrome:
                  "--disable-background-networking", "--window-size=1280,800",
                  "--hide-scrollbars"):
         options.add_argument(flag)
-    return webdriver.Chrome(options=options)
+    driver = webdriver.Chrome(options=options)
+    # the page itself 1280x800, whatever the window around it
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
+                           {"width": 1280, "height": 800, "deviceScaleFactor": 1,
+                            "mobile": False})
+    return driver
 
 
 def rows(driver) -> list[dict[str, str]]:
@@ -73,10 +80,10 @@ def rows(driver) -> list[dict[str, str]]:
         });""")
 
 
-def widget(field: str, kind: str = "text") -> str:
-    """A CSS selector of the form's widget for an MNIST hyperparameter (Dash
+def widget(field: str, kind: str = "text", task: str = "mnist") -> str:
+    """A CSS selector of the form's widget for a task's hyperparameter (Dash
     writes pattern-matching ids as sorted compact JSON)."""
-    cid = {"type": "param", "task": "mnist", "field": field, "kind": kind}
+    cid = {"type": "param", "task": task, "field": field, "kind": kind}
     return f"[id='{json.dumps(cid, sort_keys=True, separators=(',', ':'))}']"
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import threading
@@ -33,6 +34,27 @@ def child_env(extra: dict | None = None) -> dict:
     checkout an editable install points at."""
     path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
     return {**os.environ, "PYTHONPATH": path, **(extra or {})}
+
+
+class ChildProcess:
+    """A child Python with this checkout on its path; its output is collected as it comes."""
+
+    def __init__(self, *argv: str):
+        self.proc = subprocess.Popen([sys.executable, *argv], stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, text=True, env=child_env())
+        self.lines: list[str] = []
+        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def stop(self, timeout: float = 30) -> None:
+        """SIGTERM (after SIGCONT, should it be paused), then wait for it to end."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            self.proc.terminate()
+        self.proc.wait(timeout)
 
 
 class Running:

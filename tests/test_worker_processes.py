@@ -3,15 +3,12 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import child_env, wait_for
+from helpers import ChildProcess, wait_for
 from mltrack.params import HyperParams
 from mltrack.store import Status, Store
 
@@ -19,25 +16,12 @@ HELPER = Path(__file__).parent / "worker_process.py"
 LEASE = 1.5
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     def __init__(self, url: str, prefix: str, mode: str = "slow"):
-        self.proc = subprocess.Popen(
-            [sys.executable, str(HELPER), url, prefix, str(LEASE), mode],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=child_env())
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
+        super().__init__(str(HELPER), url, prefix, str(LEASE), mode)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGCONT)
-            self.proc.terminate()
-        self.proc.wait(15)
-
-
+        super().stop(timeout=15)
 
 
 @pytest.fixture

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
-import threading
 import time
 import uuid
 from pathlib import Path
 
 import pytest
 
-from helpers import child_env, start_mltrack, wait_for
+from helpers import ChildProcess, start_mltrack, wait_for
 
 LEASE = "1.5"
 # The issue's quadratic with a pause per epoch (so a worker can be killed
@@ -80,25 +77,12 @@ def prefix(redis_server):
     client.close()
 
 
-class WorkerProcess:
+class WorkerProcess(ChildProcess):
     """`python -m mltrack worker` on the shared Redis."""
 
     def __init__(self, url: str, prefix: str, *args: str):
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "mltrack", "worker", "--redis-url", url, "--key-prefix",
-             prefix, "--lease", LEASE, *args], stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT, text=True, env=child_env())
-        self.lines: list[str] = []
-        threading.Thread(target=lambda: self.lines.extend(self.proc.stdout), daemon=True).start()
-
-    @property
-    def output(self) -> str:
-        return "".join(self.lines)
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-        self.proc.wait(30)
+        super().__init__("-m", "mltrack", "worker", "--redis-url", url, "--key-prefix", prefix,
+                         "--lease", LEASE, *args)
 
 
 @pytest.fixture
