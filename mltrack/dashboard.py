@@ -26,14 +26,12 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Flask
 
-from mltrack import charts, form, views
+from mltrack import form, run_view, views
 from mltrack.params import MNIST
 from mltrack.store import IllegalTransition, JobNotFound, Status, Store, sort_keys
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
-MAX_RUNS_SHOWN = 8
-MAX_CHOSEN = 100  # iids the run picker may hold; it shows MAX_RUNS_SHOWN of them
 _ASSETS = Path(__file__).parent / "assets"
 
 # Pattern-matching ids of the form's widgets. `kind` is the widget (form.widget),
@@ -163,26 +161,6 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
     ], className="card table-card")
 
 
-def _run_view() -> html.Div:
-    return html.Div([
-        html.Div([
-            html.H2("Runs"),
-            dcc.Dropdown(id="run-select", multi=True, placeholder="select runs in the table, "
-                         "or type an iid or hyperparameters to find one", className="run-select"),
-        ], className="toolbar"),
-        html.Div(_graphs([]), id="run-graphs", className="graphs"),
-        html.Div(id="run-details", className="run-details"),
-        dcc.Store(id="run-signature"),
-    ], className="card runs-card")
-
-
-def _graphs(figures: list[tuple[str, Any]]) -> list[dcc.Graph]:
-    figures = figures or [("empty", charts.empty_figure())]
-    return [dcc.Graph(id={"type": "chart", "key": key}, figure=fig,
-                      config={"displaylogo": False, "displayModeBar": key != "empty" and "hover"},
-                      className="graph") for key, fig in figures]
-
-
 def _schemas_for_page(store: Store) -> dict[str, Schema]:
     """The tasks the page starts with. Dash builds the page once when the app
     is made, maybe before the database answers: then MNIST alone (the
@@ -203,11 +181,13 @@ def layout(store: Store) -> html.Div:
         ], className="header"),
         html.Main([
             _form(schemas),
-            html.Div([_table(schemas), _run_view()], className="main-column"),
+            html.Div([_table(schemas), run_view.layout()], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
         dcc.Store(id="grid-version", data=0),  # bumped when jobs are added or removed
         dcc.Store(id="grid-refreshed"),  # when the grid last re-read its rows
+        # the ticked rows' iids, in table order: what the run view shows
+        dcc.Store(id=run_view.TICKED, data=[]),
     ], className="app")
 
 
@@ -217,6 +197,7 @@ def create_dashboard(server: Flask, store: Store) -> dash.Dash:
                     url_base_pathname="/", assets_folder=str(_ASSETS))
     app.layout = lambda: layout(store)
     _register_callbacks(app, store)
+    run_view.register_callbacks(app, store)
     return app
 
 
@@ -370,54 +351,16 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
 
     @app.callback(Output("action-cancel", "disabled"), Output("action-delete", "disabled"),
                   Output("action-clone", "disabled"), Output("action-retry", "disabled"),
-                  Output("run-select", "value"), Input("jobs-grid", "selectedRows"),
-                  State("run-select", "value"))
-    def selection(selected, chosen):
+                  Output(run_view.TICKED, "data"), Input("jobs-grid", "selectedRows"))
+    def selection(selected):
         selected = views.selected_rows(selected)
         if selected is None:
             raise PreventUpdate
         statuses = {r["status"] for r in selected}
         active = {Status.WAITING.value, Status.RUNNING.value}
-        iids = [r["iid"] for r in selected][:MAX_RUNS_SHOWN]
         return (not statuses & active, not statuses - active, len(selected) != 1,
                 not statuses & {Status.FAILED.value, Status.CANCELLED.value},
-                iids if selected or not chosen else no_update)
-
-    # -- the run view ------------------------------------------------------------------
-    @app.callback(Output("run-select", "options"), Input("run-select", "search_value"),
-                  Input("run-select", "value"))
-    def run_options(search, chosen):
-        chosen, search = views.chosen_iids(chosen, MAX_CHOSEN), views.search_text(search)
-        if chosen is None or search is None:
-            raise PreventUpdate
-        known = {job.iid: job for job in store.get_many(chosen)}
-        if search:
-            for job in store.list_jobs(text=search, limit=20).jobs:
-                known.setdefault(job.iid, job)
-        elif not known:
-            for job in store.list_jobs(limit=20).jobs:
-                known[job.iid] = job
-        schemas = store.schemas()
-        return [{"label": f"{job.task} · {views.run_label(job, schemas.get(job.task))} · "
-                          f"{job.status.value}", "value": iid} for iid, job in known.items()]
-
-    @app.callback(Output("run-graphs", "children"), Output("run-details", "children"),
-                  Output("run-signature", "data"),
-                  Input("run-select", "value"), Input("tick", "n_intervals"),
-                  State("run-signature", "data"))
-    def run_view(chosen, _tick, signature):
-        chosen = views.chosen_iids(chosen, MAX_CHOSEN)
-        if chosen is None:
-            raise PreventUpdate
-        runs = store.runs(chosen[:MAX_RUNS_SHOWN])
-        new_signature = [[j.iid, j.status.value, len(e)] for j, e in runs]
-        if new_signature == signature:
-            return no_update, no_update, no_update  # nothing changed: no redraw
-        schemas = store.schemas()
-        drawn = charts.run_charts([(j, e) for j, e in runs if j.task in schemas], schemas,
-                                  lambda job: views.run_label(job, schemas[job.task]))
-        details = [_run_details(job, epochs, schemas.get(job.task)) for job, epochs in runs]
-        return _graphs(drawn), details, new_signature
+                [r["iid"] for r in selected])
 
     # -- actions -----------------------------------------------------------------------
     @app.callback(Output("confirm-cancel", "displayed"), Output("confirm-cancel", "message"),
@@ -481,24 +424,3 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             raise PreventUpdate
         # the counter makes a second clone of the same run a change the form sees
         return job.task, {"iid": job.iid, "n": views.next_version(clicks)}
-
-
-def _run_details(job, epochs, schema: Schema | None) -> html.Details:
-    """Hyperparameters (from the task's schema), the per-epoch table and any
-    error of one run."""
-    facts = views.run_facts(job, schema)
-    headers, rows = views.epoch_table(epochs, schema)
-    return html.Details([
-        html.Summary([html.Span(job.status.value, className=f"status-dot status-{job.status.value}"),
-                      f"{job.task} · {views.run_label(job, schema)}"]),
-        html.Div([
-            html.Table([html.Tbody([html.Tr([html.Th(k, title=h or None), html.Td(v)])
-                                    for k, v, h in facts])], className="facts"),
-            html.Table([
-                html.Thead(html.Tr([html.Th(h) for h in headers])),
-                html.Tbody([html.Tr([html.Td(v) for v in row]) for row in rows]),
-            ], className="epochs") if rows else html.P("No finished epoch yet.", className="muted"),
-        ], className="details-body"),
-        html.Pre(job.error + ("\n\n" + job.traceback if job.traceback else ""),
-                 className="error-text") if job.error else None,
-    ], open=bool(epochs) or bool(job.error), className="run")
