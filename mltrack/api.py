@@ -13,7 +13,8 @@ from werkzeug.exceptions import HTTPException, NotFound
 from mltrack import __version__
 from mltrack.jsonio import strict_loads
 from mltrack.params import MNIST
-from mltrack.store import (IllegalTransition, Job, JobNotFound, SortKey, StaleAttempt, Status,
+from mltrack.store import (IllegalTransition, InvalidValue, Job, JobNotFound, SortKey, StaleAttempt,
+                           Status,
                            Store)
 from mltrack.task import InvalidParams, Schema, json_type
 
@@ -345,6 +346,10 @@ def register_error_handlers(server: Flask) -> None:
 
     @server.errorhandler(BadRequest)
     def bad_request(exc: BadRequest):
+        return error(400, str(exc), field=exc.field)
+
+    @server.errorhandler(InvalidValue)
+    def invalid_value(exc: InvalidValue):  # e.g. a filter in `q` that cannot apply
         return error(400, str(exc), field=exc.field)
 
     @server.errorhandler(JobNotFound)

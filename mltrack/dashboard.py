@@ -28,7 +28,7 @@ from flask import Flask
 
 from mltrack import form, run_view, views
 from mltrack.params import MNIST
-from mltrack.store import IllegalTransition, JobNotFound, Status, Store, sort_keys
+from mltrack.store import IllegalTransition, InvalidValue, JobNotFound, Status, Store, sort_keys
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
@@ -331,7 +331,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         query = views.rows_request(request, status, text, task, store.sort_keys(task))
         if query is None:
             raise PreventUpdate
-        page = store.list_jobs(**query)
+        try:
+            page = store.list_jobs(**query)
+        except InvalidValue:  # a filter in the text that cannot apply: no rows
+            return {"rowData": [], "rowCount": 0}
         return {"rowData": views.table_rows(page.jobs), "rowCount": page.total}
 
     # Live refresh keeps sort, filter, scroll and selection: the grid re-asks

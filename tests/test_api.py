@@ -287,6 +287,22 @@ def test_listing_filters_by_text(client, store):
     assert client.get("/experiments?q=cnn&sort=learning_rate").json["total"] == 1
 
 
+def test_listing_filters_by_a_metric_and_names_a_filter_that_cannot_apply(client, store):
+    good = post(client, "/train", {"model": "mlp"}).json["iid"]
+    bad = post(client, "/train", {"model": "cnn"}).json["iid"]
+    accuracies = {good: 98.2, bad: 91.0}
+    for worker in ("w1", "w2"):
+        claim = store.claim(worker)
+        iid, accuracy = claim.iid, accuracies[claim.iid]
+        store.record_epoch(iid, claim.attempt, {"epoch": 1, "time_training": 1.0,
+                                                "train_loss": 0.1, "train_accuracy": accuracy,
+                                                "test_loss": 0.1, "test_accuracy": accuracy})
+    body = client.get("/experiments", query_string={"q": "test_accuracy > 97"}).json
+    assert [r["iid"] for r in body["results"]] == [good] and body["total"] == 1
+    r = client.get("/experiments", query_string={"q": "mlp test_acc>97"})
+    assert r.status_code == 400 and r.json["field"] == "q" and "test_acc" in r.json["error"]
+
+
 def _reject_constant(name):
     raise AssertionError(f"{name} in a JSON answer")
 

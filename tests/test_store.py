@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import json
 import random
+import re
 import threading
 
 import pytest
@@ -317,10 +319,23 @@ def matches(job, words):
                else any(t.startswith(w) for t in tokens) for w in words)
 
 
+FILTER_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le,
+              "=": operator.eq}
+
+
+def passes(job, word):
+    """A filter word's rule, by hand: the job's value for the sort name is in range."""
+    name, op, number = re.fullmatch(r"([a-z_]+)(>=|<=|>|<|=)(.+)", word).groups()
+    value = sort_value(job, name)
+    return value is not None and FILTER_OPS[op](value, float(number))
+
+
 def brute_force(jobs, sort, order, status, text=""):
-    words = text.lower().split()
+    words = re.sub(r"\s*(>=|<=|>|<|=)\s*", r"\1", text.lower()).split()
+    filters = [w for w in words if re.search("[<>=]", w)]
+    words = [w for w in words if w not in filters]
     picked = [j for j in jobs if (status is None or j.status.value == status)
-              and matches(j, words)]
+              and matches(j, words) and all(passes(j, f) for f in filters)]
     order = order or SORTS[sort].default_order
     value = lambda j: sort_value(j, sort)  # noqa: E731
     if sort == "status":  # by status, then newest first within one
@@ -366,7 +381,10 @@ def test_text_search_matches_a_brute_force_filter(store, many_jobs, monkeypatch,
     rng = random.Random(11)
     some_iid = many_jobs[17].iid
     for query in ["sgd", "mlp 0.01", "CNN Adamw", "ada", "done", "done mlp", "done failed",
-                  some_iid[:10], some_iid[:1], "0.0", "nothing-matches", "  ", "adam 12"]:
+                  some_iid[:10], some_iid[:1], "0.0", "nothing-matches", "  ", "adam 12",
+                  "test_accuracy>95", "test_accuracy >= 95.5 sgd", "best_test_accuracy<93",
+                  "learning_rate<=0.01 epochs>0", "runtime<1e9 test_loss>0.1 mlp",
+                  "test_accuracy>1000", "num_epochs=3", "done train_loss<0.5"]:
         for sort in ("created", "test_accuracy", "learning_rate", "status", "model"):
             for status in (None, "done", "running"):
                 for order in ("asc", "desc"):
@@ -628,3 +646,28 @@ def test_a_search_sorted_by_a_task_metric_counts_only_the_jobs_listed(store):
     for sort, expected in (("loss", 2), ("lr", 2), ("created", 3), ("runtime", 3)):
         page = store.list_jobs(sort=sort, text="0.")
         assert page.total == len(page.jobs) == expected, sort
+
+
+@pytest.mark.parametrize("query, rule", [
+    ("test_acuracy>97", "no column 'test_acuracy'"),
+    ("status>1", "no column 'status'"),
+    ("test_accuracy>ninety", "'ninety' is not a number"),
+    ("test_accuracy>inf", "must be finite"),
+    ("> 97", "a filter is a column, a comparison and a number"),
+    ("test_accuracy>", "a filter is a column, a comparison and a number"),
+])
+def test_a_filter_that_cannot_apply_names_the_query_and_the_rule(store, query, rule):
+    store.create(HyperParams())
+    with pytest.raises(InvalidValue) as raised:
+        store.list_jobs(text=query)
+    assert raised.value.field == "q" and rule in str(raised.value)
+
+
+def test_a_filter_on_a_task_metric_keeps_the_jobs_in_range(store):
+    store.register_task(QUAD)
+    low, high = quad_job(store, 0.1, [0.5], "w-1"), quad_job(store, 0.2, [2.0], "w-2")
+    store.create(HyperParams())  # mnist: no loss at all
+    assert [j.iid for j in store.list_jobs(text="loss<1").jobs] == [low]
+    assert [j.iid for j in store.list_jobs(text="loss >= 0.5", sort="loss").jobs] == [low, high]
+    assert store.list_jobs(text="loss<=0.5 lr=0.1", task="quadratic").total == 1
+    assert store.list_jobs(text="loss<0.5").total == 0

@@ -39,7 +39,7 @@ from mltrack.store.model import (Claim, EpochOutOfOrder, IllegalTransition, Inva
 from mltrack.store.scripts import load_scripts
 from mltrack.store.sorting import (BUILTIN_SORTS, SortKey, index_scores, late_indexes, sort_keys,
                                    status_order)
-from mltrack.store.text import Query, Search, text_tokens
+from mltrack.store.text import Filter, InvalidFilter, Query, Range, Search, text_tokens
 from mltrack.task import NAME, InvalidParams, Schema, goal_from_name
 
 DEFAULT_PREFIX = "mltrack:"
@@ -369,11 +369,15 @@ class Store:
         if limit < 0 or offset < 0:
             raise ValueError("limit and offset must not be negative")
         statuses = [Status(status).value] if status else None
-        query = Query.parse(text)
+        try:
+            query = Query.parse(text)
+        except InvalidFilter as exc:
+            raise InvalidValue("q", str(exc)) from None
+        ranges = self._filter_ranges(query.filters, task)
         if query.statuses is not None:
             statuses = [s for s in query.statuses if statuses is None or s in statuses]
         segments = self._segments(key, order, statuses, task)
-        if not query.words:
+        if not query.words and not ranges:
             total, *hashes = self._run("list", offset, limit,
                                        *(x for k, desc in segments for x in (k, int(desc))))
             return Page([_job(h) for h in hashes if h], int(total))
@@ -384,8 +388,24 @@ class Store:
         # tasks that have the key, counted in its own indexes
         everyone = sort in BUILTIN_SORTS
         total, iids = self._search.page(query, segments, scopes if everyone else None,
-                                        offset, limit)
+                                        offset, limit, ranges)
         return Page(self.get_many(iids), total)
+
+    def _filter_ranges(self, filters: Sequence[Filter], task: str | None) -> list[Range]:
+        """Each filter as a range of the index of its sort name; InvalidValue
+        naming `q` for a name the listing cannot sort by."""
+        if not filters:
+            return []
+        keys = self.sort_keys(task)
+        ranges = []
+        for found in filters:
+            key = keys.get(found.name)
+            if key is None or key.name == "status":
+                names = ", ".join(k for k in keys if k != "status")
+                raise InvalidValue("q", f"filter {found.text!r}: no column {found.name!r} to "
+                                        f"compare (one of {names})")
+            ranges.append((self.keys.index("all", key.index), *found.bounds()))
+        return ranges
 
     def runs(self, iids: Sequence[str]) -> list[tuple[Job, list[dict[str, float]]]]:
         """Jobs with their epochs, in the order asked (unknown iids skipped); one round trip."""

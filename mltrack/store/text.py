@@ -3,7 +3,10 @@
 Each job is indexed under its tokens: its iid and each hyperparameter's value
 (lower case, split at spaces), and its task's name. A search word matches a job when one of the
 job's tokens starts with it (`sgd`, `0.01`, `3f0c`); a word that names a status
-(`done`) matches the jobs in that status. Every word must match.
+(`done`) matches the jobs in that status. A word that compares a sort name
+with a number (`test_accuracy>97`, `learning_rate<=0.01`, `best_loss<0.2`)
+keeps the jobs whose value in that sort's index is in range. Every word must
+match.
 
 A word that is one token has its set of jobs already. A word that spans several
 tokens (`ada`: adam and adamw) has its set gathered from theirs, a bounded
@@ -18,6 +21,8 @@ number of jobs.
 from __future__ import annotations
 
 import json
+import math
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,6 +38,10 @@ WORDS_KEPT = 64  # words whose matches are kept (the least recently used go)
 FEW_MATCHES = 2000  # up to this many matches, sort them; above, walk the index
 WALK_STRETCH = 2000  # index entries one walk call reads
 _STATUSES = {s.value for s in Status}
+_OPERATORS = (">=", "<=", ">", "<", "=")
+# a filter word: a name, an operator, a value (spaces around the operator allowed)
+_FILTER = re.compile(r"^([^<>=\s]+)(>=|<=|>|<|=)(\S+)$")
+_SPACED_OPERATOR = re.compile(r"\s*(>=|<=|>|<|=)\s*")
 
 
 def text_tokens(iid: str, hyper_params: dict[str, Any], task: str) -> str:
@@ -44,20 +53,71 @@ def text_tokens(iid: str, hyper_params: dict[str, Any], task: str) -> str:
     return " ".join(sorted(tokens))
 
 
+class InvalidFilter(ValueError):
+    """A filter word that cannot be applied; the message names it and the rule."""
+
+
+@dataclass(frozen=True)
+class Filter:
+    """`name op value`, as typed: a sort name compared with a number."""
+    name: str
+    operator: str
+    value: float
+
+    @property
+    def text(self) -> str:
+        return f"{self.name}{self.operator}{self.value:g}"
+
+    def bounds(self) -> tuple[str, str]:
+        """(min, max) in Redis's score-range syntax: `(` excludes."""
+        number = repr(self.value)
+        return {">": (f"({number}", "+inf"), ">=": (number, "+inf"),
+                "<": ("-inf", f"({number}"), "<=": ("-inf", number),
+                "=": (number, number)}[self.operator]
+
+
+def _filter(word: str) -> Filter | None:
+    match = _FILTER.match(word)
+    if match is None:
+        return None
+    name, operator, text = match.groups()
+    try:
+        value = float(text)
+    except ValueError:
+        raise InvalidFilter(f"filter {word!r}: {text!r} is not a number (a filter compares a "
+                            f"column with a number, as in test_accuracy>97)") from None
+    if not math.isfinite(value):
+        raise InvalidFilter(f"filter {word!r}: the number must be finite")
+    return Filter(name, operator, value)
+
+
 @dataclass(frozen=True)
 class Query:
     words: tuple[str, ...]  # token prefixes, every one must match
     statuses: frozenset[str] | None  # the job's status must be one of these (None: any)
+    filters: tuple[Filter, ...] = ()  # value ranges, every one must hold
 
     @classmethod
     def parse(cls, text: str) -> "Query":
-        words, statuses = [], None
-        for word in dict.fromkeys(text.lower().split()):
+        """The query typed; InvalidFilter for a filter word that is not one."""
+        words, statuses, filters = [], None, []
+        text = _SPACED_OPERATOR.sub(lambda m: m.group(1), text.lower())
+        for word in dict.fromkeys(text.split()):
             if word in _STATUSES:
                 statuses = (statuses or frozenset(_STATUSES)) & {word}
+            elif (found := _filter(word)) is not None:
+                if len(filters) < MAX_WORDS:
+                    filters.append(found)
+            elif any(op in word for op in _OPERATORS):
+                raise InvalidFilter(f"{word!r}: a filter is a column, a comparison and a number, "
+                                    "as in test_accuracy>97")
             elif len(words) < MAX_WORDS:
                 words.append(word)
-        return cls(tuple(words), statuses)
+        return cls(tuple(words), statuses, tuple(filters))
+
+
+# A range condition: (sorted set, min, max), scores in Redis's range syntax.
+Range = tuple[str, str, str]
 
 
 class Search:
@@ -67,24 +127,38 @@ class Search:
         self.redis, self.keys, self.scripts = client, keys, scripts
 
     def page(self, query: Query, segments: list[tuple[str, bool]], scopes: list[str] | None,
-             offset: int, limit: int) -> tuple[int, list[str]]:
-        """(total, iids of the page): the jobs matching the query's words (at
-        least one) in the order of `segments`, the sorted sets (key, descending)
-        a listing reads one after another. When they hold every job of `scopes`
-        (index scopes: all, a status, a task...), the matches are counted there,
-        which is quicker; else (None) in the segments."""
+             offset: int, limit: int, ranges: list[Range] = ()) -> tuple[int, list[str]]:
+        """(total, iids of the page): the jobs matching the query's words and
+        within every range (at least one word or range) in the order of
+        `segments`, the sorted sets (key, descending) a listing reads one after
+        another. When they hold every job of `scopes` (index scopes: all, a
+        status, a task...), word matches are counted there, which is quicker;
+        else (None) in the segments."""
         sets = self._word_sets(query.words)
-        if not sets:  # a word that matches nothing
+        if sets is None:  # a word that matches nothing
             return 0, []
-        sizes = self._pipe(lambda p: [p.scard(k) for k in sets])
-        sets = [k for _, k in sorted(zip(sizes, sets))]  # smallest first
+        ranges = list(ranges)
+        sizes = self._pipe(lambda p: [p.scard(k) for k in sets]
+                           + [p.zcount(key, low, high) for key, low, high in ranges])
+        set_sizes, range_sizes = sizes[:len(sets)], sizes[len(sets):]
+        if 0 in sizes:
+            return 0, []
+        sets = [k for _, k in sorted(zip(set_sizes, sets))]  # smallest first
+        ranges = [r for _, r in sorted(zip(range_sizes, ranges))]
         if min(sizes) <= FEW_MATCHES:
+            # the smallest set or range is the source of candidates
+            if sets and min(set_sizes) == min(sizes):
+                source, sets = ["set", sets[0], "", ""], sets[1:]
+            else:
+                source, ranges = ["range", *ranges[0]], ranges[1:]
             total, *iids = self.scripts["search_page"](args=[
-                self.keys.prefix, offset, limit, len(sets), *sets,
+                self.keys.prefix, offset, limit, *source, *_conditions(sets, ranges),
                 *(x for key, desc in segments for x in (key, int(desc)))])
             return int(total), iids
+        if ranges:  # no count to be had from set sizes: walk every segment
+            return self._walk(sets, ranges, segments, offset, limit, count=True)
         return (self._count(sets, scopes, segments),
-                self._walk(sets, segments, offset, limit))
+                self._walk(sets, ranges, segments, offset, limit)[1])
 
     def _word_sets(self, words: Iterable[str]) -> list[str] | None:
         """For each word the key of the set of jobs it matches; None if one matches none."""
@@ -142,25 +216,34 @@ class Search:
         return sum(self._pipe(lambda p: [p.zintercard(1 + len(sets), [key, *sets])
                                          for key in keys]))
 
-    def _walk(self, sets: list[str], segments: list[tuple[str, bool]], offset: int,
-              limit: int) -> list[str]:
+    def _walk(self, sets: list[str], ranges: list[Range], segments: list[tuple[str, bool]],
+              offset: int, limit: int, count: bool = False) -> tuple[int, list[str]]:
         """Walk the segments in stretches until the page is full (many matches:
-        a few stretches hold a page)."""
+        a few stretches hold a page), or to their end when `count`. Returns
+        (matches counted, -1 unless `count`; the page's iids)."""
         iids: list[str] = []
-        skip = offset
+        skip, total = offset, 0
+        conditions = _conditions(sets, ranges)
         for key, desc in segments:
             start = 0
-            while len(iids) < limit:
+            while count or len(iids) < limit:
                 read, *hits = self.scripts["search_walk"](
-                    args=[self.keys.prefix, key, int(desc), start, WALK_STRETCH, *sets])
+                    args=[self.keys.prefix, key, int(desc), start, WALK_STRETCH, *conditions])
+                total += len(hits)
                 iids += hits[skip:][:limit - len(iids)]
                 skip = max(0, skip - len(hits))
                 start += WALK_STRETCH
                 if read < WALK_STRETCH:
                     break
-        return iids
+        return (total if count else -1), iids
 
     def _pipe(self, queue) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         queue(pipe)
         return pipe.execute()
+
+
+def _conditions(sets: list[str], ranges: list[Range]) -> list[Any]:
+    """The scripts' spelling of the conditions: number of sets, the sets,
+    number of ranges, each range's sorted set, min and max."""
+    return [len(sets), *sets, len(ranges), *(x for r in ranges for x in r)]

@@ -121,3 +121,64 @@ end
 local function is_terminal(status)
   return status == 'done' or status == 'failed' or status == 'cancelled'
 end
+
+-- A search's conditions from ARGV[first]: number of sets, the sets, number of
+-- ranges, then (sorted set, min, max) per range in ZRANGE's score syntax
+-- ('(' excludes, '-inf', '+inf'). Returns the sets and ranges, and the index
+-- after them.
+local function read_conditions(first)
+  local sets, ranges, i = {}, {}, first
+  for _ = 1, tonumber(ARGV[i]) do i = i + 1; sets[#sets + 1] = ARGV[i] end
+  i = i + 1
+  for _ = 1, tonumber(ARGV[i]) do
+    ranges[#ranges + 1] = {ARGV[i + 1], ARGV[i + 2], ARGV[i + 3]}
+    i = i + 3
+  end
+  return sets, ranges, i + 1
+end
+
+local function score_bound(text)
+  local open = string.sub(text, 1, 1) == '('
+  if open then text = string.sub(text, 2) end
+  if text == '-inf' then return -math.huge, open end
+  if text == '+inf' or text == 'inf' then return math.huge, open end
+  return tonumber(text), open
+end
+
+local function in_range(score, low, high)
+  if not score then return false end
+  score = tonumber(score)
+  local lo, lo_open = score_bound(low)
+  local hi, hi_open = score_bound(high)
+  if score < lo or (lo_open and score == lo) then return false end
+  if score > hi or (hi_open and score == hi) then return false end
+  return true
+end
+
+-- The ids (a list, at most a few thousand) that are in every set and within
+-- every range, in their order.
+local function keep_matching(ids, sets, ranges)
+  for _, key in ipairs(sets) do
+    if #ids == 0 then return ids end
+    local kept = {}
+    for i = 1, #ids, 1000 do
+      local chunk = {unpack(ids, i, math.min(#ids, i + 999))}
+      local found = redis.call('SMISMEMBER', key, unpack(chunk))
+      for j, iid in ipairs(chunk) do if found[j] == 1 then kept[#kept + 1] = iid end end
+    end
+    ids = kept
+  end
+  for _, range in ipairs(ranges) do
+    if #ids == 0 then return ids end
+    local kept = {}
+    for i = 1, #ids, 1000 do
+      local chunk = {unpack(ids, i, math.min(#ids, i + 999))}
+      local scores = redis.call('ZMSCORE', range[1], unpack(chunk))
+      for j, iid in ipairs(chunk) do
+        if in_range(scores[j], range[2], range[3]) then kept[#kept + 1] = iid end
+      end
+    end
+    ids = kept
+  end
+  return ids
+end

@@ -1,22 +1,18 @@
--- A page of the jobs in every one of a few sets (a search's words, the
--- smallest first and small), in the order of the sorted sets that follow.
--- ARGV: prefix, offset, limit, number of sets, the sets, then (sorted set,
--- '1' for descending) pairs, read one after another. Returns {total, iid, ...}.
-local offset, limit, nsets = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
-local members = redis.call('SMEMBERS', ARGV[5])
-for s = 6, 4 + nsets do
-  if #members == 0 then break end
-  local kept = {}
-  for i = 1, #members, 1000 do
-    local chunk = {unpack(members, i, math.min(#members, i + 999))}
-    local found = redis.call('SMISMEMBER', ARGV[s], unpack(chunk))
-    for j, iid in ipairs(chunk) do if found[j] == 1 then kept[#kept + 1] = iid end end
-  end
-  members = kept
-end
+-- A page of the jobs that meet a search's conditions, taken from a small
+-- source of candidates (a word's set, or a filter's range), in the order of
+-- the sorted sets that follow. ARGV: prefix, offset, limit, the source ('set',
+-- key, '', '' or 'range', sorted set, min, max), the other conditions (see
+-- read_conditions), then (sorted set, '1' for descending) pairs, read one
+-- after another. Returns {total, iid, ...}.
+local offset, limit = tonumber(ARGV[2]), tonumber(ARGV[3])
+local members
+if ARGV[4] == 'set' then members = redis.call('SMEMBERS', ARGV[5])
+else members = redis.call('ZRANGE', ARGV[5], ARGV[6], ARGV[7], 'BYSCORE') end
+local sets, ranges, i = read_conditions(8)
+members = keep_matching(members, sets, ranges)
 local ordered = {}
-for i = 5 + nsets, #ARGV, 2 do
-  local zkey, desc, found = ARGV[i], ARGV[i + 1] == '1', {}
+for s = i, #ARGV, 2 do
+  local zkey, desc, found = ARGV[s], ARGV[s + 1] == '1', {}
   for _, iid in ipairs(members) do
     local score = redis.call('ZSCORE', zkey, iid)
     if score then found[#found + 1] = {tonumber(score), iid} end
@@ -29,5 +25,5 @@ for i = 5 + nsets, #ARGV, 2 do
   for _, pair in ipairs(found) do ordered[#ordered + 1] = pair[2] end
 end
 local out = {#ordered}
-for i = offset + 1, math.min(#ordered, offset + limit) do out[#out + 1] = ordered[i] end
+for n = offset + 1, math.min(#ordered, offset + limit) do out[#out + 1] = ordered[n] end
 return out
