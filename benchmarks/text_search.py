@@ -1,4 +1,5 @@
-"""Cost of a text search (`q`) page at 50,000 jobs, and the longest single Redis call.
+"""Cost of a text search (`q`) page at 50,000 jobs, words and metric filters
+(`test_accuracy>97`), and the longest single Redis call.
 
 A search reads the token index word by word and one page of matches, in calls
 that each do a bounded amount of work, so that the database keeps answering
@@ -55,11 +56,12 @@ def main() -> None:
         iids = fill(store, args.jobs, rng)
         print(f"filled {args.jobs:,} jobs in {time.perf_counter() - t0:.1f} s\n")
         queries = ["", "sgd", "mlp sgd 0.01", "cnn adamw 256", "done adam", iids[123][:6],
-                   "0.0", "0", "nothing-matches"]
+                   "0.0", "0", "nothing-matches", "test_accuracy>97",
+                   "test_accuracy>50", "sgd test_accuracy>90", "train_loss<0.1 done"]
         admin = redis.Redis.from_url(server.url, decode_responses=True)
         admin.config_set("slowlog-log-slower-than", 0)
         admin.config_set("slowlog-max-len", 100_000)
-        print(f"{'q':<18} {'sort':<14} {'matches':>8} {'first ms':>9} {'page ms':>9} "
+        print(f"{'q':<22} {'sort':<14} {'matches':>8} {'first ms':>9} {'page ms':>9} "
               f"{'/ no q':>8} {'longest call ms':>16}")
         for sort in ("created", "test_accuracy"):
             baseline = None
@@ -78,7 +80,7 @@ def main() -> None:
                 longest = max(e["duration"] for e in admin.slowlog_get(100_000)) / 1000
                 median = statistics.median(times)
                 baseline = baseline or median
-                print(f"{q or '(none)':<18} {sort:<14} {total:>8,} {first:>9.2f} {median:>9.2f} "
+                print(f"{q or '(none)':<22} {sort:<14} {total:>8,} {first:>9.2f} {median:>9.2f} "
                       f"{median / baseline:>8.1f} {longest:>16.2f}")
         print("\nfirst: the first page of a query (a word that spans several tokens is "
               "gathered then and kept);\npage: median of", args.repeat, "more pages of 50 "

@@ -33,5 +33,9 @@ class Keys:
     def index(self, scope: str, key: str) -> str:
         return f"{self.prefix}idx:{scope}:{key}"
 
+    def scratch(self, name: str) -> str:
+        """A short-lived key of one call (deleted by it, expiring anyway)."""
+        return f"{self.prefix}tmp:{name}"
+
     def token(self, token: str) -> str:
         return f"{self.prefix}text:tok:{token}"

@@ -155,10 +155,8 @@ class Search:
                 self.keys.prefix, offset, limit, *source, *_conditions(sets, ranges),
                 *(x for key, desc in segments for x in (key, int(desc)))])
             return int(total), iids
-        if ranges:  # no count to be had from set sizes: walk every segment
-            return self._walk(sets, ranges, segments, offset, limit, count=True)
-        return (self._count(sets, scopes, segments),
-                self._walk(sets, ranges, segments, offset, limit)[1])
+        return (self._count(sets, ranges, scopes, segments),
+                self._walk(sets, ranges, segments, offset, limit))
 
     def _word_sets(self, words: Iterable[str]) -> list[str] | None:
         """For each word the key of the set of jobs it matches; None if one matches none."""
@@ -205,37 +203,49 @@ class Search:
             first += TOKENS_PER_CALL
         return bool(self.scripts["search_built"](args=[self.keys.prefix, word, build]))
 
-    def _count(self, sets: list[str], scopes: list[str] | None,
+    def _count(self, sets: list[str], ranges: list[Range], scopes: list[str] | None,
                segments: list[tuple[str, bool]]) -> int:
-        """How many jobs of the listing are in every set."""
-        if scopes == ["all"]:
+        """How many jobs of the listing are in every set and range. A range is
+        copied out of its index for the count (one command, about 1 ms per
+        5,000 members) and dropped at once."""
+        if scopes == ["all"] and not ranges:
             return self.redis.scard(sets[0]) if len(sets) == 1 else self.redis.sintercard(
                 len(sets), sets)
-        keys = ([self.keys.index(scope, "created") for scope in scopes] if scopes is not None
-                else [key for key, _ in segments])
-        return sum(self._pipe(lambda p: [p.zintercard(1 + len(sets), [key, *sets])
-                                         for key in keys]))
+        listed = ([self.keys.index(scope, "created") for scope in scopes] if scopes is not None
+                  else [key for key, _ in segments])
+        scratch = [self.keys.scratch(uuid.uuid4().hex) for _ in ranges]
+        keys = [*sets, *scratch]
+
+        def count(pipe: Any) -> None:
+            for temp, (key, low, high) in zip(scratch, ranges):
+                pipe.zrangestore(temp, key, low, high, byscore=True)
+                pipe.expire(temp, 60)  # gone even if this call dies here
+            for key in listed:
+                pipe.zintercard(1 + len(keys), [key, *keys])
+            if scratch:
+                pipe.delete(*scratch)
+
+        answers = self._pipe(count)
+        return sum(answers[2 * len(ranges):][:len(listed)])
 
     def _walk(self, sets: list[str], ranges: list[Range], segments: list[tuple[str, bool]],
-              offset: int, limit: int, count: bool = False) -> tuple[int, list[str]]:
+              offset: int, limit: int) -> list[str]:
         """Walk the segments in stretches until the page is full (many matches:
-        a few stretches hold a page), or to their end when `count`. Returns
-        (matches counted, -1 unless `count`; the page's iids)."""
+        a few stretches hold a page)."""
         iids: list[str] = []
-        skip, total = offset, 0
+        skip = offset
         conditions = _conditions(sets, ranges)
         for key, desc in segments:
             start = 0
-            while count or len(iids) < limit:
+            while len(iids) < limit:
                 read, *hits = self.scripts["search_walk"](
                     args=[self.keys.prefix, key, int(desc), start, WALK_STRETCH, *conditions])
-                total += len(hits)
                 iids += hits[skip:][:limit - len(iids)]
                 skip = max(0, skip - len(hits))
                 start += WALK_STRETCH
                 if read < WALK_STRETCH:
                     break
-        return (total if count else -1), iids
+        return iids
 
     def _pipe(self, queue) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
