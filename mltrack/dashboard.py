@@ -26,12 +26,13 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Flask
 
-from mltrack import form, run_view, views
+from mltrack import form, run_view, table_query, views
 from mltrack.params import MNIST
 from mltrack.store import IllegalTransition, InvalidValue, JobNotFound, Status, Store, sort_keys
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
+NO_ROWS = "No experiments to show: queue one on the left, or clear the filters."
 _ASSETS = Path(__file__).parent / "assets"
 
 # Pattern-matching ids of the form's widgets. `kind` is the widget (form.widget),
@@ -129,6 +130,18 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                          className="status-filter"),
             dcc.Input(id="text-filter", placeholder="filter: mlp sgd 0.01 …", type="search",
                       debounce=0.4, className="text-input text-filter"),
+            html.Div(dcc.Input(id="where-filter", placeholder="metric: test accuracy > 97",
+                               type="search", debounce=0.4, className="text-input"),
+                     title="conditions on metrics, comma-separated: test accuracy > 97, "
+                           "best loss < 0.5 (a run without a value yet is left out)",
+                     className="where-filter"),
+            html.Span(id="match-count", className="match-count"),
+        ], className="toolbar"),
+        html.Div([
+            dcc.Checklist(id="all-matching", options=[{"label": "all matching",
+                                                       "value": "all"}],
+                          value=[], inline=True, className="checklist all-matching"),
+            html.Span(id="ticked-count", className="ticked-count"),
             html.Div([
                 html.Button("Cancel", id="action-cancel", className="button", disabled=True),
                 html.Button("Delete", id="action-delete", className="button danger",
@@ -136,7 +149,8 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                 html.Button("Clone", id="action-clone", className="button", disabled=True),
                 html.Button("Retry", id="action-retry", className="button", disabled=True),
             ], className="actions"),
-        ], className="toolbar"),
+        ], className="toolbar action-bar"),
+        html.Div(id="where-error", className="field-error"),
         html.Div(id="action-result", className="action-result"),
         dag.AgGrid(
             id="jobs-grid",
@@ -151,13 +165,14 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                 "rowBuffer": 10, "animateRows": False, "suppressCellFocus": True,
                 "rowHeight": 34, "suppressColumnVirtualisation": True, "tooltipShowDelay": 300,
                 # a plain text (an overlay template would be HTML, which the grid refuses)
-                "localeText": {"noRowsToShow": "No experiments yet: queue one on the left."},
+                "localeText": {"noRowsToShow": NO_ROWS},
             },
             style={"height": "380px"},
             className="ag-theme-alpine jobs-grid",
         ),
         dcc.ConfirmDialog(id="confirm-cancel"),
         dcc.ConfirmDialog(id="confirm-delete"),
+        dcc.ConfirmDialog(id="confirm-retry"),
     ], className="card table-card")
 
 
@@ -184,8 +199,14 @@ def layout(store: Store) -> html.Div:
             html.Div([_table(schemas), run_view.layout()], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
+        dcc.Location(id="url", refresh=False),
         dcc.Store(id="grid-version", data=0),  # bumped when jobs are added or removed
-        dcc.Store(id="grid-refreshed"),  # when the grid last re-read its rows
+        dcc.Store(id="grid-refreshed"),  # when the grid last asked for its rows again
+        # what the rows the grid got were read under: {"sort", "order", "total"}
+        dcc.Store(id="rows-read"),
+        # the view a URL asked for at load: sort and ticked runs, applied in the page
+        dcc.Store(id="restore"),
+        dcc.Store(id="url-written"),
         # the ticked rows' iids, in table order: what the run view shows
         dcc.Store(id=run_view.TICKED, data=[]),
     ], className="app")
@@ -201,33 +222,34 @@ def create_dashboard(server: Flask, store: Store) -> dash.Dash:
     return app
 
 
+def header_chips(store: Store) -> list[html.Span]:
+    """The header: jobs per status, live workers, tasks nobody runs, the queue's ETA."""
+    o = store.overview()
+    counts, workers = o["counts"], o["workers"]
+    eta = views.queue_eta(counts["waiting"], o["running"], o["recent_done"], len(workers))
+    chips = [html.Span([html.B(counts[s.value]), f" {s.value}"],
+                       className=f"chip chip-{s.value}", id=f"count-{s.value}") for s in Status]
+    busy = sum(1 for w in workers if w.get("job"))
+    chips.append(html.Span(f"{len(workers)} worker{'s' if len(workers) != 1 else ''}"
+                           f" ({busy} busy)", className="chip chip-workers",
+                           title="\n".join(str(w.get("id")) for w in workers)
+                           or "no live worker"))
+    notes = views.no_worker_notes(o["waiting_by_task"], workers)
+    chips += [html.Span(note, className="chip chip-warn no-worker",
+                        title="start a worker with this task: python -m mltrack worker "
+                              "--task module:task") for note in notes]
+    if (counts["waiting"] or counts["running"]) and not notes:
+        text = ("queue empty in ≈ " + views.duration(eta)) if eta is not None else (
+            "no live worker" if not workers else "queue empty: estimating…")
+        chips.append(html.Span(text, className="chip chip-eta", id="queue-eta"))
+    return chips
+
+
 def _schema(store: Store, task: Any) -> Schema | None:
     return store.schemas().get(task) if isinstance(task, str) else None
 
 
 def _register_callbacks(app: dash.Dash, store: Store) -> None:
-
-    @app.callback(Output("header-counts", "children"), Input("tick", "n_intervals"))
-    def header(_tick):
-        o = store.overview()
-        counts, workers = o["counts"], o["workers"]
-        eta = views.queue_eta(counts["waiting"], o["running"], o["recent_done"], len(workers))
-        chips = [html.Span([html.B(counts[s]), f" {s}"], className=f"chip chip-{s}",
-                           id=f"count-{s}") for s in ("waiting", "running", "done", "failed")]
-        busy = sum(1 for w in workers if w.get("job"))
-        chips.append(html.Span(f"{len(workers)} worker{'s' if len(workers) != 1 else ''}"
-                               f" ({busy} busy)", className="chip chip-workers",
-                               title="\n".join(str(w.get("id")) for w in workers)
-                               or "no live worker"))
-        notes = views.no_worker_notes(o["waiting_by_task"], workers)
-        chips += [html.Span(note, className="chip chip-warn no-worker",
-                            title="start a worker with this task: python -m mltrack worker "
-                                  "--task module:task") for note in notes]
-        if (counts["waiting"] or counts["running"]) and not notes:
-            text = ("queue empty in ≈ " + views.duration(eta)) if eta is not None else (
-                "no live worker" if not workers else "queue empty: estimating…")
-            chips.append(html.Span(text, className="chip chip-eta", id="queue-eta"))
-        return chips
 
     # -- tasks: the selector, the filter and the table's columns ---------------------
     @app.callback(Output("form-task", "options"), Output("task-filter", "options"),
@@ -318,111 +340,176 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                 views.next_version(version))
 
     # -- the table -----------------------------------------------------------------------
-    @app.callback(Output("jobs-grid", "getRowsResponse"), Input("jobs-grid", "getRowsRequest"),
+    def view_of(status: Any, text: Any, task: Any, where: Any, read: Any
+                ) -> tuple[views.TableFilter, str, str] | None:
+        """The table's filters and sort as checked; None if one is nonsense."""
+        try:
+            task = views.task_choice(task, store.schemas())
+        except ValueError:
+            return None
+        sorts = store.sort_keys(task)
+        checked = views.table_filter(status, text, task, where, sorts)
+        if checked is None:
+            return None
+        sort, order = "created", "desc"
+        if (isinstance(read, dict) and isinstance(read.get("sort"), str)
+                and read["sort"] in sorts and read.get("order") in ("asc", "desc")):
+            sort, order = read["sort"], read["order"]
+        return checked[0], sort, order
+
+    def ticked(selected: Any, view: tuple[views.TableFilter, str, str]) -> list[Job] | None:
+        """The ticked rows the table shows now, as they are now (table order)."""
+        rows = views.selected_rows(selected)
+        if rows is None:
+            return None
+        return table_query.shown(store, [r["iid"] for r in rows], *view)
+
+    def targets(selected: Any, everything: Any, view) -> list[Job] | None:
+        """What an action acts on: the ticked rows shown, or all matching rows."""
+        if view is None:
+            return None
+        if views.all_matching(everything):
+            return table_query.every_match(store, view[0])
+        return ticked(selected, view)
+
+    # Rows, header and counts come from one request, so they agree.
+    @app.callback(Output("jobs-grid", "getRowsResponse"), Output("header-counts", "children"),
+                  Output("match-count", "children"), Output("where-error", "children"),
+                  Output("rows-read", "data"),
+                  Input("jobs-grid", "getRowsRequest"),
                   State("status-filter", "value"), State("text-filter", "value"),
-                  State("task-filter", "value"))
-    def rows(request, status, text, task):
+                  State("task-filter", "value"), State("where-filter", "value"))
+    def rows(request, status, text, task, where):
         if not request:
-            return no_update
+            raise PreventUpdate
         try:
             task = views.task_choice(task, store.schemas())
         except ValueError:
             raise PreventUpdate from None
-        query = views.rows_request(request, status, text, task, store.sort_keys(task))
-        if query is None:
+        sorts = store.sort_keys(task)
+        query = views.rows_request(request, status, text, task, sorts)
+        checked = views.table_filter(status, text, task, where, sorts)
+        if query is None or checked is None:
             raise PreventUpdate
-        try:
-            page = store.list_jobs(**query)
-        except InvalidValue:  # a filter in the text that cannot apply: no rows
-            return {"rowData": [], "rowCount": 0}
-        return {"rowData": views.table_rows(page.jobs), "rowCount": page.total}
+        view, error = checked
+        page = table_query.page(store, view, query["sort"], query["order"], query["offset"],
+                                query["limit"])
+        return ({"rowData": views.table_rows(page.jobs, store.schemas()),
+                 "rowCount": page.total},
+                header_chips(store), views.matching_text(page.total), error,
+                {"sort": query["sort"], "order": query["order"], "total": page.total})
 
     # Live refresh keeps sort, filter, scroll and selection: the grid re-asks
     # for the blocks it holds. A filter change starts the grid afresh.
     app.clientside_callback(
-        """function(tick, status, text, task, version) {
-            const api = dash_ag_grid.getApi('jobs-grid');
-            if (!api) { return window.dash_clientside.no_update; }  // not rendered yet
-            const trigger = (dash_clientside.callback_context.triggered[0] || {}).prop_id || '';
-            if (trigger.startsWith('tick')) { api.refreshInfiniteCache(); }
-            else { api.purgeInfiniteCache(); }
-            return Date.now();
+        """function(tick, status, text, task, where, version) {
+            return window.mltrack.refreshGrid('jobs-grid', dash_clientside.callback_context);
         }""",
         Output("grid-refreshed", "data"), Input("tick", "n_intervals"),
         Input("status-filter", "value"), Input("text-filter", "value"),
-        Input("task-filter", "value"), Input("grid-version", "data"), prevent_initial_call=True)
+        Input("task-filter", "value"), Input("where-filter", "value"),
+        Input("grid-version", "data"), prevent_initial_call=True)
 
+    # The buttons, the count and the run view follow the ticked rows as the
+    # table shows them now: each time rows are read, not only when ticked.
     @app.callback(Output("action-cancel", "disabled"), Output("action-delete", "disabled"),
                   Output("action-clone", "disabled"), Output("action-retry", "disabled"),
-                  Output(run_view.TICKED, "data"), Input("jobs-grid", "selectedRows"))
-    def selection(selected):
-        selected = views.selected_rows(selected)
-        if selected is None:
+                  Output("ticked-count", "children"), Output(run_view.TICKED, "data"),
+                  Input("jobs-grid", "selectedRows"), Input("rows-read", "data"),
+                  Input("all-matching", "value"),
+                  State("status-filter", "value"), State("text-filter", "value"),
+                  State("task-filter", "value"), State("where-filter", "value"),
+                  State(run_view.TICKED, "data"))
+    def selection(selected, read, everything, status, text, task, where, published):
+        view = view_of(status, text, task, where, read)
+        jobs = ticked(selected, view) if view is not None else None
+        if jobs is None or views.all_matching_value(everything) is None:
             raise PreventUpdate
-        statuses = {r["status"] for r in selected}
-        active = {Status.WAITING.value, Status.RUNNING.value}
-        return (not statuses & active, not statuses - active, len(selected) != 1,
-                not statuses & {Status.FAILED.value, Status.CANCELLED.value},
-                [r["iid"] for r in selected])
+        iids = [j.iid for j in jobs]
+        if views.all_matching(everything):
+            total = read.get("total") if isinstance(read, dict) else None
+            total = total if isinstance(total, int) and not isinstance(total, bool) else 0
+            allowed = {"cancel": total > 0, "delete": total > 0, "clone": False,
+                       "retry": total > 0}
+        else:
+            total = None
+            allowed = views.actions_allowed([j.status.value for j in jobs])
+        return (not allowed["cancel"], not allowed["delete"], not allowed["clone"],
+                not allowed["retry"], views.ticked_text(len(jobs), total, bool(total is not None)),
+                iids if iids != published else no_update)
 
     # -- actions -----------------------------------------------------------------------
+    FILTERS = [State("all-matching", "value"), State("status-filter", "value"),
+               State("text-filter", "value"), State("task-filter", "value"),
+               State("where-filter", "value"), State("rows-read", "data")]
+
+    def ask(action: str, selected, everything, status, text, task, where, read) -> tuple[bool, str]:
+        jobs = targets(selected, everything, view_of(status, text, task, where, read))
+        if jobs is None:
+            raise PreventUpdate
+        n = len(views.acted_on(action, jobs))
+        return True, views.confirm_text(action, n, len(jobs), views.all_matching(everything))
+
     @app.callback(Output("confirm-cancel", "displayed"), Output("confirm-cancel", "message"),
                   Input("action-cancel", "n_clicks"), State("jobs-grid", "selectedRows"),
-                  prevent_initial_call=True)
-    def ask_cancel(_n, selected):
-        selected = views.selected_rows(selected)
-        if selected is None:
-            raise PreventUpdate
-        n = len([r for r in selected if r["status"] in ("waiting", "running")])
-        return True, f"Cancel {n} job{'s' if n != 1 else ''}? Running jobs stop after their current batch."
+                  *FILTERS, prevent_initial_call=True)
+    def ask_cancel(_n, selected, *filters):
+        return ask("cancel", selected, *filters)
 
     @app.callback(Output("confirm-delete", "displayed"), Output("confirm-delete", "message"),
                   Input("action-delete", "n_clicks"), State("jobs-grid", "selectedRows"),
-                  prevent_initial_call=True)
-    def ask_delete(_n, selected):
-        selected = views.selected_rows(selected)
-        if selected is None:
-            raise PreventUpdate
-        n = len([r for r in selected if r["status"] not in ("waiting", "running")])
-        return True, f"Delete {n} finished job{'s' if n != 1 else ''} and their metrics for good?"
+                  *FILTERS, prevent_initial_call=True)
+    def ask_delete(_n, selected, *filters):
+        return ask("delete", selected, *filters)
+
+    @app.callback(Output("confirm-retry", "displayed"), Output("confirm-retry", "message"),
+                  Input("action-retry", "n_clicks"), State("jobs-grid", "selectedRows"),
+                  *FILTERS, prevent_initial_call=True)
+    def ask_retry(_n, selected, everything, *filters):
+        if not views.all_matching(everything):
+            raise PreventUpdate  # ticked rows are queued again at once
+        return ask("retry", selected, everything, *filters)
 
     @app.callback(Output("action-result", "children"),
                   Output("grid-version", "data", allow_duplicate=True),
                   Input("confirm-cancel", "submit_n_clicks"),
                   Input("confirm-delete", "submit_n_clicks"), Input("action-retry", "n_clicks"),
-                  State("jobs-grid", "selectedRows"), State("grid-version", "data"),
+                  Input("confirm-retry", "submit_n_clicks"),
+                  State("jobs-grid", "selectedRows"), *FILTERS, State("grid-version", "data"),
                   prevent_initial_call=True)
-    def act(_cancel, _delete, _retry, selected, version):
-        selected = views.selected_rows(selected)
+    def act(_cancel, _delete, _retry, _retry_all, selected, everything, status, text, task,
+            where, read, version):
         action = {"confirm-cancel": "cancel", "confirm-delete": "delete",
-                  "action-retry": "retry"}.get(ctx.triggered_id)
-        if selected is None or action is None:  # nothing clicked, or no rows
+                  "action-retry": "retry", "confirm-retry": "retry"}.get(ctx.triggered_id)
+        if action is None or (ctx.triggered_id == "action-retry"
+                              and views.all_matching(everything)):
+            raise PreventUpdate  # nothing clicked, or the bulk retry waits for its confirmation
+        jobs = targets(selected, everything, view_of(status, text, task, where, read))
+        if jobs is None:  # nonsense rows or filters
             raise PreventUpdate
         operation = {"cancel": store.cancel, "delete": store.delete, "retry": store.retry}[action]
         done, skipped = 0, 0
-        for row in selected:
+        for job in views.acted_on(action, jobs):
             try:
-                operation(row["iid"])
+                operation(job.iid)
                 done += 1
-            except (IllegalTransition, JobNotFound):
+            except (IllegalTransition, JobNotFound):  # it changed since it was read
                 skipped += 1
         verb = {"cancel": "Cancelled", "delete": "Deleted", "retry": "Queued again"}[action]
         message = f"{verb} {done} job{'s' if done != 1 else ''}"
         if skipped:
-            message += f"; {skipped} skipped (not in a state that allows it)"
+            message += f"; {skipped} skipped (their status changed meanwhile)"
         return message + ".", views.next_version(version)
 
     @app.callback(Output("form-task", "value"), Output("form-fill", "data"),
                   Input("action-clone", "n_clicks"), State("jobs-grid", "selectedRows"),
-                  prevent_initial_call=True)
-    def clone(clicks, selected):
-        selected = views.selected_rows(selected)
-        if not selected:
+                  *FILTERS[1:], prevent_initial_call=True)
+    def clone(clicks, selected, status, text, task, where, read):
+        view = view_of(status, text, task, where, read)
+        jobs = ticked(selected, view) if view is not None else None
+        if not jobs or len(jobs) != 1:
             raise PreventUpdate
-        try:
-            job = store.get(selected[0]["iid"])
-        except JobNotFound:  # deleted since it was selected
-            raise PreventUpdate from None
+        job = jobs[0]
         if job.task not in store.schemas():
             raise PreventUpdate
         # the counter makes a second clone of the same run a change the form sees

@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Iterable, Mapping
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping, Sequence
 
 from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid, no_worker_note, unserved_tasks
 from mltrack.form import number_text
-from mltrack.store import Job, SortKey, Status
+from mltrack.store import Job, SortKey, Status, sort_keys
+from mltrack.store.sorting import param_score, status_order
+from mltrack.store.text import InvalidFilter, Query, text_tokens
 from mltrack.task import Choice, Float, Metric, Schema
 
 STATUS_COLORS = {
@@ -120,12 +124,16 @@ def time_left(job: Job) -> str:
     return ESTIMATING if eta is None else duration(eta)
 
 
-def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
+def table_rows(jobs: Iterable[Job],
+               schemas: Mapping[str, Schema] | None = None) -> list[dict[str, Any]]:
     """One grid row per job: its hyperparameters and metrics under their own
-    names (the column ids); numbers stay numbers, the grid formats them."""
+    names (the column ids); numbers stay numbers, the grid formats them. `note`
+    (the status cell's tooltip) says why a run failed or that it ended far from
+    its best (`flagged`)."""
     rows = []
     for job in jobs:
         running = job.status is Status.RUNNING
+        flagged, note = run_note(job, (schemas or {}).get(job.task))
         rows.append({
             **job.hyper_params,
             **job.summary(),
@@ -139,6 +147,8 @@ def table_rows(jobs: Iterable[Job]) -> list[dict[str, Any]]:
             "time_left": time_left(job) if running else "",
             "created": short_time(job.created),
             "cancel_requested": job.cancel_requested,
+            "flagged": flagged,
+            "note": note,
         })
     return rows
 
@@ -183,8 +193,11 @@ def table_columns(schemas: Mapping[str, Schema], task: str | None,
     Both: status, epochs, progress, run time, creation time and iid."""
     one = schemas.get(task) if task else (next(iter(schemas.values()))
                                            if len(schemas) == 1 else None)
-    status = _column("status", "Status", sorts, width=92,
-                     cellClass={"function": "'status-cell status-' + params.value"})
+    status = _column("status", "Status", sorts, width=92, tooltipField="note",
+                     cellClass={"function": "'status-cell status-' + params.value + "
+                                            "(params.data && params.data.flagged ? "
+                                            "' status-flagged' : '')"},
+                     valueFormatter={"function": "mltrackStatus(params)"})
     progress = [_column("epochs", "Epochs", sorts, width=72),
                 _column("progress", "Progress", sorts, width=124, cellRenderer="ProgressBar")]
     if one is not None:
@@ -364,3 +377,236 @@ def epoch_table(epochs: list[dict[str, float]],
     rows = [[str(e.get("epoch", "")), *(short_number(e.get(n)) for n in names),
              duration(e.get("time_training"))] for e in epochs]
     return ["epoch", *(header_name(n) for n in names), "time"], rows
+
+
+# -- what the table shows: its filters, metric conditions and ticked rows -------------
+_CONDITION = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_ ]*?)\s*(>=|<=|>|<|=)\s*"
+                        r"([-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?)\s*")
+MAX_CONDITIONS = 4
+_COMPARE = {">": lambda a, b: a > b, ">=": lambda a, b: a >= b, "<": lambda a, b: a < b,
+            "<=": lambda a, b: a <= b, "=": lambda a, b: a == b}
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A column filter: `test_accuracy > 97` (a metric's last value; best_<name>
+    its best; a hyperparameter; run time...). A job without a value does not pass."""
+
+    name: str  # a sort name: test_accuracy, best_loss, learning_rate
+    op: str  # > >= < <= =
+    value: float
+
+    def holds(self, value: float | None) -> bool:
+        return value is not None and _COMPARE[self.op](value, self.value)
+
+    def query(self) -> str:
+        """The condition in the store's query language: test_accuracy>97.0."""
+        return f"{self.name}{self.op}{self.value!r}"
+
+
+def parse_conditions(text: Any, sorts: Mapping[str, SortKey]) -> tuple[list[Condition], str]:
+    """`test accuracy > 97, loss < 0.5` -> (conditions, error). Names as the
+    columns spell them (spaces or underscores); any column the listing sorts by
+    but the status."""
+    if text is None or text == "":
+        return [], ""
+    if not isinstance(text, str):
+        return [], "metric filter: not text"
+    names = sorted(n for n in sorts if n != "status")
+    out = []
+    for part in re.split(r",|\band\b", text[:MAX_TEXT]):
+        if not part.strip():
+            continue
+        match = _CONDITION.fullmatch(part)
+        if match is None:
+            return [], (f"metric filter: write a column, a comparison and a number, as in "
+                        f"“test accuracy > 97”, not “{part.strip()[:40]}”")
+        name = match.group(1).strip().lower().replace(" ", "_")
+        if name not in names:
+            shown = [n for n in names if sorts[n].index.startswith(("m:", "b:"))] or names
+            return [], f"metric filter: no column “{name[:40]}” here (one of {', '.join(shown)})"
+        value = float(match.group(3))
+        if not math.isfinite(value):
+            return [], f"metric filter: {match.group(3)[:20]} is not a finite number"
+        out.append(Condition(name, match.group(2), value))
+    if len(out) > MAX_CONDITIONS:
+        return [], f"metric filter: at most {MAX_CONDITIONS} conditions"
+    return out, ""
+
+
+@dataclass(frozen=True)
+class TableFilter:
+    """The table's filters as checked: status, text, task and column conditions."""
+
+    status: str | None = None
+    text: str = ""
+    task: str | None = None
+    conditions: tuple[Condition, ...] = ()
+
+    def query(self) -> str:
+        """The text and the conditions in the store's query language."""
+        return " ".join([self.text, *(c.query() for c in self.conditions)]).strip()
+
+
+def table_filter(status: Any, text: Any, task: str | None, where: Any,
+                 sorts: Mapping[str, SortKey]) -> tuple[TableFilter, str] | None:
+    """The filters' values (`task` already checked) -> (filter, metric filter
+    error); None when one is not what the page sends. A metric filter that does
+    not read is left out (and its error said)."""
+    if status not in (None, "") and status not in [s.value for s in Status]:
+        return None
+    if text is not None and not isinstance(text, str):
+        return None
+    if where is not None and not isinstance(where, str):
+        return None
+    conditions, error = parse_conditions(where, sorts)
+    return TableFilter(status or None, (text or "")[:MAX_TEXT], task, tuple(conditions)), error
+
+
+def _job_sorts(job: Job, schemas: Mapping[str, Schema]) -> Mapping[str, SortKey]:
+    schema = schemas.get(job.task)
+    return sort_keys([schema] if schema else [])
+
+
+def shows(job: Job, where: TableFilter, sort: str, schemas: Mapping[str, Schema]) -> bool:
+    """Whether the table, filtered by `where` and sorted by `sort`, lists `job`:
+    the store's rules (text words are prefixes of the job's tokens, a status
+    word picks the status; a listing sorted by a metric or a hyperparameter
+    holds only the jobs of the tasks that have it), plus the metric conditions."""
+    if where.status and job.status.value != where.status:
+        return False
+    if where.task and job.task != where.task:
+        return False
+    try:
+        query = Query.parse(where.text)
+    except InvalidFilter:
+        return False  # the table shows no rows for it
+    if query.statuses is not None and job.status.value not in query.statuses:
+        return False
+    if query.words:
+        tokens = text_tokens(job.iid, job.hyper_params, job.task).split()
+        if not all(any(t.startswith(w) for t in tokens) for w in query.words):
+            return False
+    own = _job_sorts(job, schemas)
+    if sort not in own:
+        return False
+    conditions = [*where.conditions, *(Condition(f.name, f.operator, f.value)
+                                       for f in query.filters)]
+    return all(c.name in own and c.holds(_score(job, own[c.name], schemas))
+               for c in conditions)
+
+
+def _score(job: Job, key: SortKey, schemas: Mapping[str, Schema]) -> float | None:
+    """The score the store's index gives `job` under `key` (None: no value yet)."""
+    if key.index == "created":
+        return job.created
+    if key.index == "epochs":
+        return float(job.epochs_done)
+    if key.index == "runtime":
+        return job.runtime
+    kind, _, name = key.index.partition(":")
+    if kind == "m":
+        return job.metrics.get(name)
+    if kind == "b":
+        return job.best.get(name)
+    schema = schemas.get(job.task)
+    param = schema.params.get(name) if schema else None
+    value = job.hyper_params.get(name)
+    return None if param is None or value is None else param_score(param, value)
+
+
+def table_order(jobs: Iterable[Job], key: SortKey, order: str,
+                schemas: Mapping[str, Schema]) -> list[Job]:
+    """`jobs` in the order the store lists them under `key` and `order` (ties by
+    iid; jobs without a value last, newest first; by status: the status order,
+    newest first within one)."""
+    jobs = list(jobs)
+    newest = sorted(jobs, key=lambda j: (j.created, j.iid), reverse=True)
+    if key.name == "status":
+        rank = {s: n for n, s in enumerate(status_order(order))}
+        return sorted(newest, key=lambda j: rank.get(j.status.value, len(rank)))
+    scored = [(s, j) for j in jobs if (s := _score(j, key, schemas)) is not None]
+    scored.sort(key=lambda p: (p[0], p[1].iid), reverse=order == "desc")
+    have = {j.iid for _, j in scored}
+    return [j for _, j in scored] + [j for j in newest if j.iid not in have]
+
+
+ACTIVE = frozenset({Status.WAITING.value, Status.RUNNING.value})
+RETRYABLE = frozenset({Status.FAILED.value, Status.CANCELLED.value})
+
+
+def actions_allowed(statuses: Sequence[str]) -> dict[str, bool]:
+    """Which of Cancel, Delete, Clone, Retry apply to ticked rows in `statuses`
+    (their status now, not when they were ticked)."""
+    present = set(statuses)
+    return {"cancel": bool(present & ACTIVE), "delete": bool(present - ACTIVE),
+            "clone": len(statuses) == 1, "retry": bool(present & RETRYABLE)}
+
+
+def ticked_text(ticked: int, matching: int | None, all_matching: bool) -> str:
+    """The line beside the buttons: what they act on."""
+    if all_matching:
+        n = matching or 0
+        return f"acting on all {n:,} matching job{'s' if n != 1 else ''}"
+    return f"{ticked} ticked" if ticked else ""
+
+
+def matching_text(total: int) -> str:
+    return f"{total:,} matching" if total != 1 else "1 matching"
+
+
+# How far a finished run may end from its best before the table flags it.
+FLAG_DROP = 0.5
+
+
+def run_note(job: Job, schema: Schema | None) -> tuple[bool, str]:
+    """(flagged, note) for a row: a failed run's error; a done run whose primary
+    metric ended far from its best (it diverged or collapsed: worse than its best
+    by more than half the best's size) is flagged and says so."""
+    if job.status is Status.FAILED:
+        return True, job.error or "failed (no error recorded)"
+    if job.status is not Status.DONE or schema is None:
+        return False, ""
+    metric = schema.primary
+    last, best = job.metrics.get(metric.name), job.best.get(metric.name)
+    if last is None or best is None:
+        return False, ""
+    drop = (best - last) if metric.goal == "max" else (last - best)
+    if drop > FLAG_DROP * abs(best) and drop > 0:
+        return True, (f"ended at {short_number(last)} {header_name(metric.name)}, "
+                      f"its best was {short_number(best)}: it diverged or collapsed")
+    return False, ""
+
+
+def all_matching_value(value: Any) -> list[str] | None:
+    """The "all matching" checkbox's value; None if it is not one it can have."""
+    if value is None:
+        return []
+    if isinstance(value, list) and all(v == "all" for v in value) and len(value) <= 1:
+        return value
+    return None
+
+
+def all_matching(value: Any) -> bool:
+    return all_matching_value(value) == ["all"]
+
+
+def acted_on(action: str, jobs: Iterable[Job]) -> list[Job]:
+    """The jobs an action applies to, by their status now."""
+    wanted = {"cancel": lambda s: s in ACTIVE, "delete": lambda s: s not in ACTIVE,
+              "retry": lambda s: s in RETRYABLE}[action]
+    return [j for j in jobs if wanted(j.status.value)]
+
+
+def confirm_text(action: str, n: int, of: int, everything: bool) -> str:
+    """The question before an action on `n` jobs (of `of` ticked or matching)."""
+    jobs = f"{n:,} job{'s' if n != 1 else ''}"
+    scope = f" of the {of:,} matching" if everything else ""
+    if action == "cancel":
+        return (f"Cancel {jobs}{scope} (those waiting or running)? Running jobs stop after "
+                f"their current batch." if everything else
+                f"Cancel {jobs}? Running jobs stop after their current batch.")
+    if action == "delete":
+        return (f"Delete {n:,} finished job{'s' if n != 1 else ''}{scope} and their metrics "
+                f"for good?")
+    return f"Queue {jobs}{scope} again (the failed and cancelled ones)?"

@@ -541,12 +541,15 @@ def snapshot(store):
     return sorted((k, store.redis.type(k)) for k in store.redis.scan_iter(f"{store.prefix}*"))
 
 
-ROWS = "jobs-grid.getRowsResponse"
+def rows_key(app) -> str:
+    """The rows callback (it answers the header and the counts too)."""
+    return find_callback(app, "getRowsResponse")
 
 
-def rows_body(app, request, status=None, text=None):
-    return callback_body(app, ROWS, {"jobs-grid.getRowsRequest": request,
-                                     "status-filter.value": status, "text-filter.value": text},
+def rows_body(app, request, status=None, text=None, **values):
+    return callback_body(app, rows_key(app), {"jobs-grid.getRowsRequest": request,
+                                              "status-filter.value": status,
+                                              "text-filter.value": text, **values},
                          ["jobs-grid.getRowsRequest"])
 
 
@@ -578,9 +581,10 @@ def _bad_bodies(app):
         (changed(rows, inputs=["jobs-grid.getRowsRequest"]), "inputs[0]"),
         ({k: v for k, v in rows.items() if k != "state"}, "state"),
         (changed(rows, state=rows["state"][:1]), "state"),
-        (changed(rows, outputs={"id": "jobs-grid", "property": "rowData"}),
-         "outputs.property"),
+        (changed(rows, outputs=[{"id": "jobs-grid", "property": "rowData"}, *rows["outputs"][1:]]),
+         "outputs[0].property"),
         (changed(rows, outputs=None), "outputs"),
+        (changed(rows, outputs={"id": "jobs-grid", "property": "getRowsResponse"}), "outputs"),
         (changed(rows, outputs=[{"id": "jobs-grid", "property": "getRowsResponse"}]), "outputs"),
         (changed(rows, changedPropIds=["{bad json.x"]), "changedPropIds"),
         (changed(rows, changedPropIds="jobs-grid.getRowsRequest"), "changedPropIds"),
@@ -982,16 +986,16 @@ def test_rows_follow_the_task_filter_and_its_sort_names(app, client, store):
     q = [quadratic_run(store, {"lr": lr, "steps": 3}) for lr in (0.1, 0.3, 0.2)]
     finished_job(store, 97.0, 10.0)
     request = {"startRow": 0, "endRow": 100, "sortModel": [{"colId": "loss", "sort": "asc"}]}
-    body = callback_body(app, ROWS, {"jobs-grid.getRowsRequest": request,
-                                     "task-filter.value": "quadratic"},
+    body = callback_body(app, rows_key(app), {"jobs-grid.getRowsRequest": request,
+                                              "task-filter.value": "quadratic"},
                          ["jobs-grid.getRowsRequest"])
     got = call(client, body).json["response"]["jobs-grid"]["getRowsResponse"]
     loss = {i: final_loss({"lr": lr, "steps": 3}) for i, lr in zip(q, (0.1, 0.3, 0.2))}
     assert [row["iid"] for row in got["rowData"]] == sorted(loss, key=loss.get)
     assert got["rowCount"] == 3 and got["rowData"][0]["lr"] == 0.3
     for task in ("cubic", 5, ["quadratic"]):
-        body = callback_body(app, ROWS, {"jobs-grid.getRowsRequest": request,
-                                         "task-filter.value": task},
+        body = callback_body(app, rows_key(app), {"jobs-grid.getRowsRequest": request,
+                                                  "task-filter.value": task},
                              ["jobs-grid.getRowsRequest"])
         assert call(client, body).status_code == 204
     columns = find_callback(app, "columnDefs")

@@ -12,3 +12,10 @@ dagfuncs.mltrackNumber = function (value) {
   }
   return String(+value.toPrecision(5));
 };
+
+// The status cell: a done run that ended far from its best gets a warning sign (its
+// tooltip says why; a failed run's tooltip is its error).
+dagfuncs.mltrackStatus = function (params) {
+  var value = params.value || '';
+  return params.data && params.data.flagged && value === 'done' ? value + ' ⚠' : value;
+};

@@ -1,0 +1,47 @@
+"""The experiments table's listing: the store's listing under the table's
+filters (the text box and the metric conditions go to the store's query
+language together), the rows a bulk action takes, and which ticked rows the
+table still shows.
+"""
+from __future__ import annotations
+
+from typing import Iterable
+
+from mltrack import views
+from mltrack.api import MAX_PAGE
+from mltrack.store import InvalidValue, Job, Page, Store
+
+MAX_BULK = 100_000  # jobs one "all matching" action takes at most
+
+
+def page(store: Store, where: views.TableFilter, sort: str, order: str, offset: int,
+         limit: int) -> Page:
+    """One page of the table (`sort` a name of store.sort_keys(where.task)); no
+    rows for a filter the listing cannot apply (a column of another task)."""
+    try:
+        return store.list_jobs(sort=sort, order=order, status=where.status, task=where.task,
+                               text=where.query(), offset=offset, limit=limit)
+    except InvalidValue:
+        return Page([], 0)
+
+
+def every_match(store: Store, where: views.TableFilter) -> list[Job]:
+    """Every job the table lists (what "all matching" acts on), newest first."""
+    out: list[Job] = []
+    while len(out) < MAX_BULK:
+        got = page(store, where, "created", "desc", len(out), MAX_PAGE)
+        out += got.jobs
+        if len(got.jobs) < MAX_PAGE:
+            break
+    return out
+
+
+def shown(store: Store, iids: Iterable[str], where: views.TableFilter, sort: str,
+          order: str) -> list[Job]:
+    """Of the ticked `iids`, the jobs the table lists now, in its order, as they
+    are now: a deleted job or one a filter hides is no longer ticked."""
+    schemas = store.schemas()
+    keys = store.sort_keys(where.task)
+    jobs = [j for j in store.get_many(dict.fromkeys(iids))
+            if views.shows(j, where, sort, schemas)]
+    return views.table_order(jobs, keys[sort], order, schemas) if sort in keys else jobs

@@ -1,0 +1,157 @@
+"""The experiments table in a real browser (chromium through dash_duo): the
+selection stays true to what the table shows, the header agrees with the
+table, the empty table, flagged runs, metric filters, "all matching", the
+column chooser and the view in the URL (issue 10, items 2, 5, 6, 8 and 9)."""
+from __future__ import annotations
+
+import json
+import time
+
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+
+from helpers import wait_for
+from mltrack import dashboard
+from mltrack.params import HyperParams
+from mltrack.store import Status
+from test_dashboard import (_alert, choose, finished_job, grid_rows, open_dashboard, param,
+                            select_row, type_into)
+
+
+def button_enabled(dash_duo, name: str) -> bool:
+    return dash_duo.find_element(f"#action-{name}").is_enabled()
+
+
+def confirm(dash_duo, button: str) -> str:
+    """Click an action button; return its confirmation's text, accepted."""
+    dash_duo.find_element(f"#action-{button}").click()
+    alert = wait_for(lambda: _alert(dash_duo))
+    text = alert.text
+    alert.accept()
+    return text
+
+
+def text_of(dash_duo, selector: str) -> str:
+    return dash_duo.driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.innerText : null;",
+        selector)
+
+
+def stop_live_refresh(dash_duo):
+    """Stop the 1.5 s tick, so that only the page's own changes refresh it."""
+    dash_duo.driver.execute_script(
+        "window.dash_clientside.set_props('tick', {disabled: true});")
+
+
+def finish(store, iid: str, status: Status = Status.DONE, **fields):
+    claim = store.claim("test-worker")
+    assert claim.iid == iid
+    store.finish(iid, claim.attempt, status, **fields)
+
+
+# -- item 2: the selection, the buttons and the count match the table ------------------
+def test_a_job_ticked_while_waiting_that_then_finishes_disables_cancel(dash_duo, live_app,
+                                                                         store):
+    iid = store.create(HyperParams(model="mlp", num_epochs=1))
+    open_dashboard(dash_duo, live_app)
+    select_row(dash_duo, iid)
+    wait_for(lambda: button_enabled(dash_duo, "cancel"))
+    assert not button_enabled(dash_duo, "delete")
+    finish(store, iid)  # it runs and finishes while ticked
+    wait_for(lambda: not button_enabled(dash_duo, "cancel"), timeout=10)
+    assert button_enabled(dash_duo, "delete") and button_enabled(dash_duo, "clone")
+    assert not button_enabled(dash_duo, "retry")
+    assert text_of(dash_duo, "#ticked-count") == "1 ticked"
+
+
+def test_deleting_a_ticked_run_leaves_the_selection_true(dash_duo, live_app, store):
+    gone = finished_job(store, 97.0, 10.0, epochs=1, model="mlp")
+    kept = finished_job(store, 98.0, 10.0, epochs=1, model="cnn")
+    open_dashboard(dash_duo, live_app)
+    select_row(dash_duo, gone)
+    wait_for(lambda: button_enabled(dash_duo, "delete"))
+    assert confirm(dash_duo, "delete").startswith("Delete 1 finished job ")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [kept], timeout=10)
+    select_row(dash_duo, kept)
+    # one tick shown, one counted: Clone takes it, Delete asks for one
+    wait_for(lambda: button_enabled(dash_duo, "clone"), timeout=10)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "1 ticked")
+    assert confirm(dash_duo, "delete").startswith("Delete 1 finished job ")
+    wait_for(lambda: store.counts()["total"] == 0)
+
+
+def test_a_ticked_row_a_filter_hides_is_not_acted_on(dash_duo, live_app, store):
+    shown = store.create(HyperParams(model="mlp"))
+    hidden = store.create(HyperParams(model="cnn"))
+    open_dashboard(dash_duo, live_app)
+    select_row(dash_duo, shown)
+    select_row(dash_duo, hidden)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "2 ticked")
+    dash_duo.find_element("#text-filter").send_keys("mlp")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [shown], timeout=10)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "1 ticked")
+    assert confirm(dash_duo, "cancel").startswith("Cancel 1 job?")
+    wait_for(lambda: store.get(shown).status is Status.CANCELLED)
+    dash_duo.wait_for_contains_text("#action-result", "Cancelled 1 job.")
+    assert store.get(hidden).status is Status.WAITING
+
+
+# -- item 6: the header agrees with the table; cancelled counted; runs that went wrong ---
+def test_the_header_counts_change_with_the_table_not_a_refresh_later(dash_duo, live_app,
+                                                                      store):
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_text_to_equal("#count-waiting", "0 waiting")
+    stop_live_refresh(dash_duo)  # only the submit and the cancel refresh the page now
+    type_into(dash_duo, param("mnist", "seed"), "1, 2, 3, 4, 5, 6")
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 6 jobs")
+    dash_duo.find_element("#submit").click()
+    wait_for(lambda: len(grid_rows(dash_duo)) == 6, timeout=10)
+    dash_duo.wait_for_text_to_equal("#count-waiting", "6 waiting", timeout=5)
+    dash_duo.wait_for_text_to_equal("#match-count", "6 matching")
+    iid = grid_rows(dash_duo)[0]["row-id"]
+    select_row(dash_duo, iid)
+    wait_for(lambda: button_enabled(dash_duo, "cancel"))
+    confirm(dash_duo, "cancel")
+    wait_for(lambda: grid_rows(dash_duo)[0]["status"].lower() == "cancelled", timeout=10)
+    dash_duo.wait_for_text_to_equal("#count-waiting", "5 waiting", timeout=5)
+    dash_duo.wait_for_text_to_equal("#count-cancelled", "1 cancelled", timeout=5)
+
+
+def hover_tooltip(dash_duo, iid: str) -> str:
+    cell = dash_duo.find_element(f"#jobs-grid .ag-row[row-id='{iid}'] .ag-cell[col-id='status']")
+    ActionChains(dash_duo.driver).move_to_element(cell).perform()
+    return wait_for(lambda: text_of(dash_duo, ".ag-tooltip"), timeout=10)
+
+
+def test_a_run_that_collapsed_and_a_failed_run_stand_out(dash_duo, live_app, store):
+    fine = finished_job(store, 97.0, 10.0, epochs=3)
+    collapsed = store.create(HyperParams(num_epochs=3, learning_rate=5.0, optimizer="sgd"))
+    claim = store.claim("w")
+    for n, acc in enumerate((96.5, 97.0, 10.0), start=1):  # learnt, then diverged
+        store.record_epoch(collapsed, claim.attempt, {
+            "epoch": n, "train_loss": 0.1, "train_accuracy": acc, "test_loss": 0.1,
+            "test_accuracy": acc, "time_training": float(n)})
+    store.finish(collapsed, claim.attempt, Status.DONE)
+    failed = store.create(HyperParams())
+    finish(store, failed, Status.FAILED, error="RuntimeError: CUDA out of memory")
+    open_dashboard(dash_duo, live_app)
+    rows = wait_for(lambda: (lambda r: len(r) == 3 and {x["row-id"]: x for x in r})(
+        grid_rows(dash_duo)))
+    assert rows[fine]["status"].lower() == "done"
+    assert rows[collapsed]["status"].lower() == "done ⚠"
+    tip = hover_tooltip(dash_duo, collapsed)
+    assert "ended at 10 test accuracy" in tip and "best was 97" in tip, tip
+    dash_duo.find_element(".brand").click()
+    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"), timeout=10)
+    assert "CUDA out of memory" in hover_tooltip(dash_duo, failed)
+
+
+# -- item 5: the empty table --------------------------------------------------------------
+def test_the_empty_table_says_so_and_the_page_logs_no_error(dash_duo, live_app, store):
+    grid = next(c for c in dashboard.layout(store)._traverse()
+                if getattr(c, "id", None) == "jobs-grid")
+    configured = grid.dashGridOptions["localeText"]["noRowsToShow"]
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_text_to_equal("#jobs-grid .ag-overlay-no-rows-center", configured)
+    time.sleep(2 * dashboard.REFRESH_MS / 1000)  # two live refreshes
+    assert dash_duo.get_logs() == []
