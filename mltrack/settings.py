@@ -41,6 +41,7 @@ class Settings:
     workers: int = 1
     device: str = "auto"
     lease: float = 30.0
+    checkpoint_every: float = 30.0
     tasks: tuple[str, ...] = ()  # task specs (module:attr or file.py:attr) besides mnist
 
 
@@ -82,6 +83,7 @@ def _bounded(kind: type, low: float, high: float) -> Callable[[str], Any]:
 _port = _bounded(int, 0, 65535)
 _count = _bounded(int, 0, 64)  # worker threads
 _seconds = _bounded(float, 1, 3600)  # the lease
+_checkpoint_seconds = _bounded(float, 0, 86400)
 _positive = _bounded(int, 1, 256)  # HTTP threads
 
 
@@ -133,6 +135,12 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         help="seconds before a job whose worker stopped answering goes back to the "
              "queue [MLTRACK_LEASE] (default: %(default)s)")
     parser.add_argument(
+        "--checkpoint-every", type=_checkpoint_seconds,
+        default=env("MLTRACK_CHECKPOINT_EVERY", "30"), metavar="SECONDS",
+        help="save a running job's checkpoint at most this often (0: every epoch), and "
+             "when it stops gracefully; a killed worker's job repeats at most this much "
+             "training [MLTRACK_CHECKPOINT_EVERY] (default: %(default)s)")
+    parser.add_argument(
         "--task", action="append", dest="tasks", metavar="MODULE:ATTR",
         help="a task to run and show besides the built-in mnist: module:attr "
              "(mypkg.tasks:task) or path/to/file.py:attr (attr defaults to task); "
@@ -173,6 +181,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         workers=args.workers,
         device=args.device,
         lease=args.lease,
+        checkpoint_every=args.checkpoint_every,
         tasks=tuple(args.tasks if args.tasks is not None
                     else parse_task_list(environ.get("MLTRACK_TASKS", ""))),
     )

@@ -68,6 +68,11 @@ class WorkerConfig:
     idle_poll: float = 0.5  # seconds between claims while the queue is empty
     progress_every: float = 0.5  # at most 2 progress writes a second per job
     backoff_max: float = 10.0  # longest wait between tries while Redis is down
+    # A checkpoint (the MLP's is 2.4 MB) is saved at most this often; the ones
+    # between are held back, the last of them saved when the job stops
+    # gracefully. So a kill -9 costs at most this much training, and the
+    # database's append-only file grows by a checkpoint per this many seconds.
+    checkpoint_every: float = 30.0
 
     @property
     def heartbeat(self) -> float:
@@ -197,6 +202,8 @@ class _Running:
     last_progress_write: float = -math.inf
     epoch_seconds: float | None = None  # the last whole epoch, evaluation included
     epoch_started: float = 0.0
+    checkpoint_saved: float = 0.0  # worker clock at the last checkpoint saved (or the claim)
+    held_checkpoint: bytes | None = None  # a newer checkpoint than the saved one
 
     @property
     def ended(self) -> bool:
@@ -432,7 +439,7 @@ class Worker:
         run = WorkerRun(self, job, checkpoint, epochs_done,
                         task_data_dir(self.data_dir, task.name), task)
         job.last_epoch = epochs_done
-        job.train_started = job.epoch_started = self.clock()
+        job.train_started = job.epoch_started = job.checkpoint_saved = self.clock()
         try:
             task.train(dict(c.hyper_params), run)
         except BaseException as exc:  # noqa: B902 - the task's own error: the job fails
@@ -476,6 +483,9 @@ class Worker:
             self._finish(job, Status.CANCELLED)
         else:  # this worker is stopping: the job goes back, to resume elsewhere
             try:
+                held = job.held_checkpoint
+                if held is not None:  # resume from the last epoch, not the last saved
+                    self._write(job, lambda: self.store.save_checkpoint(iid, attempt, held))
                 self._write(job, lambda: self.store.requeue(iid, attempt))
             except (JobLost, Abandoned) as exc:
                 log.warning("job %s could not be returned to the queue: %s", iid, exc)
@@ -512,14 +522,21 @@ class Worker:
         record = {"epoch": epoch, "time_training": time_training, **values}
         blob = None if checkpoint is None else pack_checkpoint(epoch, time_training,
                                                                bytes(checkpoint))
+        if blob is not None and now - job.checkpoint_saved < self.config.checkpoint_every:
+            job.held_checkpoint, blob = blob, None  # saved later, or at a graceful stop
         try:
             self._write(job, lambda: self.store.record_epoch(
                 c.iid, c.attempt, record, blob, goals=job.schema.goals))
+            if blob is not None:
+                job.checkpoint_saved, job.held_checkpoint = now, None
         except EpochOutOfOrder as exc:
             if exc.expected <= epoch:
                 raise
-            # Trained again after an older checkpoint: the first recording stays.
+            # Trained again after an older checkpoint: the first recording stays
+            # (the script refused the whole write, so the checkpoint waits).
             log.debug("job %s: epoch %d was recorded before; kept as it was", c.iid, epoch)
+            if blob is not None:
+                job.held_checkpoint = blob
         job.last_epoch = epoch
         job.logged += 1
         job.epoch_seconds = now - job.epoch_started

@@ -109,6 +109,8 @@ def test_console_script_and_help():
     ([], {"MLTRACK_PORT": "http"}, "--port"),
     (["--host", "0.0.0.0"], {"MLTRACK_PASSWORD": ""}, "MLTRACK_PASSWORD"),
     (["--key-prefix", ""], {}, "--key-prefix"),
+    (["--checkpoint-every", "-1"], {}, "--checkpoint-every"),
+    ([], {"MLTRACK_CHECKPOINT_EVERY": "nan"}, "--checkpoint-every"),
 ])
 def test_bad_settings_are_refused_with_the_option_named(tmp_path, args, env, message):
     out = subprocess.run([sys.executable, "-m", "mltrack", "--data-dir", str(tmp_path), *args],

@@ -195,7 +195,7 @@ def test_a_job_taken_over_refuses_the_old_workers_writes(store):
             run.log = pausing
             return super().__call__(params, run)
 
-    config = WorkerConfig(lease=1.0, idle_poll=0.02)
+    config = WorkerConfig(lease=1.0, idle_poll=0.02, checkpoint_every=0)  # every epoch
     old = Worker(store, fake_task(Paused()), name="old", config=config)
     old._heartbeat = lambda job: None  # its heartbeat is frozen too
     thread = in_thread(old)

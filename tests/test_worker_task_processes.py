@@ -130,7 +130,8 @@ def test_kill_9_of_a_worker_resumes_the_task_from_its_checkpoint(
     started.append(app)
     params = {"x0": 5.0, "lr": 0.05, "steps": 8, "pause": 0.4}
     iid = app.post("/train", {"task": "slowquad", "hyper_params": params}).json()["iid"]
-    first = WorkerProcess(redis_server.url, prefix, "--task", spec)
+    # a checkpoint every epoch: the resume point is the last epoch recorded
+    first = WorkerProcess(redis_server.url, prefix, "--task", spec, "--checkpoint-every", "0")
     started.append(first)
     wait_for(lambda: status(app, iid)["epochs_done"] >= 2 and status(app, iid)["progress"],
              timeout=60, step=0.05)

@@ -382,3 +382,84 @@ def test_the_run_gives_a_device_and_a_data_dir_of_the_tasks_own(store, tmp_path)
     assert seen == {"device": "cpu", "data_dir": tmp_path / "tasks" / "toy",
                     "logger": "mltrack.task.toy"}
     assert (tmp_path / "tasks" / "toy" / "cache").read_text() == "kept between jobs"
+
+
+def ten_second_epochs(clock, after_log=lambda epoch: None):
+    """`steps` epochs of 10 s each on `clock`; calls after_log(epoch) after each."""
+    def train(params, run):
+        start = int(run.checkpoint) + 1 if run.checkpoint is not None else 1
+        for epoch in range(start, params["steps"] + 1):
+            if run.should_stop():
+                return
+            clock.advance(10)
+            run.log(epoch, {"loss": 1 / epoch, "score": float(run.epochs_done)},
+                    checkpoint=str(epoch).encode())
+            after_log(epoch)
+    return train
+
+
+def saved_epoch(store, iid):
+    blob = store.checkpoint(iid)
+    return None if blob is None else unpack_checkpoint(blob)[0]
+
+
+def test_a_checkpoint_is_saved_at_most_every_checkpoint_every_seconds(store):
+    clock, saved = FakeClock(), []
+    train = ten_second_epochs(clock, lambda epoch: saved.append(saved_epoch(store, iid)))
+    task = make_task(train)
+    store.register_task(task.schema)
+    iid = store.create({"steps": 8}, schema=task.schema)
+    config = WorkerConfig(lease=3600, checkpoint_every=30)
+    Worker(store, task, config=config, clock=clock, wait=clock.wait_until).run_once()
+    # 10 s epochs: saved at 30 s and 60 s after the start; every epoch recorded
+    assert saved == [None, None, 3, 3, 3, 6, 6, 6]
+    assert [e["epoch"] for e in store.epochs(iid)] == list(range(1, 9))
+
+
+def test_after_a_kill_9_only_the_epochs_after_the_checkpoint_run_again_each_recorded_once(store):
+    """The first worker stops answering after epoch 5 (as a killed process
+    would): the next resumes from the checkpoint of epoch 3, trains 4 and 5
+    again, keeps their first records (the rule: a recorded epoch is never
+    replaced) and records 6 to 8."""
+    gate, clock = threading.Event(), FakeClock()
+
+    def freeze_after_5(epoch):
+        if epoch == 5:
+            gate.wait(10)
+
+    task = make_task(ten_second_epochs(clock, freeze_after_5))
+    store.register_task(task.schema)
+    iid = store.create({"steps": 8}, schema=task.schema)
+    config = WorkerConfig(lease=1.0, idle_poll=0.02, checkpoint_every=30)
+    old = Worker(store, task, name="old", config=config, clock=clock)
+    old._heartbeat = lambda job: None  # a killed process beats no more
+    thread = threading.Thread(target=old.run_once, daemon=True)
+    thread.start()
+    wait_for(lambda: store.get(iid).epochs_done == 5)
+    assert store.reap(now=time.time() + 60) == {iid: Status.WAITING}
+    seen, new_clock = [], FakeClock()
+
+    def resume(params, run):
+        seen.append(run.epochs_done)
+        ten_second_epochs(new_clock)(params, run)
+
+    Worker(store, make_task(resume), name="new", config=config, clock=new_clock).run_once()
+    gate.set()
+    thread.join(10)
+    assert seen == [3]
+    epochs = store.epochs(iid)
+    assert [e["epoch"] for e in epochs] == list(range(1, 9))
+    # epochs 4 and 5 as the first worker recorded them (score: epochs done at its start)
+    assert [e["score"] for e in epochs] == [0, 0, 0, 0, 0, 3, 3, 3]
+    assert store.get(iid).status is Status.DONE
+
+
+def test_a_graceful_stop_saves_the_checkpoint_held_back(store):
+    clock, stop = FakeClock(), threading.Event()
+    task = make_task(ten_second_epochs(clock, lambda epoch: epoch == 5 and stop.set()))
+    store.register_task(task.schema)
+    iid = store.create({"steps": 8}, schema=task.schema)
+    config = WorkerConfig(lease=3600, checkpoint_every=30)
+    Worker(store, task, config=config, clock=clock, stop_event=stop).run_once()
+    assert store.get(iid).status is Status.WAITING
+    assert saved_epoch(store, iid) == 5  # not 3, the last one saved on the way

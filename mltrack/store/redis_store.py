@@ -231,8 +231,14 @@ class Store:
         return {iid: Status(status) for iid, status in zip(out[::2], out[1::2])}
 
     def checkpoint(self, iid: str) -> bytes | None:
-        """The checkpoint of the job's last recorded epoch, if it has one."""
+        """The job's last saved checkpoint, if it has one."""
         return self._raw.get(self.keys.checkpoint(iid))
+
+    def save_checkpoint(self, iid: str, attempt: int, checkpoint: bytes) -> None:
+        """Keep a running job's checkpoint without recording an epoch (the one a
+        worker held back, saved when it stops gracefully); fenced by attempt."""
+        self._check(self._run("save_checkpoint", iid, str(attempt), checkpoint), iid,
+                    Status.RUNNING, attempt)
 
     def record_epoch(self, iid: str, attempt: int, metrics: Mapping[str, Any],
                      checkpoint: bytes | None = None, *,

@@ -7,13 +7,17 @@ import redis
 from redis.commands.core import Script
 
 
-NAMES = ("create", "transition", "claim", "cancel", "record_epoch", "delete", "heartbeat",
-         "reap", "register_worker", "live_workers", "list", "search_word", "search_page",
-         "search_walk", "search_copy", "search_built", "index_text", "register_task")
+def _lua_files():
+    return resources.files("mltrack.store") / "lua"
+
+
+# Every script in lua/ but the helpers put before each.
+NAMES = tuple(sorted(f.name[:-4] for f in _lua_files().iterdir()
+                     if f.name.endswith(".lua") and f.name != "helpers.lua"))
 
 
 def _source(name: str) -> str:
-    return (resources.files("mltrack.store") / "lua" / f"{name}.lua").read_text()
+    return (_lua_files() / f"{name}.lua").read_text()
 
 
 def load_scripts(client: redis.Redis) -> dict[str, Script]:
