@@ -32,6 +32,7 @@ from mltrack.store import IllegalTransition, InvalidValue, JobNotFound, Status, 
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
+CHART_OPTIONS = getattr(run_view, "CHART_OPTIONS", "chart-options")  # "runs" owns the store
 NO_ROWS = "No experiments to show: queue one on the left, or clear the filters."
 _ASSETS = Path(__file__).parent / "assets"
 
@@ -206,6 +207,7 @@ def layout(store: Store) -> html.Div:
         dcc.Store(id="rows-read"),
         # the view a URL asked for at load: sort and ticked runs, applied in the page
         dcc.Store(id="restore"),
+        dcc.Store(id="restore-applied"),
         dcc.Store(id="url-written"),
         # the ticked rows' iids, in table order: what the run view shows
         dcc.Store(id=run_view.TICKED, data=[]),
@@ -437,6 +439,46 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         return (not allowed["cancel"], not allowed["delete"], not allowed["clone"],
                 not allowed["retry"], views.ticked_text(len(jobs), total, bool(total is not None)),
                 iids if iids != published else no_update)
+
+    # -- the view in the URL: read once when the page loads, written as it changes -----
+    chart_options = any(getattr(c, "id", None) == CHART_OPTIONS
+                        for c in run_view.layout()._traverse())
+    restore_outputs = [Output("status-filter", "value", allow_duplicate=True),
+                       Output("text-filter", "value", allow_duplicate=True),
+                       Output("task-filter", "value", allow_duplicate=True),
+                       Output("where-filter", "value", allow_duplicate=True),
+                       Output("restore", "data")]
+    if chart_options:
+        restore_outputs.append(Output(CHART_OPTIONS, "data", allow_duplicate=True))
+
+    @app.callback(*restore_outputs, Input("url", "search"),
+                  prevent_initial_call="initial_duplicate")
+    def restore(search):
+        if search is not None and not isinstance(search, str):
+            raise PreventUpdate
+        view = views.view_from_query(search or "", [s.value for s in Status], store.schemas())
+        out = [view["status"], view["q"], view["task"], view["where"],
+               {"sort": view["sort"], "order": view["order"], "ticked": view["ticked"]}]
+        if chart_options:
+            out.append(view["chart"] if view["chart"] else no_update)
+        return tuple(out)
+
+    app.clientside_callback(
+        "function(view) { return window.mltrack.restore(view); }",
+        Output("restore-applied", "data"), Input("restore", "data"), prevent_initial_call=True)
+    app.clientside_callback(
+        "function(read, columns) { return window.mltrack.applyPending('jobs-grid'); }",
+        Output("restore-applied", "data", allow_duplicate=True), Input("rows-read", "data"),
+        Input("jobs-grid", "columnDefs"), prevent_initial_call=True)
+    app.clientside_callback(
+        """function(status, text, task, where, read, ticked, chart) {
+            return window.mltrack.writeUrl(status, text, task, where, read, ticked, chart);
+        }""",
+        Output("url-written", "data"), Input("status-filter", "value"),
+        Input("text-filter", "value"), Input("task-filter", "value"),
+        Input("where-filter", "value"), Input("rows-read", "data"),
+        Input(run_view.TICKED, "data"),
+        *([Input(CHART_OPTIONS, "data")] if chart_options else []), prevent_initial_call=True)
 
     # -- actions -----------------------------------------------------------------------
     FILTERS = [State("all-matching", "value"), State("status-filter", "value"),

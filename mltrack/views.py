@@ -223,7 +223,7 @@ def table_columns(schemas: Mapping[str, Schema], task: str | None,
                                        header=f"{header_name(metric)} ({names})"))
         cols += progress
     cols += [_column("runtime", "Run time", sorts, width=86),
-             _column("created", "Created", sorts, width=120, sort="desc"),
+             _column("created", "Created", sorts, width=120, initialSort="desc"),
              _column("iid", "iid", sorts, width=84,
                      valueFormatter={"function": "params.value ? params.value.slice(0, 8) : ''"})]
     for col in cols:
@@ -610,3 +610,40 @@ def confirm_text(action: str, n: int, of: int, everything: bool) -> str:
         return (f"Delete {n:,} finished job{'s' if n != 1 else ''}{scope} and their metrics "
                 f"for good?")
     return f"Queue {jobs}{scope} again (the failed and cancelled ones)?"
+
+
+# -- the view in the URL ------------------------------------------------------------
+MAX_TICKED_IN_URL = 100
+_CHART_KEY = re.compile(r"chart_([a-z][a-z0-9_]{0,31})")
+
+
+def view_from_query(query: str, statuses: Iterable[str], tasks: Iterable[str]) -> dict[str, Any]:
+    """A page's query string -> the view it asks for: {"status", "q", "task",
+    "where", "sort", "order", "ticked", "chart"}. Anything that is not what
+    the page writes is left out (a link may say anything)."""
+    from urllib.parse import parse_qs
+
+    try:
+        args = parse_qs((query or "").lstrip("?")[:8192], max_num_fields=200)
+    except ValueError:  # more fields than a page writes
+        args = {}
+
+    def one(name: str) -> str | None:
+        values = args.get(name) or [None]
+        value = values[0]
+        return value if isinstance(value, str) and len(value) <= MAX_TEXT else None
+
+    status, task = one("status"), one("task")
+    sort, order = one("sort"), one("order")
+    ticked = [i for i in (one("ticked") or "").split(",") if is_iid(i)]
+    chart: dict[str, Any] = {}
+    for name, values in args.items():
+        match = _CHART_KEY.fullmatch(name)
+        if match and len(values[0]) <= 64:
+            chart[match.group(1)] = {"1": True, "0": False}.get(values[0], values[0])
+    return {"status": status if status in set(statuses) else None,
+            "task": task if task in set(tasks) else None,
+            "q": one("q") or "", "where": one("where") or "",
+            "sort": sort if sort and re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", sort) else None,
+            "order": order if order in ("asc", "desc") else None,
+            "ticked": list(dict.fromkeys(ticked))[:MAX_TICKED_IN_URL], "chart": chart}

@@ -1005,3 +1005,22 @@ def test_rows_follow_the_task_filter_and_its_sort_names(app, client, store):
     assert fields == [c["field"] for c in views.table_columns(
         store.schemas(), "quadratic", store.sort_keys("quadratic"))]
     assert "lr" in fields and "loss" in fields
+
+
+@pytest.mark.parametrize("search", [
+    None, 5, ["?q=x"], "", "?", "?status=lost&task=cubic&order=sideways&sort=DROP%20TABLE",
+    "?" + "q=x&" * 5000, "?ticked=" + ",".join(["0" * 32] * 500), "?q=" + "x" * 5000,
+    "?chart_log=" + "1" * 100, "?chart_%00=1", "?%ff%fe=1", "?status=done&status=failed",
+], ids=lambda s: repr(s)[:40])
+def test_a_url_may_say_anything(app, client, store, search):
+    """The view restored from a link: nonsense left out, never a 500."""
+    key = find_callback(app, "restore.data")
+    r = call(client, callback_body(app, key, {"url.search": search}, ["url.search"]))
+    assert r.status_code in (200, 204), r.data[:300]
+    if r.status_code == 200:
+        answer = r.json["response"]
+        assert answer["status-filter"]["value"] in (None, "done")
+        assert answer["task-filter"]["value"] is None
+        restored = answer["restore"]["data"]
+        assert restored["order"] is None and len(restored["ticked"]) <= 1
+        assert len(answer["text-filter"]["value"]) <= views.MAX_TEXT

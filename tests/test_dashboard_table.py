@@ -155,3 +155,62 @@ def test_the_empty_table_says_so_and_the_page_logs_no_error(dash_duo, live_app, 
     dash_duo.wait_for_text_to_equal("#jobs-grid .ag-overlay-no-rows-center", configured)
     time.sleep(2 * dashboard.REFRESH_MS / 1000)  # two live refreshes
     assert dash_duo.get_logs() == []
+
+
+# -- item 9: the view in the URL -----------------------------------------------------------
+def page_query(dash_duo) -> dict[str, str]:
+    from urllib.parse import parse_qsl, urlsplit
+    return dict(parse_qsl(urlsplit(dash_duo.driver.current_url).query))
+
+
+def ticked_ids(dash_duo) -> set[str]:
+    return set(dash_duo.driver.execute_script("""
+        return [...document.querySelectorAll('#jobs-grid .ag-row')]
+            .filter(r => r.querySelector('.ag-selection-checkbox input:checked'))
+            .map(r => r.getAttribute('row-id'));"""))
+
+
+def test_a_reload_restores_sort_filter_and_ticked_runs_from_the_url(dash_duo, live_app, store):
+    accuracies = [97.5, 91.0, 99.1, 95.2]
+    iids = [finished_job(store, acc, 10.0, epochs=1, model="mlp") for acc in accuracies]
+    store.create(HyperParams(model="mlp"))  # waiting: the status filter hides it
+    by_accuracy = [i for _, i in sorted(zip(accuracies, iids), reverse=True)]
+    open_dashboard(dash_duo, live_app)
+    wait_for(lambda: len(grid_rows(dash_duo)) == 5)
+    choose(dash_duo, "#status-filter", "done")
+    dash_duo.find_element(
+        "#jobs-grid .ag-header-cell[col-id='test_accuracy'] .ag-header-cell-label").click()
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy, timeout=10)
+    dash_duo.find_element("#where-filter").send_keys("test accuracy > 92")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3], timeout=10)
+    ticked = by_accuracy[1:3]
+    for iid in ticked:
+        select_row(dash_duo, iid)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "2 ticked")
+    expected = {"status": "done", "sort": "test_accuracy", "order": "desc",
+                "where": "test accuracy > 92", "ticked": ",".join(ticked)}
+    wait_for(lambda: page_query(dash_duo) == expected, timeout=10)
+
+    dash_duo.driver.refresh()  # a reload, or the link opened by a colleague
+    dash_duo.wait_for_element("#jobs-grid")
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3], timeout=15)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "2 ticked")
+    wait_for(lambda: ticked_ids(dash_duo) == set(ticked), timeout=10)
+    assert dash_duo.find_element("#status-filter").text.strip().startswith("done")
+    assert dash_duo.find_element("#where-filter").get_attribute("value") == "test accuracy > 92"
+    sort = dash_duo.find_element("#jobs-grid .ag-header-cell[col-id='test_accuracy']")
+    assert sort.get_attribute("aria-sort") == "descending"
+    assert page_query(dash_duo) == expected
+
+
+def test_chart_options_go_in_the_url_and_come_back_from_it(dash_duo, live_app, store):
+    open_dashboard(dash_duo, live_app)
+    dash_duo.find_element("#chart-log input[value='log']").click()
+    wait_for(lambda: page_query(dash_duo).get("chart_log") == "1", timeout=10)
+    dash_duo.driver.get(live_app + "/?chart_log=0")
+    dash_duo.wait_for_element("#jobs-grid")
+    wait_for(lambda: not dash_duo.find_element("#chart-log input[value='log']").is_selected())
+    dash_duo.driver.get(live_app + "/?chart_log=1&status=nonsense&ticked=x")
+    dash_duo.wait_for_element("#jobs-grid")
+    wait_for(lambda: dash_duo.find_element("#chart-log input[value='log']").is_selected())
+    assert page_query(dash_duo) == {"chart_log": "1"}  # the nonsense left out

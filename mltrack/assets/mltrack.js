@@ -21,3 +21,71 @@ window.mltrack.refreshGrid = function (id, context) {
   else { api.purgeInfiniteCache(); }
   return Date.now();
 };
+
+// -- the view in the URL ----------------------------------------------------------
+// What a URL asked for that only the grid can apply (a sort, ticked rows), kept
+// until the grid has the column and the rows.
+window.mltrack.pending = null;
+window.mltrack.restored = false;
+
+window.mltrack.restore = function (view) {
+  window.mltrack.pending = view ? {sort: view.sort, order: view.order,
+                                   ticked: (view.ticked || []).slice(), tries: 0} : null;
+  window.mltrack.restored = true;
+  window.mltrack.applyPending('jobs-grid');
+  return Date.now();
+};
+
+// Called when rows or columns arrive: sort by the column once it exists, tick the
+// rows once they are loaded (a few tries: a run deleted since is dropped).
+window.mltrack.applyPending = function (id) {
+  var p = window.mltrack.pending;
+  var api = window.mltrack.gridApi(id);
+  if (!p || !api) { return window.dash_clientside.no_update; }
+  if (p.sort && api.getColumn(p.sort)) {
+    api.applyColumnState({state: [{colId: p.sort, sort: p.order || 'asc'}],
+                          defaultState: {sort: null}});
+    p.sort = null;
+  }
+  if (p.ticked.length) {
+    var wanted = {};
+    p.ticked.forEach(function (iid) { wanted[iid] = true; });
+    var nodes = [];
+    api.forEachNode(function (node) {
+      if (node.data && wanted[node.id]) { nodes.push(node); delete wanted[node.id]; }
+    });
+    if (nodes.length) { api.setNodesSelected({nodes: nodes, newValue: true}); }
+    p.ticked = Object.keys(wanted);
+  }
+  p.tries += 1;
+  if ((!p.sort && !p.ticked.length) || p.tries > 20) { window.mltrack.pending = null; }
+  else { setTimeout(function () { window.mltrack.applyPending(id); }, 150); }
+  return Date.now();
+};
+
+// The page's view -> its query string (replaced, not pushed: the back button
+// leaves the page as before). Nothing is written until the URL's view is read.
+window.mltrack.writeUrl = function (status, text, task, where, read, ticked, chart) {
+  if (!window.mltrack.restored) { return window.dash_clientside.no_update; }
+  var args = new URLSearchParams();
+  if (task) { args.set('task', task); }
+  if (status) { args.set('status', status); }
+  if (text) { args.set('q', text); }
+  if (where) { args.set('where', where); }
+  if (read && read.sort && !(read.sort === 'created' && read.order === 'desc')) {
+    args.set('sort', read.sort);
+    args.set('order', read.order);
+  }
+  if (ticked && ticked.length) { args.set('ticked', ticked.join(',')); }
+  Object.keys(chart || {}).sort().forEach(function (key) {
+    var value = chart[key];
+    if (value === true) { args.set('chart_' + key, '1'); }
+    else if (typeof value === 'string' && value) { args.set('chart_' + key, value); }
+  });
+  var query = args.toString();
+  var url = window.location.pathname + (query ? '?' + query : '');
+  if (url !== window.location.pathname + window.location.search) {
+    window.history.replaceState(window.history.state, '', url);
+  }
+  return query;
+};
