@@ -1,0 +1,532 @@
+"""The client's commands: `mltrack submit|ls|show|watch|cancel|retry|delete`.
+
+They talk to a running mltrack through `mltrack.client.Client` (--url or
+MLTRACK_URL, MLTRACK_PASSWORD) and print with rich. Exit status: 0 on
+success, 1 with the server's message on an error, 2 for a bad command line.
+The server itself (`mltrack`, `mltrack serve`) is `mltrack.serve`.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import sys
+import time
+from typing import Any, Iterable, Mapping, Sequence
+
+from mltrack.client import MAX_PAGE, Client, ClientError, epoch_columns, metric_names
+
+STATUSES = ("waiting", "running", "done", "failed", "cancelled")
+STATUS_STYLE = {"waiting": "yellow", "running": "cyan", "done": "green", "failed": "red",
+                "cancelled": "magenta"}
+_TRUE, _FALSE = ("true", "yes", "on", "1", "t", "y"), ("false", "no", "off", "0", "f", "n")
+
+
+class Usage(Exception):
+    """A bad command line found after parsing (argparse's exit status 2)."""
+
+
+def console(stderr: bool = False):
+    from rich.console import Console
+
+    # Piped or captured output is not a terminal: wide enough that a row stays
+    # one line for grep, unless COLUMNS says otherwise.
+    stream = sys.stderr if stderr else sys.stdout
+    width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 1000)
+    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+
+
+# -- the command line ---------------------------------------------------------------
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: a --url after the command must not reset one given before it.
+    common.add_argument("--url", default=argparse.SUPPRESS,
+                        help="the mltrack to talk to [MLTRACK_URL] (default: "
+                             "http://127.0.0.1:8050)")
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="mltrack", allow_abbrev=False,
+        description="Talk to a running mltrack. `mltrack` alone (or `mltrack serve`) starts "
+                    "one; `mltrack serve --help` lists its options.",
+        epilog="MLTRACK_PASSWORD: the password of an mltrack that has one.")
+    parser.add_argument("--url", default=None, help="the mltrack to talk to [MLTRACK_URL] "
+                                                    "(default: http://127.0.0.1:8050)")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    # submit's own options come from its task's schema, parsed in `submit`.
+    sub.add_parser("submit", parents=[common], add_help=False,
+                   help="queue a job, or a sweep (comma lists), with the task's flags "
+                        "(mltrack submit [--task T] --help)")
+    ls = sub.add_parser("ls", parents=[common], allow_abbrev=False,
+                        help="list jobs in a table, sorted and filtered by the database")
+    ls.add_argument("--sort", default="created",
+                    help="created (default), runtime, epochs, status, a metric (test_accuracy, "
+                         "best_test_accuracy) or a hyperparameter")
+    ls.add_argument("--order", choices=["asc", "desc"],
+                    help="default: best first by the metric's goal, newest first")
+    ls.add_argument("--status", choices=STATUSES)
+    ls.add_argument("--task", help="only this task's jobs (then --sort takes its names)")
+    ls.add_argument("--q", help="words that must all match: iid, task, hyperparameter values")
+    ls.add_argument("--limit", type=_count, default=20,
+                    help="rows to show, 0 for all (default: %(default)s)")
+    ls.add_argument("--wide", action="store_true",
+                    help="every metric and hyperparameter (default: the primary metric and "
+                         "the hyperparameters that differ)")
+    show = sub.add_parser("show", parents=[common], allow_abbrev=False,
+                          help="a job's parameters and per-epoch metrics")
+    show.add_argument("iid", help="a job's iid, or its first characters")
+    watch = sub.add_parser("watch", parents=[common], allow_abbrev=False,
+                           help="progress bars of the running jobs until the queue is empty "
+                                "(Ctrl-C to leave)")
+    watch.add_argument("--task", help="only this task's jobs")
+    watch.add_argument("--interval", type=float, default=1.0,
+                       help="seconds between refreshes (default: %(default)s)")
+    for name, what in (("cancel", "cancel jobs (waiting: at once; running: within a batch)"),
+                       ("retry", "queue failed or cancelled jobs again, as new jobs"),
+                       ("delete", "delete finished jobs")):
+        one = sub.add_parser(name, parents=[common], allow_abbrev=False, help=what)
+        one.add_argument("iids", nargs="+", metavar="IID", help="iids, or their first characters")
+    return parser
+
+
+def _count(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {value}")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command != "submit" and rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    client = Client(args.url)
+    try:
+        return COMMANDS[args.command](client, args, rest)
+    except ClientError as exc:
+        print(f"mltrack: {exc}", file=sys.stderr)
+        return 1
+    except Usage as exc:
+        print(f"mltrack {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+# -- submit -----------------------------------------------------------------------
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def submit_parser(task: Mapping[str, Any] | None) -> argparse.ArgumentParser:
+    """`mltrack submit`'s options: --task, --wait and one flag per parameter of
+    the task's schema (GET /tasks/<name>); values are comma lists."""
+    parser = argparse.ArgumentParser(
+        prog="mltrack submit", parents=[_common()], allow_abbrev=False,
+        description="Queue a job of a task. A comma list (--learning-rate 0.1,0.01) queues "
+                    "every combination as one sweep. What you leave out takes its default; "
+                    "the server checks every value.")
+    params = (task or {}).get("params", {})
+    parser.add_argument("--task", default="mnist", help="the task (default: %(default)s)")
+    if "wait" not in params:
+        parser.add_argument("--wait", action="store_true",
+                            help="then wait for the jobs, with a progress bar")
+    group = parser.add_argument_group(f"parameters of task {task['name']}" if task else
+                                      "parameters (give --task and a reachable --url to list "
+                                      "them)")
+    for name, spec in params.items():
+        flags = [_flag(name)] + ([f"--{name}"] if "_" in name else [])
+        kind, default = spec.get("type"), spec.get("default")
+        text = (spec.get("help") or "").rstrip(".")
+        detail = f"default {_show(default)}"
+        if kind == "choice":
+            detail += "; one of " + ", ".join(map(str, spec.get("options", [])))
+        elif kind in ("float", "int") and (spec.get("low") is not None
+                                           or spec.get("high") is not None):
+            detail += f"; {_show(spec.get('low'))} .. {_show(spec.get('high'))}"
+        if spec.get("when"):
+            detail += "; only with " + ", ".join(
+                f"{k} in {'/'.join(map(str, v))}" for k, v in spec["when"].items())
+        help_text = f"{text} ({detail})" if text else f"({detail})"
+        if kind == "bool":
+            group.add_argument(*flags, dest=name, nargs="?", const="true", metavar="BOOL[,BOOL]",
+                               help=help_text)
+            group.add_argument(f"--no-{name.replace('_', '-')}", dest=name,
+                               action="store_const", const="false", help=f"{name} false")
+        else:
+            metavar = {"float": "X[,X...]", "int": "N[,N...]"}.get(kind, "VALUE[,VALUE...]")
+            group.add_argument(*flags, dest=name, metavar=metavar, help=help_text)
+    return parser
+
+
+def parse_value(text: str, spec: Mapping[str, Any]) -> Any:
+    """One value of a flag, as JSON the server checks: numbers for numeric
+    parameters, true/false for booleans; a value that does not read as its type
+    is sent as the text, so the server's message explains the rule."""
+    text = text.strip()
+    kind = spec.get("type")
+    if kind == "bool":
+        low = text.lower()
+        return True if low in _TRUE else False if low in _FALSE else text
+    numeric = kind in ("int", "float") or (
+        kind == "choice" and any(isinstance(o, (int, float)) for o in spec.get("options", [])))
+    if numeric:
+        for convert in (int, float):
+            try:
+                return convert(text)
+            except ValueError:
+                pass
+    return text
+
+
+def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--task", default="mnist")
+    pre.add_argument("-h", "--help", action="store_true")
+    known, _ = pre.parse_known_args(rest)
+    try:
+        task = client.task(known.task)
+    except ClientError:
+        if not known.help:
+            raise
+        task = None  # the help without the task's flags; the error follows it
+        submit_parser(None).print_help()
+        raise
+    options = vars(submit_parser(task).parse_args(rest))
+    if options.get("url"):  # `mltrack submit --url X`: too late for the client made in main
+        client = Client(options["url"])
+    base: dict[str, Any] = {}
+    grid: dict[str, list[Any]] = {}
+    for name, spec in task["params"].items():
+        text = options.get(name)
+        if text is None:
+            continue
+        values = [parse_value(v, spec) for v in text.split(",") if v.strip()]
+        if not values:
+            raise Usage(f"{_flag(name)}: no value given")
+        if len(values) == 1:
+            base[name] = values[0]
+        else:
+            grid[name] = values
+    if grid:
+        iids = client.sweep(base, grid, task=task["name"])
+    else:
+        iids = [client.submit(base, task=task["name"])]
+    for iid in iids:
+        print(iid)
+    print(f"queued {len(iids)} job{'s' * (len(iids) != 1)} of task {task['name']}",
+          file=sys.stderr)
+    if options.get("wait"):
+        records = client.wait(iids)
+        failed = [r for r in records if r["status"] != "done"]
+        for r in failed:
+            print(f"{r['iid']} {r['status']}: {r.get('error') or ''}".rstrip(), file=sys.stderr)
+        return 1 if failed else 0
+    return 0
+
+
+# -- resolving iids ------------------------------------------------------------------
+def resolve(client: Client, text: str) -> str:
+    """A full iid from an iid or its first characters (at least 4), as git does
+    with commits; the text search finds iids by their start."""
+    text = text.strip().lower()
+    if len(text) == 32:
+        return text
+    if len(text) < 4 or any(c not in "0123456789abcdef" for c in text):
+        raise ClientError(f"{text!r} is not an iid (32 hex digits, or at least their first 4)",
+                          field="iid")
+    found = [r["iid"] for r in client.page(q=text, limit=MAX_PAGE)["results"]
+             if r["iid"].startswith(text)]
+    if not found:
+        raise ClientError(f"no job with an iid starting {text!r}", 404, "iid")
+    if len(found) > 1:
+        raise ClientError(f"{text!r} is the start of {len(found)} iids: "
+                          f"{', '.join(found[:5])}; give more characters", 400, "iid")
+    return found[0]
+
+
+# -- ls -------------------------------------------------------------------------------
+def _show(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds}s"
+    minutes, s = divmod(seconds, 60)
+    if minutes < 60:
+        return f"{minutes}m{s:02d}s"
+    hours, m = divmod(minutes, 60)
+    return f"{hours}h{m:02d}m"
+
+
+def _when(ts: float | None) -> str:
+    if ts is None:
+        return ""
+    return dt.datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _epochs(record: Mapping[str, Any]) -> str:
+    total = record.get("num_epochs")
+    return f"{record.get('epochs_done') or 0}/{total}" if total else str(
+        record.get("epochs_done") or 0)
+
+
+def primaries(client: Client) -> dict[str, str]:
+    """Each task's primary metric."""
+    return {t["name"]: t.get("primary") for t in client.tasks() if t.get("primary")}
+
+
+def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, str],
+                  sort: str, wide: bool) -> tuple[list[str], list[str], dict[str, Any]]:
+    """(metric columns, hyperparameter columns, the hyperparameters every row
+    shares) for `ls`: by default each task's primary metric (last and best),
+    the sort key, and only the hyperparameters that differ between rows."""
+    present = dict.fromkeys(m for r in records for m in metric_names(r))
+    if wide:
+        metrics = list(present)
+    else:
+        wanted = []
+        for task in dict.fromkeys(r["task"] for r in records):
+            name = primary.get(task)
+            if name:
+                wanted += [name, f"best_{name}"]
+        wanted.append(sort)
+        metrics = [m for m in dict.fromkeys(wanted) if m in present]
+    names = list(dict.fromkeys(n for r in records for n in r.get("hyper_params") or {}))
+    shared: dict[str, Any] = {}
+    params = []
+    for name in names:
+        values = {repr((r.get("hyper_params") or {}).get(name, "\0")) for r in records}
+        if not wide and len(values) == 1 and len(records) > 1:
+            shared[name] = records[0]["hyper_params"][name]
+        else:
+            params.append(name)
+    return metrics, params, shared
+
+
+def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    from rich.table import Table
+
+    query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q)
+    if args.limit and args.limit <= MAX_PAGE:
+        page = client.page(**query, limit=args.limit)
+        records, total = page["results"], page["total"]
+    else:
+        records = client.records(**query, limit=args.limit or None)
+        total = len(records)
+    out = console()
+    if not records:
+        out.print("no jobs" + (" match" if any((args.status, args.task, args.q)) else " yet"))
+        return 0
+    metrics, params, shared = table_columns(records, primaries(client), args.sort, args.wide)
+    mixed = args.task is None and len({r["task"] for r in records}) > 1
+    table = Table(box=None, header_style="bold", pad_edge=False)
+    table.add_column("iid", no_wrap=True)
+    if mixed:
+        table.add_column("task", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("epochs", justify="right", no_wrap=True)
+    for name in metrics:
+        table.add_column(name, justify="right", no_wrap=True)
+    for name in params:
+        table.add_column(name, no_wrap=True)
+    table.add_column("runtime", justify="right", no_wrap=True)
+    table.add_column("created", no_wrap=True)
+    for r in records:
+        hyper = r.get("hyper_params") or {}
+        status = r["status"]
+        row = [r["iid"][:8]] + ([r["task"]] if mixed else []) + [
+            f"[{STATUS_STYLE.get(status, '')}]{status}[/]", _epochs(r)]
+        row += [_show(r.get(m)) for m in metrics]
+        row += [_show(hyper.get(p)) for p in params]
+        row += [_duration(r.get("runtime")), _when(r.get("created"))]
+        table.add_row(*row)
+    out.print(table)
+    notes = []
+    if shared:
+        notes.append("all: " + " ".join(f"{k}={_show(v)}" for k, v in shared.items()))
+    shown = f"{len(records)} of {total} jobs" if total > len(records) else f"{total} jobs"
+    if total > len(records):
+        shown += " (--limit N for more, 0 for all)"
+    notes.append(shown)
+    for note in notes:
+        out.print(note, style="dim")
+    return 0
+
+
+# -- show ---------------------------------------------------------------------------------
+def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    from rich.table import Table
+
+    record = client.status(resolve(client, args.iid))
+    out = console()
+    status = record["status"]
+    out.print(f"[bold]{record['iid']}[/]  task {record['task']}  "
+              f"[{STATUS_STYLE.get(status, '')}]{status}[/]  epochs {_epochs(record)}"
+              + (f"  runtime {_duration(record.get('runtime'))}" if record.get("runtime") else ""))
+    facts = {"created": _when(record.get("created")), "started": _when(record.get("started")),
+             "finished": _when(record.get("finished")), "attempts": record.get("attempts"),
+             "device": record.get("device"), "precision": record.get("precision"),
+             "worker": record.get("worker"), "retry of": record.get("retry_of")}
+    out.print("  ".join(f"{k} {_show(v)}" for k, v in facts.items() if v not in (None, "")),
+              style="dim")
+    if record.get("error"):
+        out.print(f"[red]error:[/] {record['error']}")
+    params = Table(title="parameters", title_justify="left", box=None, show_header=False,
+                   pad_edge=False)
+    params.add_column(style="bold")
+    params.add_column()
+    for name, value in (record.get("hyper_params") or {}).items():
+        params.add_row(name, _show(value))
+    out.print(params)
+    columns = epoch_columns(record.get("in_update") or {})
+    epochs = columns.get("epoch") or []
+    if not epochs:
+        out.print("no epoch recorded yet", style="dim")
+        return 0
+    table = Table(title="epochs", title_justify="left", box=None, header_style="bold",
+                  pad_edge=False)
+    for name in columns:
+        table.add_column(name, justify="right", no_wrap=True)
+    for i in range(len(epochs)):
+        table.add_row(*(_show(columns[name][i]) for name in columns))
+    out.print(table)
+    return 0
+
+
+# -- cancel, retry, delete ------------------------------------------------------------------
+def _each(client: Client, iids: Iterable[str], act) -> int:
+    """Acts on every iid, reporting each; 1 when any failed."""
+    failed = 0
+    for text in iids:
+        try:
+            print(act(resolve(client, text)))
+        except ClientError as exc:
+            print(f"mltrack: {text}: {exc}", file=sys.stderr)
+            failed += 1
+    return 1 if failed else 0
+
+
+def cancel(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    def act(iid: str) -> str:
+        answer = client.cancel(iid)
+        if answer.get("cancel_requested"):
+            return f"{iid} cancel requested (it stops within a batch)"
+        return f"{iid} {answer['status']}"
+
+    return _each(client, args.iids, act)
+
+
+def retry(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    return _each(client, args.iids, lambda iid: f"{iid} retried as {client.retry(iid)}")
+
+
+def delete(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    def act(iid: str) -> str:
+        client.delete(iid)
+        return f"{iid} deleted"
+
+    return _each(client, args.iids, act)
+
+
+# -- watch ------------------------------------------------------------------------------------
+def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    """Live bars of the running jobs until none waits or runs; Ctrl-C leaves quietly."""
+    from rich.console import Group
+    from rich.live import Live
+    from rich.progress import BarColumn, Progress, TextColumn
+    from rich.text import Text
+
+    out = console()
+    primary = primaries(client)
+    bars: dict[str, Any] = {}  # iid -> its bar
+    progress = Progress(TextColumn("{task.description}"), BarColumn(),
+                        TextColumn("{task.fields[epochs]}"), TextColumn("{task.fields[eta]}"),
+                        TextColumn("{task.fields[metric]}"), console=out)
+    header = Text("", style="bold")
+    ended = 0
+    try:
+        with Live(Group(header, progress), console=out, auto_refresh=False) as live:
+            while True:
+                counts = client.health()["counts"]
+                now = {r["iid"]: r for r in client.records(status="running", task=args.task)}
+                for iid in [i for i in bars if i not in now]:
+                    # ended since the last look: a line saying how, and no bar
+                    progress.remove_task(bars.pop(iid))
+                    ended += 1
+                    live.console.print(_ended(client.status(iid), primary))
+                for iid, r in now.items():
+                    fields = _bar_fields(r, primary)
+                    total = r.get("num_epochs") or None
+                    if iid not in bars:
+                        bars[iid] = progress.add_task(_label(r), total=total, **fields)
+                    progress.update(bars[iid], total=total, **fields)
+                waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
+                           if args.task else counts.get("waiting", 0))
+                header.plain = (f"running {len(now)}  waiting {waiting}  "
+                                f"done {counts.get('done', 0)}  failed {counts.get('failed', 0)}"
+                                f"  cancelled {counts.get('cancelled', 0)}")
+                live.refresh()
+                if not now and not waiting:
+                    break
+                time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
+    if not out.is_terminal:
+        out.line()  # a live display ends its last line only on a terminal
+    out.print(f"the queue is empty ({ended} job{'s' * (ended != 1)} ended while watching)",
+              style="dim")
+    return 0
+
+
+def _label(r: Mapping[str, Any]) -> str:
+    hyper = r.get("hyper_params") or {}
+    text = " ".join(f"{k}={_show(v)}" for k, v in list(hyper.items())[:4])
+    return f"{r['iid'][:8]} {r['task']} {text}"
+
+
+def _bar_fields(r: Mapping[str, Any], primary: Mapping[str, str]) -> dict[str, Any]:
+    done = float(r.get("epochs_done") or 0)
+    p = r.get("progress") or {}
+    if p.get("batches") and p.get("batch") is not None:
+        done += min(1.0, p["batch"] / p["batches"])
+    eta = p.get("eta_seconds")
+    name = primary.get(r["task"])
+    value = r.get(name) if name else None
+    return {"completed": done, "epochs": _epochs(r),
+            "eta": f"eta {_duration(eta)}" if eta is not None else "",
+            "metric": f"{name} {_show(value)}" if value is not None else ""}
+
+
+def _ended(record: Mapping[str, Any], primary: Mapping[str, str]) -> str:
+    status = record["status"]
+    name = primary.get(record["task"])
+    value = record.get(name) if name else None
+    text = f"{record['iid'][:8]} {record['task']} [{STATUS_STYLE.get(status, '')}]{status}[/]"
+    text += f" after {_epochs(record)} epochs"
+    if value is not None:
+        text += f"  {name} {_show(value)}"
+    if record.get("error"):
+        text += f"  {record['error']}"
+    return text
+
+
+COMMANDS = {"submit": submit, "ls": ls, "show": show, "watch": watch, "cancel": cancel,
+            "retry": retry, "delete": delete}

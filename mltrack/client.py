@@ -1,0 +1,547 @@
+"""A Python client of a running mltrack's REST API, for scripts and notebooks.
+
+    import mltrack
+    client = mltrack.Client()                       # MLTRACK_URL, MLTRACK_PASSWORD
+    iids = client.sweep({"model": "mlp"}, {"learning_rate": [0.1, 0.01]})
+    client.wait(iids)                               # a progress bar until they end
+    df = client.experiments(sort="test_accuracy")   # a pandas DataFrame, the table's order
+
+and tracking a script that runs outside mltrack's queue:
+
+    with client.start_run(task="my-experiment", hyper_params={"lr": 0.01}) as run:
+        for epoch in range(1, 11):
+            run.log(epoch, {"loss": ..., "val_acc": ...})
+
+This module imports only `requests` (neither torch, dash nor redis); pandas is
+imported when a DataFrame is built and tqdm when `wait` draws its bar. Every
+error is a `ClientError` carrying the HTTP status, the field and the server's
+message.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import os
+import threading
+import time
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
+
+DEFAULT_URL = "http://127.0.0.1:8050"
+# The server's largest page (api.MAX_PAGE): the fewest round trips for a full listing.
+MAX_PAGE = 1000
+TERMINAL = frozenset({"done", "failed", "cancelled"})
+# The keys of a listing's record that are neither hyperparameters nor metrics
+# (api.serialize_job); every other key of a record is a metric (last or best_).
+RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created", "started",
+                 "finished", "attempts", "epochs_done", "num_epochs", "error",
+                 "cancel_requested", "worker", "device", "precision", "progress", "retry_of",
+                 "runtime", "traceback", "in_update")
+_TIMES = ("created", "started", "finished")
+_MISSING = object()
+
+log = logging.getLogger(__name__)
+
+
+class ClientError(Exception):
+    """Anything that went wrong talking to mltrack. `status` is the HTTP status
+    (None when no answer came: mltrack unreachable, a timeout, a bad value
+    refused before sending), `field` the field the server named, `message`
+    the server's message."""
+
+    def __init__(self, message: str, status: int | None = None, field: str | None = None,
+                 url: str | None = None):
+        super().__init__(message)
+        self.message, self.status, self.field, self.url = message, status, field, url
+
+    def __str__(self) -> str:
+        return self.message if self.status is None else f"{self.message} (HTTP {self.status})"
+
+
+class RunStopped(ClientError):
+    """A tracked run that mltrack no longer takes writes for: cancelled in the
+    dashboard, failed as lost, deleted. Raised by `log` after the stop; a
+    `with` block of its own run swallows it (the block ends, the script goes on)."""
+
+
+class Client:
+    """mltrack's REST API as Python calls; see the module's docstring."""
+
+    def __init__(self, url: str | None = None, password: str | None = None,
+                 timeout: float = 30.0):
+        self.url = (url or os.environ.get("MLTRACK_URL") or DEFAULT_URL).rstrip("/")
+        if "://" not in self.url:
+            self.url = "http://" + self.url
+        self.password = password if password is not None else os.environ.get("MLTRACK_PASSWORD")
+        self.timeout = timeout
+        self.session = self._new_session()
+
+    def _new_session(self) -> requests.Session:
+        session = requests.Session()
+        # The server takes any user name; only the password is checked.
+        session.auth = ("mltrack", self.password) if self.password else None
+        # Retried only when the connection could not be made, so the request was
+        # never sent: resending a POST that may have reached the server would
+        # queue its jobs twice.
+        retries = Retry(total=None, connect=2, read=0, status=0, other=0, redirect=0,
+                        backoff_factor=0.2, allowed_methods=None)
+        session.mount("http://", HTTPAdapter(max_retries=retries))
+        session.mount("https://", HTTPAdapter(max_retries=retries))
+        return session
+
+    def __repr__(self) -> str:
+        return f"Client({self.url!r})"
+
+    def close(self) -> None:
+        """Close the kept-alive connections (a `with Client() as client:` does)."""
+        self.session.close()
+
+    def __enter__(self) -> "Client":
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- HTTP ----------------------------------------------------------------
+    def request(self, method: str, path: str, *, json: Any = None,
+                params: Mapping[str, Any] | None = None,
+                session: requests.Session | None = None) -> Any:
+        """One call; the answer's JSON, or a ClientError with the server's message."""
+        url = self.url + path
+        try:
+            response = (session or self.session).request(
+                method, url, json=json, params=params, timeout=self.timeout)
+        except requests.ConnectionError as exc:
+            raise ClientError(f"cannot reach mltrack at {self.url}: {_reason(exc)} (is it "
+                              "running? start it with `python -m mltrack`, or give its "
+                              "address with --url / MLTRACK_URL)", url=url) from None
+        except requests.Timeout:
+            raise ClientError(f"mltrack at {self.url} did not answer {method} {path} within "
+                              f"{self.timeout:g} s", url=url) from None
+        except requests.RequestException as exc:
+            raise ClientError(f"{method} {url}: {exc}", url=url) from None
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        finally:
+            # Back to the pool now: an error raised below keeps this frame (and
+            # so the response) alive in its traceback.
+            response.close()
+        if response.status_code >= 400:
+            if isinstance(body, dict) and isinstance(body.get("error"), str):
+                raise ClientError(body["error"], response.status_code, body.get("field"), url)
+            text = response.text.strip()[:200] or response.reason
+            if response.status_code == 401:
+                text = (f"mltrack at {self.url} needs its password: set MLTRACK_PASSWORD "
+                        "(or Client(password=...))")
+            raise ClientError(text, response.status_code, None, url)
+        if body is None:
+            raise ClientError(f"{method} {url} answered {response.status_code} without JSON "
+                              "(is this an mltrack?)", response.status_code, None, url)
+        return body
+
+    # -- jobs ------------------------------------------------------------------
+    def submit(self, hyper_params: Mapping[str, Any] | None = None, task: str = "mnist") -> str:
+        """Queue one job; its iid. Defaults fill in what `hyper_params` leaves out."""
+        body = {"task": task, "hyper_params": dict(hyper_params or {})}
+        return self.request("POST", "/train", json=body)["iid"]
+
+    def sweep(self, base: Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]],
+              task: str = "mnist") -> list[str]:
+        """Queue every combination of `grid`'s values on top of `base`, in one
+        batch (all or nothing); the iids, in the order of the combinations."""
+        body = {"task": task, "hyper_params": dict(base or {}),
+                "sweep": {name: list(values) for name, values in grid.items()}}
+        return self.request("POST", "/sweep", json=body)["iids"]
+
+    def status(self, iid: str) -> dict[str, Any]:
+        """A job's record, with its per-epoch metrics as columns (`in_update`)."""
+        return self.request("GET", f"/status/{iid}")
+
+    def cancel(self, iid: str) -> dict[str, Any]:
+        """Cancel a waiting job at once, a running one within a batch."""
+        return self.request("POST", f"/experiments/{iid}/cancel", json={})
+
+    def retry(self, iid: str) -> str:
+        """A failed or cancelled job again, as a new job; the new iid."""
+        return self.request("POST", f"/experiments/{iid}/retry", json={})["iid"]
+
+    def delete(self, iid: str) -> None:
+        """Delete a finished job."""
+        self.request("DELETE", f"/experiments/{iid}")
+
+    def tasks(self) -> list[dict[str, Any]]:
+        """Every task with its schema, live workers and waiting jobs."""
+        return self.request("GET", "/tasks")["tasks"]
+
+    def task(self, name: str) -> dict[str, Any]:
+        """One task's schema (parameters, metrics, primary metric)."""
+        return self.request("GET", f"/tasks/{name}")
+
+    def health(self) -> dict[str, Any]:
+        """Whether mltrack and its database answer, and the jobs per status."""
+        return self.request("GET", "/health")
+
+    def workers(self) -> list[dict[str, Any]]:
+        return self.request("GET", "/workers")["workers"]
+
+    # -- waiting -----------------------------------------------------------------
+    def wait(self, iids: str | Iterable[str], timeout: float | None = None,
+             poll: float = 1.0, progress: bool = True) -> Any:
+        """Wait until every job has ended (done, failed or cancelled), with a
+        progress bar of their epochs (tqdm; a widget in a notebook). Returns the
+        final records (`status`'s), in the order given; one record for one iid.
+        A ClientError when `timeout` seconds pass first."""
+        single = isinstance(iids, str)
+        wanted = [iids] if single else list(iids)
+        records = {iid: self.status(iid) for iid in wanted}
+        bar = None
+        if progress:
+            from tqdm.auto import tqdm  # here: tqdm.auto looks for a notebook at import
+
+            # n counts epochs with the current one's fraction: {n:.4g}, not 9.0
+            bar = tqdm(total=_work(records.values()), dynamic_ncols=True,
+                       desc=f"{len(wanted)} job" + "s" * (len(wanted) != 1),
+                       bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.4g}/{total} epochs "
+                                  "[{elapsed}<{remaining}{postfix}]")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            while True:
+                if bar is not None:
+                    bar.total = _work(records.values())
+                    bar.n = round(_done(records.values()), 2)
+                    bar.set_postfix(_tally(records.values()), refresh=False)
+                    bar.refresh()
+                if all(r["status"] in TERMINAL for r in records.values()):
+                    break
+                if deadline is not None and time.monotonic() >= deadline:
+                    left = [i for i, r in records.items() if r["status"] not in TERMINAL]
+                    raise ClientError(f"timed out after {timeout:g} s; {len(left)} job(s) not "
+                                      f"finished: {', '.join(left[:5])}")
+                time.sleep(poll if deadline is None
+                           else max(0.0, min(poll, deadline - time.monotonic())))
+                for iid, record in records.items():
+                    if record["status"] not in TERMINAL:
+                        records[iid] = self.status(iid)
+        finally:
+            if bar is not None:
+                bar.close()
+        return records[wanted[0]] if single else [records[i] for i in wanted]
+
+    # -- listings ----------------------------------------------------------------
+    def page(self, sort: str = "created", order: str | None = None, status: str | None = None,
+             task: str | None = None, q: str | None = None, limit: int = 100,
+             offset: int = 0) -> dict[str, Any]:
+        """One page of GET /experiments as the server answers it (results, total)."""
+        params = {"sort": sort, "order": order, "status": status, "task": task, "q": q,
+                  "limit": limit, "offset": offset}
+        return self.request("GET", "/experiments",
+                            params={k: v for k, v in params.items() if v not in (None, "")})
+
+    def records(self, sort: str = "created", order: str | None = None,
+                status: str | None = None, task: str | None = None, q: str | None = None,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        """The listing's records in the server's order: every matching job when
+        `limit` is None, fetched in the server's largest pages."""
+        return list(self._iter_records(sort, order, status, task, q, limit))
+
+    def _iter_records(self, sort, order, status, task, q, limit) -> Iterator[dict[str, Any]]:
+        seen: set[str] = set()
+        offset = 0
+        while limit is None or len(seen) < limit:
+            size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(seen))
+            page = self.page(sort, order, status, task, q, size, offset)
+            for record in page["results"]:
+                # A job created while paging shifts the pages after it by one:
+                # its neighbour would come twice. Each job is listed once.
+                if record["iid"] not in seen:
+                    seen.add(record["iid"])
+                    yield record
+            offset += len(page["results"])
+            if len(page["results"]) < size or offset >= page["total"]:
+                return
+
+    def experiments(self, sort: str = "created", order: str | None = None,
+                    status: str | None = None, task: str | None = None, q: str | None = None,
+                    limit: int | None = None):
+        """The jobs as a pandas DataFrame, one row per job in the server's order
+        (the dashboard's table order for the same sort and filters): iid, task,
+        status, each hyperparameter, each metric's last value and `best_<metric>`,
+        then the record (epochs, runtime, times as UTC timestamps, error...).
+        Every matching job when `limit` is None."""
+        return records_frame(self.records(sort, order, status, task, q, limit))
+
+    def history(self, iids: str | Iterable[str]):
+        """Per-epoch metrics as a pandas DataFrame: one row per epoch of each
+        job (iid, epoch, every metric, time_training)."""
+        import pandas as pd
+
+        wanted = [iids] if isinstance(iids, str) else list(iids)
+        frames, columns = [], {"iid": None, "epoch": None}
+        for iid in wanted:
+            columns_of = epoch_columns(self.status(iid)["in_update"])
+            rows = len(columns_of.get("epoch", []))
+            frames.append({"iid": [iid] * rows, **columns_of})
+            columns.update(dict.fromkeys(columns_of))
+        if not frames:
+            return pd.DataFrame(columns=list(columns))
+        frame = pd.concat([pd.DataFrame(f) for f in frames], ignore_index=True)
+        frame = frame.reindex(columns=list(columns))
+        frame["epoch"] = frame["epoch"].astype("int64")
+        return frame
+
+    # -- tracking a script ---------------------------------------------------------
+    def start_run(self, task: str, hyper_params: Mapping[str, Any] | None = None,
+                  metrics: Mapping[str, str] | None = None, num_epochs: int | None = None,
+                  lease: float | None = None) -> "TrackedRun":
+        """Start tracking a script's own training as a running job of `task`
+        (any name: no declaration needed). `metrics` may give goals
+        ({"loss": "min"}); others get one from their name. Use it as a context
+        manager, or call `finish()` yourself. See `TrackedRun`."""
+        body: dict[str, Any] = {"task": task, "hyper_params": dict(hyper_params or {})}
+        if metrics is not None:
+            body["metrics"] = dict(metrics)
+        if num_epochs is not None:
+            body["num_epochs"] = num_epochs
+        if lease is not None:
+            body["lease"] = lease
+        answer = self.request("POST", "/runs", json=body)
+        return TrackedRun(self, answer["iid"], answer["token"], float(answer["lease"]),
+                          int(answer.get("attempt", 1)))
+
+
+class TrackedRun:
+    """A script's training, tracked live as a running job.
+
+    A background thread heartbeats every lease/3 seconds, so a script that
+    dies silently (kill -9, machine off) is failed as lost once its lease runs
+    out. Leaving a `with` block finishes the run as done; an exception finishes
+    it as failed with the error's type and message, and goes on up.
+
+    When mltrack stops taking the run (cancelled in the dashboard, failed as
+    lost after a long pause, deleted), `should_stop()` turns True at the next
+    heartbeat or log, and the next `log` raises `RunStopped`; a `with` block
+    of this run swallows that RunStopped, so the script goes on after the block.
+    """
+
+    def __init__(self, client: Client, iid: str, token: str, lease: float, attempt: int = 1):
+        self.client, self.iid, self.attempt, self.lease = client, iid, attempt, lease
+        self._token = token
+        self._stopped = threading.Event()   # mltrack no longer takes this run
+        self._finished = threading.Event()  # ended by this script (or stopped)
+        self.stop_reason: str | None = None
+        self.status = "running"
+        self._progress: dict[str, int] | None = None
+        # The heartbeat thread has a session of its own: a Session is not
+        # meant to be shared between threads.
+        self._beat_session = client._new_session()
+        self._thread = threading.Thread(target=self._beat, name=f"mltrack-heartbeat-{iid[:8]}",
+                                        daemon=True)
+        self._thread.start()
+
+    def __repr__(self) -> str:
+        return f"TrackedRun({self.iid!r}, {self.status})"
+
+    @property
+    def url(self) -> str:
+        """Where the run's record is (GET /status/<iid>)."""
+        return f"{self.client.url}/status/{self.iid}"
+
+    def should_stop(self) -> bool:
+        """True once mltrack no longer takes this run (see the class)."""
+        return self._stopped.is_set()
+
+    def log(self, epoch: int, metrics: Mapping[str, Any]) -> None:
+        """Record epoch `epoch` (1, 2, 3... in order) with its metrics (numbers:
+        floats, ints, NumPy or 0-d tensor scalars)."""
+        if self._stopped.is_set():
+            raise RunStopped(f"run {self.iid} was stopped by mltrack: {self.stop_reason}",
+                             409, None, self.url)
+        if self._finished.is_set():
+            raise ClientError(f"run {self.iid} is finished ({self.status}); it takes no more "
+                              "epochs", None, None, self.url)
+        body = {"token": self._token, "epoch": epoch,
+                "metrics": {name: _number(name, value) for name, value in metrics.items()}}
+        self._send("log", body)
+
+    def progress(self, done: int, total: int) -> None:
+        """Where the current epoch is (batches done of total), sent with the
+        next heartbeat: the dashboard's progress bar."""
+        self._progress = {"done": int(done), "total": int(total)}
+
+    def finish(self, status: str = "done", error: str | None = None) -> None:
+        """End the run as done (or failed, with `error`). Once only; a run that
+        mltrack already stopped is left as mltrack says."""
+        if self._finished.is_set():
+            return
+        self._finished.set()
+        self._thread.join(self.client.timeout + 1)
+        if self._stopped.is_set():
+            return
+        body: dict[str, Any] = {"token": self._token, "status": status}
+        if error is not None:
+            body["error"] = error
+        try:
+            self._send("finish", body)
+        except RunStopped:
+            return
+        self.status = status
+        self._beat_session.close()
+
+    def __enter__(self) -> "TrackedRun":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> bool:
+        if exc is None:
+            self.finish("done")
+            return False
+        if isinstance(exc, RunStopped) and self._stopped.is_set():
+            self.finish()  # stops the heartbeat; mltrack already ended the run
+            return True
+        message = f"{exc_type.__name__}: {exc}" if str(exc) else exc_type.__name__
+        try:
+            self.finish("failed", error=message)
+        except ClientError as finish_error:  # the script's own error matters more
+            log.warning("run %s: could not record its failure: %s", self.iid, finish_error)
+        return False
+
+    def _send(self, what: str, body: dict[str, Any],
+              session: requests.Session | None = None) -> Any:
+        try:
+            return self.client.request("POST", f"/runs/{self.iid}/{what}", json=body,
+                                       session=session)
+        except ClientError as exc:
+            if exc.status in (404, 409, 410):
+                self._stop(exc.message)
+                raise RunStopped(f"run {self.iid} was stopped by mltrack: {exc.message}",
+                                 exc.status, exc.field, exc.url) from None
+            raise
+
+    def _stop(self, reason: str) -> None:
+        if not self._stopped.is_set():
+            self.stop_reason = reason
+            self.status = "stopped"
+            self._stopped.set()
+            log.warning("mltrack stopped run %s: %s", self.iid, reason)
+
+    def _beat(self) -> None:
+        interval = max(0.2, self.lease / 3)
+        while not self._finished.wait(interval):
+            body: dict[str, Any] = {"token": self._token}
+            if self._progress is not None:
+                body["progress"] = self._progress
+            try:
+                self._send("heartbeat", body, session=self._beat_session)
+            except RunStopped:
+                return
+            except ClientError as exc:  # unreachable for a moment: the next beat may pass
+                log.warning("run %s: heartbeat failed: %s", self.iid, exc)
+
+
+# -- helpers ---------------------------------------------------------------------
+def _reason(exc: Exception) -> str:
+    text = str(exc)
+    for known in ("Connection refused", "Name or service not known", "No route to host",
+                  "timed out", "Temporary failure in name resolution"):
+        if known in text:
+            return known.lower()
+    return text[:200]
+
+
+def _number(name: str, value: Any) -> int | float:
+    """A metric as a JSON number; NumPy and 0-d tensor scalars are converted.
+    NaN and infinity have no JSON form: refused here, naming the metric."""
+    if isinstance(value, bool):
+        raise ClientError(f"{name}: must be a number, got a boolean", field=name)
+    if isinstance(value, int):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ClientError(f"{name}: must be a number, got {type(value).__name__}",
+                          field=name) from None
+    if not math.isfinite(number):
+        raise ClientError(f"{name}: must be a finite number, got {number}", field=name)
+    return number
+
+
+def _work(records: Iterable[Mapping[str, Any]]) -> int:
+    """The epochs a wait's bar counts: each job's num_epochs (1 when unknown)."""
+    return sum(max(1, r.get("num_epochs") or 1) for r in records)
+
+
+def _done(records: Iterable[Mapping[str, Any]]) -> float:
+    total = 0.0
+    for r in records:
+        epochs = max(1, r.get("num_epochs") or 1)
+        if r["status"] in TERMINAL:
+            total += epochs
+            continue
+        done = min(epochs, r.get("epochs_done") or 0)
+        progress = r.get("progress") or {}
+        batches, batch = progress.get("batches"), progress.get("batch")
+        if batches and batch is not None and done < epochs:
+            done += min(1.0, batch / batches)
+        total += done
+    return total
+
+
+def _tally(records: Iterable[Mapping[str, Any]]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for r in records:
+        counts[r["status"]] = counts.get(r["status"], 0) + 1
+    return counts
+
+
+def epoch_columns(columns: Mapping[str, list[Any]]) -> dict[str, list[Any]]:
+    """A status's `in_update` columns in reading order: epoch, the metrics,
+    time_training (the server's JSON has its keys sorted)."""
+    order = ["epoch", *(k for k in columns if k not in ("epoch", "time_training")),
+             "time_training"]
+    return {k: columns[k] for k in order if k in columns}
+
+
+def metric_names(record: Mapping[str, Any]) -> list[str]:
+    """The metric keys of a listing's record (last values and best_...)."""
+    return [k for k in record if k not in RECORD_FIELDS]
+
+
+def records_frame(records: Sequence[Mapping[str, Any]]):
+    """Listing records -> DataFrame: iid, task, status, hyperparameters, metrics,
+    then the rest of the record; times as UTC timestamps. A hyperparameter whose
+    name is another column's (another task's metric) is `params.<name>`."""
+    import pandas as pd
+
+    head = ["iid", "task", "status"]
+    tail = ["epochs_done", "num_epochs", "runtime", "created", "started", "finished",
+            "attempts", "error", "device", "precision", "worker", "retry_of",
+            "cancel_requested"]
+    found = dict.fromkeys(m for r in records for m in metric_names(r))
+    # each metric's last value, then its best
+    metrics = dict.fromkeys(n for m in found if not m.startswith("best_")
+                            for n in (m, f"best_{m}") if n in found)
+    metrics.update(found)
+    names = dict.fromkeys(n for r in records for n in r.get("hyper_params") or {})
+    # A hyperparameter that is also the record's field of the same value in
+    # every row (mnist's num_epochs) is one column; one that clashes otherwise
+    # (another task's metric, a different value) is `params.<name>`.
+    tail = [k for k in tail if k not in names or not all(
+        (r.get("hyper_params") or {}).get(k, _MISSING) == r.get(k) for r in records)]
+    taken = set(head) | set(tail) | set(metrics)
+    params = {name: f"params.{name}" if name in taken else name for name in names}
+    rows = []
+    for r in records:
+        row = {k: r.get(k) for k in head}
+        hyper = r.get("hyper_params") or {}
+        row.update({column: hyper.get(name) for name, column in params.items()})
+        row.update({m: r.get(m) for m in metrics})
+        row.update({k: r.get(k) for k in tail})
+        rows.append(row)
+    frame = pd.DataFrame(rows, columns=[*head, *params.values(), *metrics, *tail])
+    for column in _TIMES:
+        frame[column] = pd.to_datetime(frame[column], unit="s", utc=True)
+    return frame

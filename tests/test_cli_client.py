@@ -1,0 +1,269 @@
+"""The `mltrack` client commands (submit, ls, show, watch, cancel, retry, delete)
+against a real mltrack process with a worker of the sample task: exit status,
+what they print, and what they changed on the server."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from helpers import REPO, child_env, start_mltrack, wait_for
+from mltrack.__main__ import is_client_command
+from mltrack.cli import parse_value, submit_parser
+from mltrack.client import Client
+
+SAMPLE_TASK = f"{REPO / 'tests' / 'sample_tasks.py'}:TASK"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    app = start_mltrack(tmp_path_factory.mktemp("cli"), "--workers", "1", "--task", SAMPLE_TASK)
+    yield app
+    app.proc.terminate()
+    app.proc.wait(30)
+
+
+@pytest.fixture
+def remote(server):
+    with Client(server.url) as client:
+        yield client
+
+
+def mltrack(*args: str, url: str | None = None, timeout: float = 60,
+            env: dict | None = None) -> subprocess.CompletedProcess:
+    """The console script as a user runs it; the URL from MLTRACK_URL."""
+    script = Path(sys.executable).parent / "mltrack"
+    extra = {"MLTRACK_URL": url} if url else {}
+    return subprocess.run([str(script), *args], capture_output=True, text=True,
+                          timeout=timeout, env=child_env({**extra, **(env or {})}))
+
+
+def iids_of(out: str) -> list[str]:
+    return [line for line in out.split() if len(line) == 32]
+
+
+def test_submit_a_sweep_from_comma_lists_then_wait(server, remote):
+    out = mltrack("submit", "--task", "quadratic", "--lr", "0.1,0.3", "--steps", "3",
+                  "--method", "gd", "--wait", url=server.url)
+    assert out.returncode == 0, out.stderr
+    iids = out.stdout.split()
+    assert len(iids) == 2 and "queued 2 jobs of task quadratic" in out.stderr
+    records = [remote.status(i) for i in iids]
+    assert [r["hyper_params"]["lr"] for r in records] == [0.1, 0.3]
+    assert {r["hyper_params"]["steps"] for r in records} == {3}
+    assert {r["status"] for r in records} == {"done"}  # --wait waited
+    assert "6/6 epochs" in out.stderr  # its progress bar
+
+
+def test_submit_one_job_with_booleans_and_the_url_option(server, remote):
+    out = mltrack("--url", server.url, "submit", "--task", "quadratic", "--noisy",
+                  "--x0", "-2", "--steps", "2")
+    assert out.returncode == 0, out.stderr
+    iid, = out.stdout.split()
+    params = remote.status(iid)["hyper_params"]
+    assert params["noisy"] is True and params["x0"] == -2.0 and params["steps"] == 2
+    out = mltrack("submit", "--task", "quadratic", "--no-noisy", "--steps", "2",
+                  "--url", server.url)
+    assert out.returncode == 0, out.stderr
+    assert remote.status(out.stdout.strip())["hyper_params"]["noisy"] is False
+    out = mltrack("submit", "--task", "quadratic", "--noisy", "true,false", "--steps", "1",
+                  url=server.url)
+    assert out.returncode == 0, out.stderr
+    assert [remote.status(i)["hyper_params"]["noisy"] for i in out.stdout.split()] == [True,
+                                                                                      False]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--lr", "5"], "mltrack: lr: must satisfy 0.0001 <= lr <= 1, got 5 (HTTP 400)"),
+    (["--lr", "fast"], "mltrack: lr: must be a number, got a string (HTTP 400)"),
+    (["--steps", "2.5"], "mltrack: steps: must be a whole number, got 2.5 (HTTP 400)"),
+    (["--method", "newton"], "mltrack: method: must be one of gd, momentum"),
+    (["--noisy", "maybe"], "mltrack: noisy: must be true or false, got a string"),
+    (["--lr", "0.1,2"], "lr"),  # a sweep with one bad value queues nothing
+])
+def test_a_bad_value_answers_the_servers_message_and_queues_nothing(server, remote, args,
+                                                                    message):
+    before = remote.page(task="quadratic", limit=1)["total"]
+    out = mltrack("submit", "--task", "quadratic", *args, url=server.url)
+    assert out.returncode == 1 and out.stdout == ""
+    assert message in out.stderr and "Traceback" not in out.stderr
+    assert remote.page(task="quadratic", limit=1)["total"] == before
+
+
+def test_submit_usage_errors_exit_2(server):
+    out = mltrack("submit", "--task", "quadratic", "--learning-rate", "0.1", url=server.url)
+    assert out.returncode == 2 and "unrecognized arguments: --learning-rate" in out.stderr
+    out = mltrack("submit", "--task", "nope", url=server.url)
+    assert out.returncode == 1 and "mltrack: no task 'nope'" in out.stderr
+    out = mltrack("submit", "--task", "quadratic", "--help", url=server.url)
+    assert out.returncode == 0
+    for flag in ("--lr X[,X...]", "--steps N[,N...]", "--noisy", "--no-noisy", "--method",
+                 "gradient steps, one per epoch"):
+        assert flag in out.stdout
+
+
+def test_submit_flags_come_from_the_schema():
+    task = {"name": "t", "params": {
+        "learning_rate": {"type": "float", "default": 0.1, "low": 0, "high": 1, "help": "lr"},
+        "layers": {"type": "int", "default": 2, "low": 1, "high": 8},
+        "act": {"type": "choice", "default": "relu", "options": ["relu", "tanh"]},
+        "width": {"type": "choice", "default": 64, "options": [64, 128]},
+        "bn": {"type": "bool", "default": False}}}
+    parser = submit_parser(task)
+    args = vars(parser.parse_args(["--learning-rate", "0.1,0.2", "--layers", "3", "--bn",
+                                   "--act", "tanh", "--width", "128"]))
+    assert args["learning_rate"] == "0.1,0.2" and args["bn"] == "true"
+    assert vars(parser.parse_args(["--learning_rate", "1e-3"]))["learning_rate"] == "1e-3"
+    assert vars(parser.parse_args(["--no-bn"]))["bn"] == "false"
+    spec = task["params"]
+    assert parse_value("1e-3", spec["learning_rate"]) == 0.001
+    assert parse_value("3", spec["layers"]) == 3
+    assert parse_value("3.5", spec["layers"]) == 3.5  # the server says why not
+    assert parse_value("TANH", spec["act"]) == "TANH"
+    assert parse_value("128", spec["width"]) == 128
+    assert parse_value("Yes", spec["bn"]) is True and parse_value("0", spec["bn"]) is False
+
+
+def test_ls_lists_in_the_servers_order_with_the_tasks_columns(server, remote):
+    iids = remote.sweep({"steps": 2}, {"lr": [0.05, 0.2, 0.4]}, task="quadratic")
+    remote.wait(iids, timeout=60, poll=0.1, progress=False)
+    out = mltrack("ls", "--task", "quadratic", "--sort", "loss", "--limit", "0",
+                  url=server.url)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    header = lines[0].split()
+    assert header[:3] == ["iid", "status", "epochs"] and "loss" in header
+    assert "best_loss" in header and "lr" in header
+    expected = [r["iid"][:8] for r in remote.records(task="quadratic", sort="loss")]
+    shown = [line.split()[0] for line in lines[1:] if line.split()
+             and len(line.split()[0]) == 8 and line.split()[0] in expected]
+    assert shown == expected
+    total = remote.page(task="quadratic", limit=1)["total"]
+    assert f"{total} jobs" in out.stdout
+    # --limit, --status, --q and --order go to the server
+    out = mltrack("ls", "--task", "quadratic", "--sort", "loss", "--order", "asc",
+                  "--limit", "2", "--status", "done", url=server.url)
+    assert out.returncode == 0, out.stderr
+    rows = [line.split()[0] for line in out.stdout.splitlines()[1:3]]
+    assert rows == [r["iid"][:8] for r in remote.records(task="quadratic", sort="loss",
+                                                         order="asc", status="done",
+                                                         limit=2)]
+    assert f"2 of " in out.stdout and "--limit N for more" in out.stdout
+    out = mltrack("ls", "--q", iids[1][:10], url=server.url)
+    assert out.returncode == 0 and iids[1][:8] in out.stdout and iids[0][:8] not in out.stdout
+
+
+def test_ls_errors_name_the_field(server):
+    out = mltrack("ls", "--sort", "colour", url=server.url)
+    assert out.returncode == 1 and "mltrack: sort: must be one of" in out.stderr
+    out = mltrack("ls", "--status", "sleeping", url=server.url)
+    assert out.returncode == 2 and "invalid choice: 'sleeping'" in out.stderr
+
+
+def test_show_prints_parameters_and_every_epoch(server, remote):
+    iid = remote.submit({"lr": 0.25, "steps": 3, "x0": 4.0}, task="quadratic")
+    remote.wait(iid, timeout=60, poll=0.1, progress=False)
+    out = mltrack("show", iid[:8], url=server.url)  # a prefix is enough
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith(f"{iid}  task quadratic  done  epochs 3/3")
+    assert "lr" in out.stdout and "0.25" in out.stdout
+    epochs = remote.status(iid)["in_update"]
+    lines = [line.strip() for line in out.stdout.splitlines()]
+    table = lines[lines.index("epochs") + 1:]
+    assert table[0].split()[:3] == ["epoch", "loss", "x"]
+    for i in range(3):
+        row = table[1 + i].split()
+        assert row[0] == str(i + 1)
+        assert float(row[1]) == pytest.approx(epochs["loss"][i], rel=1e-3)
+    out = mltrack("show", "0" * 32, url=server.url)
+    assert out.returncode == 1 and "no job with iid" in out.stderr
+
+
+def test_cancel_retry_delete_several_and_report_each(live_app):
+    """On live_app, which has no worker: jobs wait until told otherwise."""
+    client = Client(live_app)
+    try:
+        iids = client.sweep({"model": "mlp"}, {"seed": [1, 2, 3]})
+        out = mltrack("cancel", iids[0], iids[1][:6], url=live_app)
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.splitlines() == [f"{iids[0]} cancelled", f"{iids[1]} cancelled"]
+        assert [client.status(i)["status"] for i in iids] == ["cancelled", "cancelled",
+                                                              "waiting"]
+        out = mltrack("retry", iids[0], url=live_app)
+        assert out.returncode == 0, out.stderr
+        new = out.stdout.split()[-1]
+        assert out.stdout.strip() == f"{iids[0]} retried as {new}"
+        assert client.status(new)["retry_of"] == iids[0]
+        # one that cannot be deleted among those that can: the others are, and the
+        # exit status and the server's message say it
+        out = mltrack("delete", iids[0], iids[2], iids[1], url=live_app)
+        assert out.returncode == 1
+        assert out.stdout.splitlines() == [f"{iids[0]} deleted", f"{iids[1]} deleted"]
+        assert f"mltrack: {iids[2]}: job {iids[2]} is waiting" in out.stderr
+        assert [r["iid"] for r in client.records(sort="created", order="asc")] == [iids[2], new]
+        out = mltrack("show", "0" * 32, url=live_app)
+        assert out.returncode == 1 and "no job with iid" in out.stderr
+        out = mltrack("cancel", "xyz", url=live_app)
+        assert out.returncode == 1 and "'xyz' is not an iid" in out.stderr
+    finally:
+        client.close()
+
+
+def test_watch_shows_running_jobs_until_the_queue_is_empty(server, remote):
+    """A tracked run is running for as long as the test says: watch follows it
+    and ends once it is done and nothing waits."""
+    run = remote.start_run(task="cli-watch", hyper_params={"lr": 0.5}, num_epochs=3)
+    try:
+        run.log(1, {"loss": 0.5})
+        script = Path(sys.executable).parent / "mltrack"
+        proc = subprocess.Popen([str(script), "watch", "--url", server.url, "--interval",
+                                 "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=child_env({"COLUMNS": "200"}))
+        time.sleep(2)
+        assert proc.poll() is None, proc.communicate()  # a job runs: still watching
+        run.log(2, {"loss": 0.25})
+        run.finish()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        run.finish()
+    assert proc.returncode == 0, err
+    assert f"{run.iid[:8]} cli-watch done after 2/3 epochs  loss 0.25" in out
+    assert "the queue is empty (1 job ended while watching)" in out
+
+
+def test_watch_leaves_quietly_on_ctrl_c(live_app):
+    with Client(live_app) as client:
+        client.submit({})  # no worker on live_app: it waits, and watch goes on
+    script = Path(sys.executable).parent / "mltrack"
+    proc = subprocess.Popen([str(script), "watch", "--url", live_app, "--interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env())
+    time.sleep(3)
+    assert proc.poll() is None, proc.communicate()  # still watching
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert err == "" and "waiting 1" in out
+
+
+def test_an_unreachable_mltrack_is_named(tmp_path):
+    out = mltrack("ls", url="http://127.0.0.1:9")
+    assert out.returncode == 1
+    assert out.stderr.startswith("mltrack: cannot reach mltrack at http://127.0.0.1:9: ")
+
+
+def test_serving_is_unchanged_and_client_commands_are_told_apart():
+    assert is_client_command(["ls"]) and is_client_command(["--url", "http://x", "show", "a"])
+    assert is_client_command(["--url=http://x", "watch"])
+    for serve in ([], ["serve"], ["worker", "--redis-url", "redis://x"], ["--port", "0"],
+                  ["--help"]):
+        assert not is_client_command(serve)
+    out = mltrack("--help")
+    assert out.returncode == 0 and "--data-dir" in out.stdout  # the server's help
+    out = mltrack("ls", "--help")
+    assert out.returncode == 0 and "--sort" in out.stdout and "--data-dir" not in out.stdout
