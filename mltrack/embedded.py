@@ -279,6 +279,12 @@ class EmbeddedRedis:
             f"dir {_quote(str(self.redis_dir))}",
             "appendonly yes",
             "appendfsync everysec",
+            # Checkpoints are megabytes each and die with their job: rewrite
+            # the append-only file once it has doubled and passed 16 MB, so
+            # the data dir holds the live data plus at most that much history
+            # (Valkey's own threshold, 64 MB, let it grow four times larger).
+            "auto-aof-rewrite-percentage 100",
+            "auto-aof-rewrite-min-size 16mb",
             "save 3600 1 300 100 60 10000",
             # A stop on a full disk: the snapshot fails, and the server would
             # refuse to exit; every acknowledged write is in the append-only file.

@@ -203,7 +203,9 @@ class _Running:
     epoch_seconds: float | None = None  # the last whole epoch, evaluation included
     epoch_started: float = 0.0
     checkpoint_saved: float = 0.0  # worker clock at the last checkpoint saved (or the claim)
-    held_checkpoint: bytes | None = None  # a newer checkpoint than the saved one
+    # a newer checkpoint than the saved one, packed only if it is saved:
+    # (epoch, time_training, the task's bytes)
+    held_checkpoint: tuple[int, float, bytes] | None = None
 
     @property
     def ended(self) -> bool:
@@ -483,9 +485,9 @@ class Worker:
             self._finish(job, Status.CANCELLED)
         else:  # this worker is stopping: the job goes back, to resume elsewhere
             try:
-                held = job.held_checkpoint
-                if held is not None:  # resume from the last epoch, not the last saved
-                    self._write(job, lambda: self.store.save_checkpoint(iid, attempt, held))
+                if job.held_checkpoint is not None:  # resume from the last epoch logged
+                    blob = pack_checkpoint(*job.held_checkpoint)
+                    self._write(job, lambda: self.store.save_checkpoint(iid, attempt, blob))
                 self._write(job, lambda: self.store.requeue(iid, attempt))
             except (JobLost, Abandoned) as exc:
                 log.warning("job %s could not be returned to the queue: %s", iid, exc)
@@ -520,10 +522,13 @@ class Worker:
         epoch = int(values["epoch"])
         time_training = job.time_before + (now - job.train_started)
         record = {"epoch": epoch, "time_training": time_training, **values}
-        blob = None if checkpoint is None else pack_checkpoint(epoch, time_training,
-                                                               bytes(checkpoint))
-        if blob is not None and now - job.checkpoint_saved < self.config.checkpoint_every:
-            job.held_checkpoint, blob = blob, None  # saved later, or at a graceful stop
+        total = job.schema.num_epochs(job.claim.hyper_params)
+        last = total is not None and epoch >= total  # the job ends now: it resumes never
+        blob = None
+        if checkpoint is not None:
+            job.held_checkpoint = (epoch, time_training, bytes(checkpoint))
+            if not last and now - job.checkpoint_saved >= self.config.checkpoint_every:
+                blob = pack_checkpoint(*job.held_checkpoint)
         try:
             self._write(job, lambda: self.store.record_epoch(
                 c.iid, c.attempt, record, blob, goals=job.schema.goals))
@@ -533,10 +538,8 @@ class Worker:
             if exc.expected <= epoch:
                 raise
             # Trained again after an older checkpoint: the first recording stays
-            # (the script refused the whole write, so the checkpoint waits).
+            # (the script refused the whole write; the checkpoint stays held).
             log.debug("job %s: epoch %d was recorded before; kept as it was", c.iid, epoch)
-            if blob is not None:
-                job.held_checkpoint = blob
         job.last_epoch = epoch
         job.logged += 1
         job.epoch_seconds = now - job.epoch_started

@@ -403,17 +403,24 @@ def saved_epoch(store, iid):
     return None if blob is None else unpack_checkpoint(blob)[0]
 
 
-def test_a_checkpoint_is_saved_at_most_every_checkpoint_every_seconds(store):
+@pytest.mark.parametrize("every, steps, expected", [
+    # 10 s epochs: saved 30 s and 60 s after the start
+    (30, 8, [None, None, 3, 3, 3, 6, 6, 6]),
+    # never for the last epoch: the job ends with it
+    (30, 6, [None, None, 3, 3, 3, 3]),
+    (0, 4, [1, 2, 3, 3]),
+])
+def test_a_checkpoint_is_saved_at_most_every_checkpoint_every_seconds(store, every, steps,
+                                                                       expected):
     clock, saved = FakeClock(), []
     train = ten_second_epochs(clock, lambda epoch: saved.append(saved_epoch(store, iid)))
     task = make_task(train)
     store.register_task(task.schema)
-    iid = store.create({"steps": 8}, schema=task.schema)
-    config = WorkerConfig(lease=3600, checkpoint_every=30)
+    iid = store.create({"steps": steps}, schema=task.schema)
+    config = WorkerConfig(lease=3600, checkpoint_every=every)
     Worker(store, task, config=config, clock=clock, wait=clock.wait_until).run_once()
-    # 10 s epochs: saved at 30 s and 60 s after the start; every epoch recorded
-    assert saved == [None, None, 3, 3, 3, 6, 6, 6]
-    assert [e["epoch"] for e in store.epochs(iid)] == list(range(1, 9))
+    assert saved == expected
+    assert [e["epoch"] for e in store.epochs(iid)] == list(range(1, steps + 1))  # every one
 
 
 def test_after_a_kill_9_only_the_epochs_after_the_checkpoint_run_again_each_recorded_once(store):
