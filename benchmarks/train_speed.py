@@ -62,6 +62,7 @@ class TimingRun:
 
     checkpoint = None
     epochs_done = 0
+    cpu_threads = torch.get_num_threads()  # all of them, as fit alone gets
 
     def __init__(self, device: torch.device, data_dir: Path):
         self.device, self.data_dir = str(device), data_dir

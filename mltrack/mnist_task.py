@@ -15,6 +15,12 @@ METRICS = tuple(m.name for m in MNIST_METRICS)
 def train(params: dict[str, Any], run: Run) -> None:
     from mltrack import mnist
 
+    import torch
+
+    # This worker thread's share of the cores, for training and evaluation
+    # alike. With OpenMP (PyTorch's CPU backend) the setting is the calling
+    # thread's own, so workers side by side each keep theirs.
+    torch.set_num_threads(run.cpu_threads)
     hp = HyperParams(**params)
     device = mnist.resolve_device(run.device)
     data = mnist.load_mnist(run.data_dir, device)  # once per process and device

@@ -462,6 +462,9 @@ class Run(Protocol):
     checkpoint: bytes | None  # the last one run.log was given; None on a fresh start
     epochs_done: int  # the epoch `checkpoint` was saved with (0 without one): go on after it
     device: str  # "cpu", "cuda", "mps": where mltrack was told to train
+    # CPU threads this job may use: its worker's share of the machine's cores
+    # (all of them with one worker); size thread pools to it
+    cpu_threads: int
     data_dir: Path  # a directory of the task's own, kept between jobs
     logger: logging.Logger
 

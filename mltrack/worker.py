@@ -233,6 +233,10 @@ class WorkerRun:
         return resolve_device(self._worker.device)
 
     @property
+    def cpu_threads(self) -> int:
+        return self._worker.cpu_threads
+
+    @property
     def data_dir(self) -> Path:
         self._data_dir.mkdir(parents=True, exist_ok=True)  # made when a task asks for it
         return self._data_dir
@@ -329,7 +333,8 @@ class Worker:
                  name: str | None = None, config: WorkerConfig = WorkerConfig(),
                  stop_event: threading.Event | None = None,
                  clock: Clock = time.monotonic, wait: Wait | None = None,
-                 data_dir: Path | str | None = None, device: str = "auto"):
+                 data_dir: Path | str | None = None, device: str = "auto",
+                 cpu_threads: int | None = None):
         self.store = store
         self.tasks = as_tasks(tasks)
         self.schemas = {n: t.schema for n, t in self.tasks.items()}
@@ -339,6 +344,7 @@ class Worker:
         self.clock = clock
         self.wait = wait or self.stop_event.wait
         self.device = device
+        self.cpu_threads = cpu_threads or usable_cores()
         if data_dir is None:
             from mltrack.settings import default_data_dir
             data_dir = default_data_dir()
@@ -653,15 +659,27 @@ def run_reaper(store: Store, stop_event: threading.Event,
             return
 
 
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, else all)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS and Windows have no affinity call
+        return os.cpu_count() or 1
+
+
 def start_workers(store: Store, tasks: Mapping[str, Task], count: int,
                   stop_event: threading.Event, config: WorkerConfig = WorkerConfig(), *,
                   data_dir: Path | None = None, device: str = "auto") -> list[threading.Thread]:
-    """`count` worker threads (daemons) sharing `stop_event`."""
+    """`count` worker threads (daemons) sharing `stop_event`. The cores are
+    split between them (run.cpu_threads), so that jobs side by side do not
+    fight over the same cores: together never slower than one after another."""
     threads = []
+    share = max(1, usable_cores() // max(count, 1))
     for n in range(count):
         name = f"worker-{n + 1}"
         worker = Worker(store, tasks, name=worker_id(name), config=config,
-                        stop_event=stop_event, data_dir=data_dir, device=device)
+                        stop_event=stop_event, data_dir=data_dir, device=device,
+                        cpu_threads=share)
         thread = threading.Thread(target=worker.run, name=name, daemon=True)
         thread.start()
         threads.append(thread)

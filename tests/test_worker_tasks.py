@@ -13,7 +13,7 @@ from fakes import FakeClock
 from helpers import wait_for
 from mltrack.params import MNIST_METRICS, MNIST_PARAMS, HyperParams
 from mltrack.store import Status
-from mltrack.worker import (Worker, WorkerConfig, pack_checkpoint, register_tasks,
+from mltrack.worker import (Worker, WorkerConfig, pack_checkpoint, register_tasks, start_workers,
                             unpack_checkpoint)
 
 FAST = WorkerConfig(lease=3.0, idle_poll=0.02, progress_every=0.0)
@@ -470,3 +470,46 @@ def test_a_graceful_stop_saves_the_checkpoint_held_back(store):
     Worker(store, task, config=config, clock=clock, stop_event=stop).run_once()
     assert store.get(iid).status is Status.WAITING
     assert saved_epoch(store, iid) == 5  # not 3, the last one saved on the way
+
+
+def test_workers_side_by_side_split_the_cores_between_them(store, monkeypatch):
+    monkeypatch.setattr("mltrack.worker.usable_cores", lambda: 8)
+    seen, stop = [], threading.Event()
+    task = make_task(lambda params, run: seen.append(run.cpu_threads))
+    store.register_task(task.schema)
+    for _ in range(3):
+        store.create({}, schema=task.schema)
+    threads = start_workers(store, {"toy": task}, 3, stop, FAST)
+    wait_for(lambda: len(seen) == 3)
+    stop.set()
+    for thread in threads:
+        thread.join(10)
+    assert seen == [2, 2, 2]  # 8 cores // 3 workers
+    assert Worker(store, task).cpu_threads == 8  # one worker alone: every core
+
+
+def test_the_mnist_task_trains_with_its_workers_share_of_the_cores(monkeypatch, tmp_path):
+    """torch's thread count is set in the worker's own thread (OpenMP keeps it
+    per thread), so another worker, or the main thread, keeps its own."""
+    import torch
+    from mltrack import mnist, mnist_task
+
+    seen = {}
+
+    def fake_fit(*args, **kwargs):
+        seen["threads"] = torch.get_num_threads()
+
+    monkeypatch.setattr(mnist, "fit", fake_fit)
+    monkeypatch.setattr(mnist, "load_mnist", lambda root, device: None)
+    before = torch.get_num_threads()
+
+    class OneThreadRun:
+        device, data_dir, cpu_threads, checkpoint = "cpu", tmp_path, 1, None
+        describe = log = progress = should_stop = None  # the fake fit calls none
+
+    thread = threading.Thread(target=mnist_task.train, args=(HyperParams().to_dict(),
+                                                             OneThreadRun()))
+    thread.start()
+    thread.join(30)
+    assert seen == {"threads": 1}
+    assert torch.get_num_threads() == before  # the main thread's is its own
