@@ -96,7 +96,9 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
                     "workers that join a shared queue (`worker --redis-url ...`). Every "
                     "option can also be set with an environment variable (in brackets).",
         epilog="Environment only: MLTRACK_PASSWORD, the password for HTTP basic auth "
-               "(required when --host is not a loopback address; user name: any).",
+               "(required when --host is not a loopback address; user name: any). "
+               "Client commands, to a running mltrack at --url or MLTRACK_URL: "
+               "mltrack submit|ls|show|watch|cancel|retry|delete (mltrack ls --help).",
     )
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "worker"],

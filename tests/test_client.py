@@ -388,3 +388,15 @@ def test_a_tracked_script_killed_with_9_is_failed_as_lost_after_its_lease(remote
     finally:
         if child.proc.poll() is None:
             child.proc.kill()
+
+
+def test_the_notebook_example_runs_against_a_live_mltrack(server, remote):
+    out = subprocess.run([sys.executable, str(REPO / "examples" / "notebook.py")],
+                         capture_output=True, text=True, timeout=120,
+                         env=child_env({"MLTRACK_URL": server.url,
+                                        "MLTRACK_EXAMPLE_TASK": "quadratic"}))
+    assert out.returncode == 0, out.stderr
+    assert "['done', 'done']" in out.stdout
+    tracked = remote.experiments(task="notebook-demo")
+    assert tracked["status"].tolist()[0] == "done" and tracked["epochs_done"].tolist()[0] == 5
+    assert f"{tracked['iid'][0]} done" in out.stdout
