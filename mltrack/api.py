@@ -10,29 +10,22 @@ import redis
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, NotFound
 
-from mltrack import __version__
+from mltrack import __version__, tracking
+from mltrack.api_spec import (DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, ROUTES, BadRequest, Route,
+                              check_body, query_args)
+from mltrack.export import csv_response
 from mltrack.jsonio import strict_loads
+from mltrack.openapi import document
 from mltrack.params import MNIST
-from mltrack.store import (IllegalTransition, InvalidValue, Job, JobNotFound, SortKey, StaleAttempt,
-                           Status,
-                           Store)
+from mltrack.store import (EpochOutOfOrder, IllegalTransition, InvalidValue, Job, JobNotFound,
+                           SortKey, StaleAttempt, Status, Store, WrongToken)
 from mltrack.task import InvalidParams, Schema, json_type
 
 log = logging.getLogger(__name__)
 
-MAX_PAGE = 1000
-DEFAULT_PAGE = 100
-# Far beyond any real listing, and well inside what Redis takes as a range.
-MAX_OFFSET = 10**9
+__all__ = ["DEFAULT_PAGE", "MAX_OFFSET", "MAX_PAGE", "BadRequest", "register_api"]
 _IID = re.compile(r"[0-9a-f]{32}")
-
-
-class BadRequest(ValueError):
-    """A request-level rule broke (not a hyperparameter); `field` names the culprit."""
-
-    def __init__(self, field: str, message: str):
-        super().__init__(f"{field}: {message}")
-        self.field = field
+DEFAULT_LEASE = ROUTES["start_run"].body["properties"]["lease"]["default"]  # tracked runs
 
 
 # -- serializers: records -> JSON-ready dicts, no Flask needed ----------------
@@ -63,6 +56,7 @@ def serialize_job(job: Job, schemas: Mapping[str, Schema] | None = None) -> dict
         "precision": job.precision,
         "progress": job.progress if job.status is Status.RUNNING else None,
         "retry_of": job.retry_of,
+        "tracked": job.tracked,
     }
     out["task"] = job.task
     out["runtime"] = job.runtime
@@ -100,8 +94,20 @@ def _json_object() -> dict[str, Any]:
     return body
 
 
-def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema]) -> Schema:
-    """The schema of the task a body names (`"task"`; none: the built-in mnist)."""
+def body_of(route: Route) -> dict[str, Any]:
+    """The request's JSON body checked against `route`'s declared body
+    (an optional body may be left out: then {})."""
+    if not route.body_required and not request.get_data(cache=True):
+        return {}
+    body = _json_object()
+    check_body(route.body or {}, body)
+    return body
+
+
+def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema],
+                tracked: Iterable[str] = ()) -> Schema:
+    """The schema of the task a body names (`"task"`; none: the built-in mnist).
+    A task only tracked scripts report to has no worker: nothing is queued for it."""
     name = body.get("task", MNIST.name)
     if not isinstance(name, str):
         raise BadRequest("task", f"must be a task's name, got {json_type(name)}")
@@ -109,16 +115,19 @@ def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema]) -> Schem
     if schema is None:
         shown = name if len(name) <= 80 else name[:80] + "…"
         raise BadRequest("task", f"no task {shown!r} (known: {', '.join(sorted(schemas))})")
+    if name in tracked:
+        raise BadRequest("task", f"task {name} is tracked from scripts (POST /runs); no worker "
+                                 "runs it, so nothing can be queued for it")
     return schema
 
 
-def parse_train_body(body: dict[str, Any],
-                     schemas: Mapping[str, Schema]) -> tuple[Schema, dict[str, Any]]:
+def parse_train_body(body: dict[str, Any], schemas: Mapping[str, Schema],
+                     tracked: Iterable[str] = ()) -> tuple[Schema, dict[str, Any]]:
     """`{"task": name, "hyper_params": {...}}` -> (the task's schema, checked
     hyperparameters). Without `task` the job is mnist's; without `hyper_params`
     the other fields are the hyperparameters (the seed frontend's bare form).
     `task` is a name no hyperparameter may take, so both forms read it."""
-    schema = task_schema(body, schemas)
+    schema = task_schema(body, schemas, tracked)
     rest = {k: v for k, v in body.items() if k != "task"}
     if "hyper_params" not in rest:
         return schema, schema.parse(rest)
@@ -129,15 +138,15 @@ def parse_train_body(body: dict[str, Any],
     return schema, schema.parse(rest["hyper_params"])
 
 
-def parse_sweep_body(body: dict[str, Any],
-                     schemas: Mapping[str, Schema]) -> tuple[Schema, list[dict[str, Any]]]:
+def parse_sweep_body(body: dict[str, Any], schemas: Mapping[str, Schema],
+                     tracked: Iterable[str] = ()) -> tuple[Schema, list[dict[str, Any]]]:
     """`{"task": name, "hyper_params": {...}, "sweep": {name: [values]}}` ->
     (schema, every combination checked)."""
     extra = sorted(k for k in body if k not in ("task", "hyper_params", "sweep"))
     if extra:
         raise BadRequest(extra[0], 'unknown field; the body is {"task": "name", '
                                    '"hyper_params": {...}, "sweep": {"name": [values...]}}')
-    schema = task_schema(body, schemas)
+    schema = task_schema(body, schemas, tracked)
     return schema, schema.expand_sweep(body.get("hyper_params"), body.get("sweep"))
 
 
@@ -171,65 +180,44 @@ def no_worker_note(task: str) -> str:
 
 
 def describe_tasks(schemas: Mapping[str, Schema], workers: list[Mapping[str, Any]],
-                   waiting_by_task: Mapping[str, int]) -> list[dict[str, Any]]:
+                   waiting_by_task: Mapping[str, int],
+                   tracked: Iterable[str] = ()) -> list[dict[str, Any]]:
     """GET /tasks: each task's schema with its live workers and waiting jobs;
-    `note` says when jobs wait that no live worker can run."""
+    `note` says when jobs wait that no live worker can run; `tracked` whether
+    its schema comes from tracked scripts (POST /runs)."""
     served = workers_per_task(workers)
+    tracked = set(tracked)
     out = []
     for name in sorted(schemas):
         waiting = int(waiting_by_task.get(name, 0))
         count = served.get(name, 0)
         out.append({**schemas[name].to_dict(), "workers": count, "waiting": waiting,
-                    "note": no_worker_note(name) if waiting and not count else None})
+                    "note": no_worker_note(name) if waiting and not count else None,
+                    "tracked": name in tracked})
     return out
 
 
-def _int_arg(args: dict[str, str], name: str, default: int, low: int, high: int | None) -> int:
-    text = args.get(name)
-    if text is None:
-        return default
-    # ASCII digits only: int() would also take "٣" or "１", and 5,000 digits
-    # would raise past Python's limit on the length of an integer
-    if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
-        raise BadRequest(name, f"must be a whole number, got {text[:40]!r}")
-    value = int(text)
-    if value < low or (high is not None and value > high):
-        rule = f"between {low} and {high}" if high is not None else f"at least {low}"
-        raise BadRequest(name, f"must be {rule}, got {value}")
-    return value
-
-
-_LIST_ARGS = ("sort", "order", "status", "task", "limit", "offset", "q")
-
-
-def parse_list_args(args: dict[str, str], sorts: dict[str, SortKey],
-                    tasks: Iterable[str]) -> dict[str, Any]:
-    """Validate /experiments query parameters into store.list_jobs arguments;
-    `sorts` are the sort names the listing takes, `tasks` the known tasks."""
-    unknown = sorted(k for k in args if k not in _LIST_ARGS)
-    if unknown:
-        raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(_LIST_ARGS)})")
-    task = args.get("task") or None
+def parse_list_args(args: Mapping[str, str], sorts: Mapping[str, SortKey],
+                    tasks: Iterable[str], declared: Mapping[str, Any] | None = None
+                    ) -> dict[str, Any]:
+    """Validate /experiments query parameters (as `declared`, by default the
+    listing's) into store.list_jobs arguments; `sorts` are the sort names the
+    listing takes, `tasks` the known tasks."""
+    query = query_args(declared or ROUTES["experiments"].query, args)
+    task = query["task"] or None
     if task is not None and task not in tasks:
-        raise BadRequest("task", f"no task {task!r} (known: {', '.join(sorted(tasks))})")
-    sort = args.get("sort", "created")
+        raise BadRequest("task", f"no task {task[:80]!r} (known: {', '.join(sorted(tasks))})")
+    sort = query["sort"]
     if sort not in sorts:
-        raise BadRequest("sort", f"must be one of {', '.join(sorts)}; got {sort!r}")
-    order = args.get("order", sorts[sort].default_order)
-    if order not in ("asc", "desc"):
-        raise BadRequest("order", f"must be asc or desc; got {order!r}")
-    status = args.get("status") or None
-    if status is not None and status not in {s.value for s in Status}:
-        raise BadRequest("status", f"must be one of {', '.join(s.value for s in Status)}; "
-                                   f"got {status!r}")
+        raise BadRequest("sort", f"must be one of {', '.join(sorts)}; got {sort[:80]!r}")
     return {
         "sort": sort,
-        "order": order,
-        "status": status,
+        "order": query["order"] or sorts[sort].default_order,
+        "status": query["status"] or None,
         "task": task,
-        "limit": _int_arg(args, "limit", DEFAULT_PAGE, 1, MAX_PAGE),
-        "offset": _int_arg(args, "offset", 0, 0, MAX_OFFSET),
-        "text": args.get("q", "")[:200],
+        "limit": query["limit"],
+        "offset": query["offset"],
+        "text": (query["q"] or "")[:200],
     }
 
 
@@ -250,11 +238,19 @@ def error(code: int, message: str, **extra: Any):
 
 
 def register_api(server: Flask, store: Store) -> None:
-    """Mount the REST API on `server`; every route reads and writes `store`."""
+    """Mount the REST API on `server`; every route reads and writes `store`.
+    Each route's query and body rules are its declaration in api_spec.ROUTES."""
+
+    def listing_query(declared: Mapping[str, Any]) -> dict[str, Any]:
+        args = request.args.to_dict()
+        tasks = {*store.schemas(), *store.tracked_tasks()}
+        return parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
+                                                     else None), tasks, declared)
 
     @server.post("/train")
     def train():
-        schema, params = parse_train_body(_json_object(), store.schemas())
+        schema, params = parse_train_body(body_of(ROUTES["train"]), store.schemas(),
+                                          store.tracked_tasks())
         iid = store.create(params, schema=schema)
         response = jsonify(iid=iid, status=Status.WAITING.value, task=schema.name,
                            hyper_params=params)
@@ -262,7 +258,8 @@ def register_api(server: Flask, store: Store) -> None:
 
     @server.post("/sweep")
     def sweep():
-        schema, jobs = parse_sweep_body(_json_object(), store.schemas())
+        schema, jobs = parse_sweep_body(body_of(ROUTES["sweep"]), store.schemas(),
+                                        store.tracked_tasks())
         iids = store.create_many(jobs, schema=schema)
         return jsonify(iids=iids, count=len(iids), task=schema.name), 201
 
@@ -270,7 +267,7 @@ def register_api(server: Flask, store: Store) -> None:
     def tasks():
         overview = store.overview(recent=0)
         listed = describe_tasks(store.schemas(), overview["workers"],
-                                overview["waiting_by_task"])
+                                overview["waiting_by_task"], store.tracked_tasks())
         return jsonify(tasks=listed, total=len(listed))
 
     @server.get("/tasks/<name>")
@@ -280,10 +277,11 @@ def register_api(server: Flask, store: Store) -> None:
         if name not in schemas:
             raise NotFound(f"no task {name[:80]!r}")
         return jsonify(describe_tasks({name: schemas[name]}, overview["workers"],
-                                      overview["waiting_by_task"])[0])
+                                      overview["waiting_by_task"], store.tracked_tasks())[0])
 
     @server.post("/experiments/<iid>/retry")
     def retry(iid: str):
+        body_of(ROUTES["retry"])
         new = store.retry(_known_iid(iid))
         return jsonify(iid=new, retry_of=iid, status=Status.WAITING.value), 201, {
             "Location": f"/status/{new}"}
@@ -295,18 +293,20 @@ def register_api(server: Flask, store: Store) -> None:
 
     @server.get("/experiments")
     def experiments():
-        args = request.args.to_dict()
-        tasks = store.schemas()
-        query = parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
-                                                      else None), tasks)
+        query = listing_query(ROUTES["experiments"].query)
         page = store.list_jobs(**query)
         schemas = store.schemas()
         return jsonify(results=[serialize_job(j, schemas) for j in page.jobs], total=page.total,
                        limit=query["limit"], offset=query["offset"],
                        sort=query["sort"], order=query["order"], q=query["text"])
 
+    @server.get("/experiments.csv")
+    def experiments_csv():
+        return csv_response(store, listing_query(ROUTES["experiments_csv"].query))
+
     @server.post("/experiments/<iid>/cancel")
     def cancel(iid: str):
+        body_of(ROUTES["cancel"])
         new_status = store.cancel(_known_iid(iid))
         return jsonify(iid=iid, status=new_status.value,
                        cancel_requested=new_status is Status.RUNNING)
@@ -325,6 +325,61 @@ def register_api(server: Flask, store: Store) -> None:
     def health():
         return jsonify(status="ok", version=__version__, database="ok", counts=store.counts(),
                        workers=len(store.live_workers()))
+
+    @server.get("/openapi.json")
+    def openapi():
+        return jsonify(document())
+
+    # -- tracked runs: scripts outside the queue (see tracking.py) ------------------
+    @server.post("/runs")
+    def start_run():
+        body = body_of(ROUTES["start_run"])
+        task = tracking.check_task_name(body["task"])
+        plans: list[tracking.Plan] = []
+
+        def extend(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+            plans.append(tracking.plan_run(task, entry, body.get("hyper_params", {}),
+                                           body.get("metrics", {})))
+            return plans[-1].entry
+
+        store.update_task_entry(task, extend)
+        plan = plans[-1]
+        lease = float(body.get("lease", DEFAULT_LEASE))
+        iid, token = store.start_tracked(task, plan.params, plan.goals, lease=lease,
+                                         num_epochs=body.get("num_epochs"))
+        return jsonify(iid=iid, attempt=1, lease=lease, token=token), 201, {
+            "Location": f"/status/{iid}"}
+
+    @server.post("/runs/<iid>/log")
+    def log_run(iid: str):
+        body = body_of(ROUTES["log_run"])
+        # the token first: a wrong one changes nothing, not even the task's schema
+        job = store.check_token(_known_iid(iid), body["token"])
+        found: list[tuple[dict[str, float], dict[str, str]]] = []
+
+        def extend(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+            new, values, goals = tracking.plan_log(job.task, entry, body["metrics"])
+            found.append((values, goals))
+            return new
+
+        store.update_task_entry(job.task, extend)
+        values, goals = found[-1]
+        store.log_tracked(iid, body["token"], int(body["epoch"]), values, goals)
+        return jsonify(ok=True)
+
+    @server.post("/runs/<iid>/heartbeat")
+    def heartbeat_run(iid: str):
+        body = body_of(ROUTES["heartbeat_run"])
+        store.heartbeat_tracked(_known_iid(iid), body["token"], body.get("progress"))
+        return jsonify(ok=True)
+
+    @server.post("/runs/<iid>/finish")
+    def finish_run(iid: str):
+        body = body_of(ROUTES["finish_run"])
+        status = Status(body["status"])
+        store.finish_tracked(_known_iid(iid), body["token"], status,
+                             error=body.get("error") if status is Status.FAILED else None)
+        return jsonify(ok=True)
 
     register_error_handlers(server)
 
@@ -359,6 +414,15 @@ def register_error_handlers(server: Flask) -> None:
     @server.errorhandler(IllegalTransition)
     def conflict(exc: IllegalTransition):
         return error(409, str(exc), current_status=exc.current)
+
+    @server.errorhandler(WrongToken)
+    def wrong_token(exc: WrongToken):
+        return error(403, str(exc), field="token")
+
+    @server.errorhandler(EpochOutOfOrder)
+    def epoch_out_of_order(exc: EpochOutOfOrder):
+        return error(400, f"epoch: {exc.epoch} is not above the last one logged; the next "
+                          f"must be at least {exc.expected}", field="epoch")
 
     @server.errorhandler(StaleAttempt)
     def stale(exc: StaleAttempt):

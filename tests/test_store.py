@@ -671,3 +671,121 @@ def test_a_filter_on_a_task_metric_keeps_the_jobs_in_range(store):
     assert [j.iid for j in store.list_jobs(text="loss >= 0.5", sort="loss").jobs] == [low, high]
     assert store.list_jobs(text="loss<=0.5 lr=0.1", task="quadratic").total == 1
     assert store.list_jobs(text="loss<0.5").total == 0
+
+
+# -- tracked runs: scripts outside the queue --------------------------------------------
+from mltrack.store import NotTracked, WrongToken  # noqa: E402
+
+
+def tracked(store, lease=30.0, **kw):
+    return store.start_tracked("script", {"lr": 0.1, "opt": "adam"}, {"loss": "min"},
+                               lease=lease, **kw)
+
+
+def test_a_tracked_run_starts_running_under_its_lease_and_no_claim_takes_it(store):
+    iid, token = tracked(store, lease=12, now=1000.0)
+    job = store.get(iid)
+    assert (job.status, job.tracked, job.attempts, job.lease) == (Status.RUNNING, True, 1, 12)
+    assert job.started == job.created == 1000.0
+    assert store.redis.zscore(store.keys.leases, iid) == 1012.0
+    assert store.queue_length("script") == 0
+    schema = Schema("script", {"lr": Float(0.1)}, (Metric("loss"),))
+    assert store.claim("w", tasks={"script": schema}) is None
+    assert [j.iid for j in store.list_jobs(status="running").jobs] == [iid]
+    assert store.redis.zscore(store.keys.index("t:script:running", "p:lr"), iid) == 0.1
+    assert store.list_jobs(text="adam").total == 1  # and its words
+    assert store.check_token(iid, token).iid == iid
+
+
+def test_a_tracked_start_sent_again_changes_nothing(store):
+    first = tracked(store, iid="a" * 32, token="secret")
+    before = store.redis.hgetall(store.keys.job("a" * 32))
+    assert tracked(store, iid="a" * 32, token="secret") == first
+    assert store.redis.hgetall(store.keys.job("a" * 32)) == before
+    assert store.counts() == {**store.counts(), "running": 1, "total": 1}
+
+
+def test_tokens_guard_tracked_runs_and_only_them(store):
+    iid, token = tracked(store)
+    with pytest.raises(WrongToken):
+        store.heartbeat_tracked(iid, token + "x")
+    with pytest.raises(WrongToken):
+        store.check_token(iid, "")
+    worker_job = store.create(HP)
+    with pytest.raises(NotTracked):
+        store.check_token(worker_job, token)
+    with pytest.raises(JobNotFound):
+        store.check_token("f" * 32, token)
+
+
+def test_reap_fails_a_lost_tracked_run_at_once_and_requeues_a_workers_job(store):
+    iid, token = tracked(store, lease=5, now=1000.0)
+    store.create(HP, now=1000.0)
+    claim = store.claim("w1", lease=5, now=1000.0)
+    assert store.reap(now=1004.0) == {}
+    assert store.reap(now=1006.0) == {iid: Status.FAILED, claim.iid: Status.WAITING}
+    job = store.get(iid)
+    assert job.status is Status.FAILED and job.finished == 1006.0 and job.attempts == 1
+    assert job.error == ("lost: its script stopped reporting for 5.0 s (it was killed, "
+                         "crashed or lost the network)")
+    assert store.queue_length("script") == 0
+    assert store.redis.zscore(store.keys.leases, iid) is None
+    assert [j.iid for j in store.list_jobs(status="failed").jobs] == [iid]
+    assert store.reap(now=2000.0) == {}  # reaped once, never again
+    with pytest.raises(IllegalTransition):
+        store.heartbeat_tracked(iid, token)
+
+
+def test_a_heartbeat_keeps_a_tracked_run_from_the_reaper(store):
+    iid, token = tracked(store, lease=5, now=1000.0)
+    store.heartbeat_tracked(iid, token, {"done": 2, "total": 4}, now=1004.0)
+    assert store.reap(now=1006.0) == {}
+    assert store.get(iid).progress["batch"] == 2
+    assert store.reap(now=1009.5) == {iid: Status.FAILED}
+
+
+def test_cancel_ends_a_tracked_run_at_once(store):
+    iid, token = tracked(store)
+    assert store.cancel(iid) is Status.CANCELLED
+    job = store.get(iid)
+    assert job.status is Status.CANCELLED and not job.cancel_requested
+    assert store.redis.zscore(store.keys.leases, iid) is None
+    assert [j.iid for j in store.list_jobs(status="cancelled").jobs] == [iid]
+    with pytest.raises(IllegalTransition):
+        store.log_tracked(iid, token, 1, {"loss": 0.1}, {"loss": "min"})
+    assert store.epochs(iid) == []
+    with pytest.raises(IllegalTransition):
+        store.retry(iid)  # its script runs it again, not a worker
+
+
+def test_a_tracked_runs_epochs_may_skip_a_workers_may_not(store):
+    iid, token = tracked(store)
+    store.log_tracked(iid, token, 2, {"loss": 0.5}, {"loss": "min"})
+    store.log_tracked(iid, token, 7, {"loss": 0.7}, {"loss": "min"})
+    store.log_tracked(iid, token, 7, {"loss": 0.7}, {"loss": "min"})  # sent again: once
+    assert [e["epoch"] for e in store.epochs(iid)] == [2, 7]
+    job = store.get(iid)
+    assert job.epochs_done == 7 and job.metrics == {"loss": 0.7} and job.best == {"loss": 0.5}
+    with pytest.raises(EpochOutOfOrder):
+        store.log_tracked(iid, token, 7, {"loss": 0.6}, {"loss": "min"})
+    worker_job = store.create(HP)
+    claim = store.claim("w")
+    with pytest.raises(EpochOutOfOrder):
+        store.record_epoch(worker_job, claim.attempt, epoch(2))
+
+
+def test_a_tracked_schema_is_written_only_over_what_was_read(store):
+    calls = []
+
+    def extend(entry):
+        calls.append(entry)
+        if len(calls) == 1:  # another writer comes first, between our read and write
+            store.redis.hset(store.keys.tasks, "script", json.dumps({"who": "other"}))
+        return {**(entry or {}), "mine": True}
+
+    store.update_task_entry("script", extend)
+    assert calls == [None, {"who": "other"}]  # read again after the other writer
+    assert json.loads(store.redis.hget(store.keys.tasks, "script")) == {"who": "other",
+                                                                       "mine": True}
+    store.update_task_entry("script", lambda entry: None)  # nothing to change: no write
+    assert json.loads(store.redis.hget(store.keys.tasks, "script"))["mine"] is True

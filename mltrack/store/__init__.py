@@ -6,13 +6,14 @@ and the scripts, `redis_store` the `Store` that puts them together.
 """
 from mltrack.store.model import (EPOCH_FIELDS, TERMINAL, TRANSITIONS, Claim,
                                   EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
-                                  JobNotFound, Page, StaleAttempt, Status, StoreError)
+                                  JobNotFound, NotTracked, Page, StaleAttempt, Status,
+                                  StoreError, WrongToken)
 from mltrack.store.redis_store import DEFAULT_LEASE, DEFAULT_MAX_LOST, DEFAULT_PREFIX, Store
 from mltrack.store.sorting import STATUS_ORDER, SortKey, sort_keys, text_score
 
 __all__ = [
     "DEFAULT_LEASE", "DEFAULT_MAX_LOST", "DEFAULT_PREFIX", "EPOCH_FIELDS", "STATUS_ORDER",
     "SortKey", "sort_keys", "TERMINAL", "TRANSITIONS", "Claim", "EpochOutOfOrder", "IllegalTransition",
-    "InvalidValue", "Job", "JobNotFound", "Page", "StaleAttempt", "Status", "Store",
-    "StoreError", "text_score",
+    "InvalidValue", "Job", "JobNotFound", "NotTracked", "Page", "StaleAttempt", "Status", "Store",
+    "StoreError", "WrongToken", "text_score",
 ]

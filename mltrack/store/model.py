@@ -62,6 +62,23 @@ class StaleAttempt(StoreError):
         self.iid, self.attempt = iid, attempt
 
 
+class NotTracked(JobNotFound):
+    """A tracked-run write named a job that a worker runs, not a script."""
+
+    def __init__(self, iid: str):
+        StoreError.__init__(self, f"job {iid} is not a tracked run (a worker runs it)")
+        self.iid = iid
+
+
+class WrongToken(StoreError):
+    """A tracked-run write carried a token that is not the run's."""
+
+    def __init__(self, iid: str):
+        super().__init__(f"wrong token for run {iid}: only the script that started it "
+                         "may write to it")
+        self.iid = iid
+
+
 class EpochOutOfOrder(StoreError):
     def __init__(self, iid: str, epoch: int, expected: int):
         super().__init__(f"job {iid}: epoch {epoch} recorded, expected {expected}")
@@ -101,6 +118,8 @@ class Job:
     device: str | None = None
     precision: str | None = None
     retry_of: str | None = None
+    tracked: bool = False  # a script outside the queue runs it and reports over HTTP
+    lease: float | None = None  # a tracked run's lease, seconds
     num_epochs: int | None = None  # None: the task does not say how many
     epochs_done: int = 0
     runtime: float | None = None  # seconds of training at the last recorded epoch
@@ -127,6 +146,8 @@ class Job:
             device=h.get("device") or None,
             precision=h.get("precision") or None,
             retry_of=h.get("retry_of") or None,
+            tracked=h.get("tracked") == "1",
+            lease=_float(h.get("lease")),
             num_epochs=int(h["num_epochs"]) if h.get("num_epochs") else None,
             epochs_done=int(h.get("epochs_done") or 0),
             runtime=_float(h.get("runtime")),

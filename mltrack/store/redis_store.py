@@ -13,6 +13,13 @@ Layout under one key prefix (default ``mltrack:``; see keys.py and lua/helpers.l
     claimed:<worker>          the job a worker claimed last (a resent claim gets it again)
     deleted:<iid>             a day's tombstone (a resent delete answers OK)
     workers, worker:<id>      live workers and what each runs
+    tasks                     hash: task name -> its schema (JSON); a tracked task's
+                              carries "tracked": true and grows with its runs
+
+A tracked run (a script outside the queue, POST /runs) is a job hash with
+`tracked` 1, the SHA-256 of its token and its `lease`: created running, never
+queued; the reaper fails it at once when its lease runs out (no requeue), and
+a cancel ends it at once (its script learns it from its next write).
 
 Every state change is one Lua script, so it is atomic: a cancel racing a claim
 sees either a waiting job or a running one, never half of each. Every script
@@ -22,11 +29,14 @@ after a lost connection, even when the server already ran it.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import math
+import secrets
 import time
 import uuid
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import redis
 from redis.backoff import ExponentialBackoff
@@ -34,11 +44,12 @@ from redis.retry import Retry
 
 from mltrack.params import MNIST
 from mltrack.store.keys import Keys
-from mltrack.store.model import (Claim, EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
-                                  JobNotFound, Page, StaleAttempt, Status)
+from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
+                                  InvalidValue, Job, JobNotFound, NotTracked, Page, StaleAttempt,
+                                  Status, WrongToken)
 from mltrack.store.scripts import load_scripts
-from mltrack.store.sorting import (BUILTIN_SORTS, SortKey, index_scores, late_indexes, sort_keys,
-                                   status_order)
+from mltrack.store.sorting import (BUILTIN_SORTS, LATE_KEYS, SortKey, index_scores, late_indexes,
+                                   param_score, sort_keys, status_order)
 from mltrack.store.text import Filter, InvalidFilter, Query, Range, Search, text_tokens
 from mltrack.task import NAME, InvalidParams, Schema, goal_from_name
 
@@ -71,6 +82,11 @@ def _positive(field: str, value: Any) -> float:
     return number
 
 
+def _token_hash(token: str) -> str:
+    """What is stored of a tracked run's token: its SHA-256 (the token itself never is)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+
+
 def _counts(sizes: Sequence[int]) -> dict[str, int]:
     counts = dict(zip(_COUNT_SCOPES, sizes))
     counts["total"] = counts.pop("all")
@@ -91,6 +107,7 @@ class Store:
         self._scripts = load_scripts(client)
         self._search = Search(client, self.keys, self._scripts)
         self._schemas: dict[str, Schema] = {}
+        self._tracked_tasks: frozenset[str] = frozenset()
         self._schemas_read = -math.inf
         # Checkpoints are bytes: read them through a client that does not decode.
         pool = client.connection_pool
@@ -281,6 +298,9 @@ class Store:
         job = self.get(iid)
         if job.status not in (Status.FAILED, Status.CANCELLED):
             raise IllegalTransition(iid, job.status.value, "retried")
+        if job.tracked:  # no worker could run it: its script runs it again
+            raise IllegalTransition(iid, job.status.value,
+                                    "retried: a tracked run is run again by its script")
         schema = self.schemas().get(job.task) or (MNIST if job.task == MNIST.name else None)
         if schema is None:
             raise IllegalTransition(iid, job.status.value,
@@ -291,6 +311,120 @@ class Store:
         """Remove a finished job with its epochs; waiting and running jobs refuse."""
         self._check(self._run("delete", iid), iid, "deleted")
 
+    # -- tracked runs: scripts outside the queue -------------------------------
+    def update_task_entry(self, name: str,
+                          change: Callable[[dict[str, Any] | None], dict[str, Any] | None]
+                          ) -> None:
+        """Let `change` turn task `name`'s registry entry (None: none) into a
+        new one (None: leave it), and write that only if nobody wrote the entry
+        meanwhile; otherwise read it again and ask `change` again (compare and set)."""
+        for _ in range(100):
+            before = self.redis.hget(self.keys.tasks, name)
+            after = change(json.loads(before) if before else None)
+            if after is None:
+                return
+            text = json.dumps(after, allow_nan=False)
+            if self._run("register_tracked", name, before or "", text) == "OK":
+                self._schemas_read = -math.inf
+                return
+        raise redis.ConnectionError(f"task {name}: its schema kept changing under 100 writes")
+
+    def start_tracked(self, task: str, params: Mapping[str, Any], goals: Mapping[str, str], *,
+                      lease: float, num_epochs: int | None = None, now: float | None = None,
+                      iid: str | None = None, token: str | None = None) -> tuple[str, str]:
+        """Record a run that a script outside the queue runs: running at once,
+        never queued, under a lease of `lease` seconds that its heartbeats and
+        logs renew. Returns (iid, token): the token is the secret that its
+        writes must carry (only its hash is stored). `params` are checked
+        (tracking.plan_run); `goals` are those of the task's metrics. The iid
+        and token are made here unless given: the same start sent again
+        changes nothing."""
+        lease = _positive("lease", lease)
+        iid = iid or uuid.uuid4().hex
+        token = token or secrets.token_urlsafe(32)
+        scores = [(f"p:{name}", repr(param_score(None, value))) for name, value in params.items()]
+        late = [*LATE_KEYS, *(f"{kind}:{m}" for m in goals for kind in ("m", "b"))]
+        self._run("track", _when(now), iid, task, json.dumps(dict(params), sort_keys=True),
+                  "" if num_epochs is None else int(num_epochs),
+                  text_tokens(iid, dict(params), task), json.dumps(dict(goals), sort_keys=True),
+                  _token_hash(token), repr(lease), len(scores),
+                  *(x for pair in scores for x in pair), len(late), *late)
+        return iid, token
+
+    def check_token(self, iid: str, token: str) -> Job:
+        """The tracked run `iid` if `token` is its token: JobNotFound, NotTracked
+        or WrongToken otherwise (a wrong token learns nothing more)."""
+        h = self.redis.hgetall(self.keys.job(iid))
+        if not h:
+            raise JobNotFound(iid)
+        if h.get("tracked") != "1":
+            raise NotTracked(iid)
+        if not hmac.compare_digest(h.get("token", ""), _token_hash(token)):
+            raise WrongToken(iid)
+        return Job.from_hash(h)
+
+    def heartbeat_tracked(self, iid: str, token: str, progress: Mapping[str, int] | None = None,
+                          now: float | None = None) -> Job:
+        """Renew a tracked run's lease (and show where its epoch is: `done` of
+        `total`). IllegalTransition once it no longer runs (cancelled, lost):
+        its script should stop."""
+        job = self.check_token(iid, token)
+        line = None
+        if progress is not None:
+            line = {"epoch": job.epochs_done + 1, "batch": int(progress["done"]),
+                    "batches": int(progress["total"]), "eta_seconds": None, "at": time.time()}
+        self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE, progress=line, now=now)
+        return job
+
+    def log_tracked(self, iid: str, token: str, epoch: int, metrics: Mapping[str, float],
+                    goals: Mapping[str, str]) -> None:
+        """Record one epoch of a tracked run (epochs go up, gaps allowed) and
+        renew its lease. The same epoch with the same metrics sent again (a
+        lost reply) answers OK; an epoch at or below the last one is
+        EpochOutOfOrder; IllegalTransition once the run no longer runs."""
+        job = self.check_token(iid, token)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.lindex(self.keys.epochs(iid), -1)
+        pipe.time()
+        last, (seconds, micros) = pipe.execute()
+        if last is not None and job.status is Status.RUNNING:
+            previous = json.loads(last)
+            if previous.get("epoch") == epoch and {
+                    k: v for k, v in previous.items() if k not in EPOCH_FIELDS} == dict(metrics):
+                self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE)
+                return  # sent again: recorded already
+        runtime = max(0.0, seconds + micros / 1e6 - (job.started or job.created))
+        self.record_epoch(iid, job.attempts, {"epoch": epoch, "time_training": round(runtime, 3),
+                                              **metrics}, goals=goals)
+        self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE)
+
+    def finish_tracked(self, iid: str, token: str, status: Status, error: str | None = None,
+                       now: float | None = None) -> None:
+        """End a tracked run as done or failed (with its script's error).
+        Sent again, it answers OK; a run that ended otherwise (cancelled, lost)
+        is IllegalTransition."""
+        job = self.check_token(iid, token)
+        status = Status(status)
+        if status not in (Status.DONE, Status.FAILED):
+            raise ValueError("a tracked run finishes done or failed")
+        self.finish(iid, job.attempts, status, error=error, now=now)
+
+    def task_entries(self) -> dict[str, dict[str, Any]]:
+        """Every task registry entry as stored (JSON objects), tracked tasks
+        without a metric yet included (schemas() leaves those out)."""
+        out = {}
+        for name, text in self.redis.hgetall(self.keys.tasks).items():
+            try:
+                out[name] = json.loads(text)
+            except ValueError:
+                continue
+        return out
+
+    def tracked_tasks(self) -> frozenset[str]:
+        """Tasks whose schema comes from tracked runs (no worker declared them)."""
+        self.schemas()
+        return self._tracked_tasks
+
     # -- tasks -----------------------------------------------------------------
     def register_task(self, schema: Schema) -> bool:
         """Record a task's schema, so that every mltrack on this Redis validates
@@ -299,20 +433,26 @@ class Store:
         text = json.dumps(schema.to_dict(), allow_nan=False)
         before = self._run("register_task", schema.name, text)
         self._schemas_read = -math.inf
-        return before in ("", text)
+        # a worker's task takes over a name that scripts tracked into: no surprise
+        return before in ("", text) or json.loads(before).get("tracked") is True
 
     def schemas(self) -> dict[str, Schema]:
         """Every registered task's schema (re-read every SCHEMAS_FRESH seconds)."""
         now = time.monotonic()
         if now - self._schemas_read > SCHEMAS_FRESH:
-            found = {}
+            found, tracked = {}, set()
             for name, text in self.redis.hgetall(self.keys.tasks).items():
                 try:
-                    found[name] = Schema.from_dict(json.loads(text))
-                except (ValueError, KeyError, TypeError):  # written by a newer mltrack
+                    data = json.loads(text)
+                    if data.get("tracked") is True:
+                        tracked.add(name)
+                    # a tracked task without a metric yet is no Schema: not listed until then
+                    found[name] = Schema.from_dict(data)
+                except (ValueError, KeyError, TypeError, AttributeError):  # a newer mltrack's
                     continue
             found.setdefault(MNIST.name, MNIST)
             self._schemas, self._schemas_read = found, now
+            self._tracked_tasks = frozenset(tracked)
         return self._schemas
 
     def sort_keys(self, task: str | None = None) -> dict[str, SortKey]:

@@ -1,5 +1,5 @@
 -- Cancel: a waiting job at once (its checkpoint goes too), a running one by
--- flag (its worker stops it). ARGV: prefix, iid, now ('' = server time).
+-- flag (its worker stops it), a tracked run at once. ARGV: prefix, iid, now ('' = server time).
 -- Safe to repeat: a cancelled job answers OK.
 -- Returns {'OK', new status} or {'NOTFOUND'} / {'ILLEGAL', st}.
 local iid, now = ARGV[2], server_now(ARGV[3])
@@ -11,6 +11,14 @@ if st == 'waiting' then
   redis.call('LREM', K.queue(job_task(iid)), 0, iid)
   redis.call('DEL', K.checkpoint(iid))
   move_scope(iid, 'waiting', 'cancelled')
+  return {'OK', 'cancelled'}
+end
+if st == 'running' and redis.call('HGET', jk, 'tracked') == '1' then
+  -- no worker of ours runs it: it ends now, and its script's next heartbeat
+  -- or log is refused, which tells the script to stop
+  redis.call('HSET', jk, 'status', 'cancelled', 'finished', now)
+  move_scope(iid, 'running', 'cancelled')
+  release(iid, true)
   return {'OK', 'cancelled'}
 end
 if st == 'running' then

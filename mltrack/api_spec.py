@@ -1,0 +1,424 @@
+"""Each REST route declared once: its query parameters, body and answers as JSON Schema.
+
+The API validates every request against these declarations (`query_args`,
+`body_of`), and openapi.py builds GET /openapi.json from the very same
+objects, so the document cannot drift from what the server takes. A rule a
+JSON Schema cannot say (a task's own hyperparameter rules, a sort name that
+depends on the task) is checked by the route after these, and the document
+says where to find it (GET /tasks/{name}).
+
+A task's hyperparameters are described generically here (an object of
+numbers, strings and booleans): each task's exact rules (bounds, options,
+`when`) are its schema at GET /tasks/{name}, and they change at run time as
+workers and tracked scripts register tasks.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any, Mapping
+
+import jsonschema
+
+from mltrack.task import NAME, json_type
+
+MAX_PAGE = 1000
+DEFAULT_PAGE = 100
+# Far beyond any real listing, and well inside what Redis takes as a range.
+MAX_OFFSET = 10**9
+STATUSES = ("waiting", "running", "done", "failed", "cancelled")
+IID_PATTERN = "^[0-9a-f]{32}$"
+
+
+class BadRequest(ValueError):
+    """A request-level rule broke (not a hyperparameter); `field` names the culprit."""
+
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+
+
+# -- pieces the declarations share -------------------------------------------------
+def nullable(kind: str) -> dict[str, Any]:
+    return {"type": [kind, "null"]}
+
+
+SCALAR = {"type": ["number", "string", "boolean"]}
+HYPER_PARAMS = {
+    "type": "object", "additionalProperties": SCALAR,
+    "description": "hyperparameter name -> value; the task's schema (GET /tasks/{name}) "
+                   "says which names, types and bounds it takes"}
+TASK_NAME = {"type": "string", "title": "a task's name",
+             "description": "a task's name (GET /tasks); none: mnist"}
+IID = {"type": "string", "pattern": IID_PATTERN, "description": "a job's id (32 hex digits)"}
+TOKEN = {"type": "string", "minLength": 1, "maxLength": 200,
+         "description": "the secret that POST /runs answered"}
+METRIC_NAME = {"type": "string", "pattern": f"^{NAME.pattern}$",
+               "description": "lower case letters, digits and _, a letter first; "
+                              "not a name mltrack uses itself nor best_*"}
+
+ERROR = {
+    "type": "object", "required": ["error"],
+    "properties": {"error": {"type": "string", "description": "what went wrong, for people"},
+                   "field": {"type": "string", "description": "the field or parameter at fault"},
+                   "current_status": {"type": "string",
+                                      "description": "409: the job's status now"}}}
+
+JOB = {
+    "type": "object",
+    "required": ["iid", "status", "task", "hyper_params", "created", "attempts", "epochs_done"],
+    "properties": {
+        "iid": IID, "status": {"type": "string", "enum": list(STATUSES)},
+        "task": {"type": "string"}, "hyper_params": HYPER_PARAMS,
+        "time_added": nullable("string"), "created": {"type": "number"},
+        "started": nullable("number"), "finished": nullable("number"),
+        "attempts": {"type": "integer"}, "epochs_done": {"type": "integer"},
+        "num_epochs": nullable("integer"), "error": nullable("string"),
+        "cancel_requested": {"type": "boolean"}, "worker": nullable("string"),
+        "device": nullable("string"), "precision": nullable("string"),
+        "progress": {"type": ["object", "null"]}, "retry_of": nullable("string"),
+        "runtime": nullable("number"),
+        "tracked": {"type": "boolean", "description": "a script outside the queue runs it"}},
+    # each metric of its task under its name (last value) and best_<name>
+    "additionalProperties": nullable("number"),
+}
+
+
+def with_properties(base: Mapping[str, Any], **extra: Any) -> dict[str, Any]:
+    return {**base, "properties": {**base["properties"], **extra}}
+
+
+STATUS_ANSWER = with_properties(
+    JOB, traceback=nullable("string"),
+    in_update={"type": "object", "description": "per-epoch metrics as columns",
+               "additionalProperties": {"type": "array", "items": nullable("number")}})
+
+TASK = {
+    "type": "object", "required": ["name", "params", "metrics"],
+    "properties": {
+        "name": {"type": "string"}, "description": {"type": "string"},
+        "epochs": nullable("string"), "params": {"type": "object"},
+        "metrics": {"type": "array", "items": {"type": "object"}},
+        "primary": nullable("string"), "workers": {"type": "integer"},
+        "waiting": {"type": "integer"}, "note": nullable("string"),
+        "tracked": {"type": "boolean",
+                    "description": "its schema comes from tracked runs (POST /runs)"}}}
+
+
+def obj(required: list[str], **properties: Any) -> dict[str, Any]:
+    return {"type": "object", "required": required, "properties": properties}
+
+
+# -- query parameters ---------------------------------------------------------------
+LISTING_QUERY: dict[str, dict[str, Any]] = {
+    "sort": {"type": "string", "default": "created",
+             "description": "created, epochs, runtime, status, a hyperparameter, a metric "
+                            "(last value) or best_<metric>, of the tasks listed"},
+    "order": {"type": "string", "enum": ["asc", "desc"],
+              "description": "default: best first (desc for created and maximised metrics)"},
+    "status": {"type": "string", "enum": ["", *STATUSES], "description": "'': every status"},
+    "task": {"type": "string", "description": "a task's name; '': every task"},
+    "q": {"type": "string",
+          "description": "words to find (first 200 characters), status:x, filters "
+                         "such as test_accuracy>97"},
+    "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
+    "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+}
+CSV_QUERY = {**LISTING_QUERY, "limit": {
+    **LISTING_QUERY["limit"], "default": None,
+    "description": "at most this many rows; none: every matching row"}}
+
+
+def query_args(declared: Mapping[str, Mapping[str, Any]],
+               args: Mapping[str, str]) -> dict[str, Any]:
+    """A request's query parameters checked against their declarations, with
+    the declared defaults for those not given; BadRequest names the first bad one."""
+    unknown = sorted(k for k in args if k not in declared)
+    if unknown:
+        raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(declared)})")
+    out: dict[str, Any] = {}
+    for name, schema in declared.items():
+        text = args.get(name)
+        if text is None:
+            out[name] = schema.get("default")
+        elif schema["type"] == "integer":
+            out[name] = _whole(name, text, schema)
+        elif "enum" in schema and text not in schema["enum"]:
+            raise BadRequest(name, f"must be one of {', '.join(schema['enum'])}; "
+                                   f"got {text[:40]!r}")
+        else:
+            out[name] = text
+    return out
+
+
+def _whole(name: str, text: str, schema: Mapping[str, Any]) -> int:
+    # ASCII digits only: int() would also take "٣" or "１", and 5,000 digits
+    # would raise past Python's limit on the length of an integer
+    if not re.fullmatch(r"[+-]?[0-9]{1,30}", text.strip()):
+        raise BadRequest(name, f"must be a whole number, got {text[:40]!r}")
+    value = int(text)
+    low, high = schema.get("minimum"), schema.get("maximum")
+    if (low is not None and value < low) or (high is not None and value > high):
+        rule = f"between {low} and {high}" if high is not None else f"at least {low}"
+        raise BadRequest(name, f"must be {rule}, got {value}")
+    return value
+
+
+# -- bodies -----------------------------------------------------------------------------
+_TYPE_WORDS = {"string": "a string", "integer": "a whole number", "number": "a number",
+               "boolean": "true or false", "object": "a JSON object", "array": "a list",
+               "null": "null"}
+
+
+def _words(kinds: Any) -> str:
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    words = [_TYPE_WORDS.get(k, k) for k in kinds]
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " or " + words[-1]
+
+
+def _field(error: jsonschema.ValidationError, default: str = "body") -> str:
+    """The field an error is about: the innermost name on its path (a list's
+    index names nothing; its list does)."""
+    names = [p for p in error.absolute_path if isinstance(p, str)]
+    return names[-1] if names else default
+
+
+def _message(error: jsonschema.ValidationError) -> tuple[str, str]:
+    """(field, message) for a schema violation, in the API's words."""
+    kind, schema, value = error.validator, error.schema, error.instance
+    field_name = _field(error)
+    if "propertyNames" in error.schema_path:  # a key of an object breaks the name rule
+        return str(value)[:80], ("a name is lower case letters, digits and _ (a letter "
+                                 f"first, at most 40): {schema.get('pattern', '')}")
+    if kind == "type":
+        wanted = schema.get("title") or _words(schema["type"])
+        return field_name, f"must be {wanted}, got {json_type(value)}"
+    if kind == "required":
+        missing = next(n for n in error.validator_value if n not in value)
+        return missing, "is required"
+    if kind == "additionalProperties":
+        extra = sorted(k for k in value if k not in schema.get("properties", {}))
+        allowed = ", ".join(schema.get("properties", {}))
+        return extra[0], f"unknown field (allowed: {allowed})"
+    if kind == "enum":
+        options = ", ".join(str(o) for o in error.validator_value)
+        return field_name, f"must be one of {options}; got {str(value)[:40]!r}"
+    if kind in ("minimum", "maximum"):
+        word = "at least" if kind == "minimum" else "at most"
+        return field_name, f"must be {word} {error.validator_value}, got {value}"
+    if kind in ("exclusiveMinimum", "exclusiveMaximum"):
+        word = "above" if kind == "exclusiveMinimum" else "below"
+        return field_name, f"must be {word} {error.validator_value}, got {value}"
+    if kind in ("minLength", "maxLength", "minItems", "maxItems", "minProperties"):
+        return field_name, f"breaks {kind} {error.validator_value}"
+    if kind == "pattern":
+        return field_name, f"must match {error.validator_value}"
+    return field_name, error.message[:200]
+
+
+def check_body(schema: Mapping[str, Any], body: Any) -> None:
+    """BadRequest naming the first field of `body` (by path) that breaks `schema`."""
+    errors = sorted(jsonschema.Draft202012Validator(schema).iter_errors(body),
+                    key=lambda e: (len(e.absolute_path), [str(p) for p in e.absolute_path]))
+    if errors:
+        raise BadRequest(*_message(errors[0]))
+
+
+# -- the routes -------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Route:
+    """One REST operation: what it takes and what it answers (status ->
+    (description, JSON Schema or None)). Errors are {"error", "field"?}."""
+
+    method: str
+    path: str  # OpenAPI's form: /status/{iid}
+    summary: str
+    answers: Mapping[int, tuple[str, Any]]
+    errors: Mapping[int, str] = field(default_factory=dict)
+    query: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    body: Mapping[str, Any] | None = None
+    body_required: bool = True
+    description: str = ""
+    tag: str = "jobs"
+    media: str = "application/json"  # of the success answer
+    # what a client can do next with the answer: name -> (operation, OpenAPI link
+    # fields such as parameters and requestBody, with $response expressions)
+    links: Mapping[str, tuple[str, Mapping[str, Any]]] = field(default_factory=dict)
+
+
+_NEW_IID = {"parameters": {"iid": "$response.body#/iid"}}
+JOB_LINKS = {"status": ("status", _NEW_IID), "cancel": ("cancel", _NEW_IID),
+             "retry": ("retry", _NEW_IID), "delete": ("delete", _NEW_IID)}
+RUN_LINKS = {
+    **JOB_LINKS,
+    "log": ("log_run", {**_NEW_IID, "requestBody": {
+        "token": "$response.body#/token", "epoch": 1, "metrics": {"loss": 0.5}}}),
+    "heartbeat": ("heartbeat_run", {**_NEW_IID, "requestBody": {
+        "token": "$response.body#/token", "progress": {"done": 1, "total": 2}}}),
+    "finish": ("finish_run", {**_NEW_IID, "requestBody": {
+        "token": "$response.body#/token", "status": "done"}})}
+
+BAD = {400: "a field or parameter breaks its rule; `field` names it"}
+WRITE = {413: "the body is over 64 KiB", 415: "the body is not application/json"}
+GONE = {404: "no job with that iid"}
+
+TRAIN_BODY = {
+    "type": "object",
+    "properties": {"task": TASK_NAME, "hyper_params": HYPER_PARAMS},
+    # the seed's bare form: the hyperparameters themselves, without "hyper_params"
+    "additionalProperties": SCALAR,
+    "description": '{"task": name, "hyper_params": {...}}, or the hyperparameters '
+                   "themselves (with an optional task)"}
+SWEEP_BODY = {
+    "type": "object", "required": ["sweep"], "additionalProperties": False,
+    "properties": {
+        "task": TASK_NAME, "hyper_params": HYPER_PARAMS,
+        "sweep": {"type": "object", "minProperties": 1,
+                  "description": "hyperparameter -> the values to try (every combination "
+                                 "is one job, at most 1000)",
+                  "additionalProperties": {"type": "array", "minItems": 1, "items": SCALAR}}}}
+EMPTY_BODY = {"type": "object", "description": "nothing is read from it; {} will do"}
+RUN_BODY = {
+    "type": "object", "required": ["task"], "additionalProperties": False,
+    "properties": {
+        "task": {**TASK_NAME, "description": "the task to track into: a new name makes a new "
+                                             "tracked task; a worker's task checks the "
+                                             "hyperparameters against its schema"},
+        "hyper_params": {**HYPER_PARAMS, "propertyNames": METRIC_NAME,
+                         "description": "name -> a number, a string or a boolean; a tracked "
+                                        "task infers each one's type from its first value"},
+        "metrics": {"type": "object", "propertyNames": METRIC_NAME,
+                    "additionalProperties": {"type": "string", "enum": ["min", "max"]},
+                    "description": "metric -> its goal; a metric not given here gets one "
+                                   "from its name when first logged (loss, error... min)"},
+        "num_epochs": {"type": "integer", "minimum": 1, "maximum": 1000000,
+                       "description": "how many epochs the script means to log (progress)"},
+        "lease": {"type": "number", "minimum": 1, "maximum": 86400, "default": 60,
+                  "description": "seconds without a heartbeat or log before the run "
+                                 "fails as lost"}}}
+LOG_BODY = {
+    "type": "object", "required": ["token", "epoch", "metrics"], "additionalProperties": False,
+    "properties": {
+        "token": TOKEN,
+        "epoch": {"type": "integer", "minimum": 1, "maximum": 10**9,
+                  "description": "1-based; each above the last logged (gaps allowed)"},
+        "metrics": {"type": "object", "minProperties": 1, "propertyNames": METRIC_NAME,
+                    "additionalProperties": {"type": "number"},
+                    "description": "metric -> a finite number"}}}
+HEARTBEAT_BODY = {
+    "type": "object", "required": ["token"], "additionalProperties": False,
+    "properties": {
+        "token": TOKEN,
+        "progress": {"type": "object", "required": ["done", "total"],
+                     "additionalProperties": False,
+                     "description": "where the current epoch is, for the progress bar",
+                     "properties": {"done": {"type": "integer", "minimum": 0,
+                                             "maximum": 2**31},
+                                    "total": {"type": "integer", "minimum": 1,
+                                              "maximum": 2**31}}}}}
+FINISH_BODY = {
+    "type": "object", "required": ["token", "status"], "additionalProperties": False,
+    "properties": {
+        "token": TOKEN, "status": {"type": "string", "enum": ["done", "failed"]},
+        "error": {"type": "string", "maxLength": 20000,
+                  "description": "what went wrong (status failed)"}}}
+
+OK = obj(["ok"], ok={"type": "boolean", "const": True})
+RUN_ERRORS = {**BAD, **WRITE, 403: "the token is not the run's",
+              404: "no tracked run with that iid",
+              409: "the run no longer runs (cancelled, failed as lost, finished): stop"}
+
+ROUTES: dict[str, Route] = {
+    "train": Route(
+        "post", "/train", "Queue one job", body=TRAIN_BODY, errors={**BAD, **WRITE},
+        links=JOB_LINKS,
+        answers={201: ("queued", obj(["iid", "status", "task", "hyper_params"], iid=IID,
+                                     status={"type": "string"}, task={"type": "string"},
+                                     hyper_params=HYPER_PARAMS))}),
+    "sweep": Route(
+        "post", "/sweep", "Queue every combination of a grid", body=SWEEP_BODY,
+        errors={**BAD, **WRITE},
+        answers={201: ("queued", obj(["iids", "count", "task"],
+                                     iids={"type": "array", "items": IID},
+                                     count={"type": "integer"}, task={"type": "string"}))}),
+    "status": Route(
+        "get", "/status/{iid}", "One job with its per-epoch metrics", errors=GONE,
+        answers={200: ("the job", STATUS_ANSWER)}),
+    "experiments": Route(
+        "get", "/experiments", "One page of jobs, sorted and filtered in the database",
+        query=LISTING_QUERY, errors=BAD,
+        answers={200: ("a page", obj(["results", "total"],
+                                     results={"type": "array", "items": JOB},
+                                     total={"type": "integer"}, limit={"type": "integer"},
+                                     offset={"type": "integer"}, sort={"type": "string"},
+                                     order={"type": "string"}, q={"type": "string"}))}),
+    "experiments_csv": Route(
+        "get", "/experiments.csv", "Every matching job as CSV (the same parameters as "
+                                   "/experiments)", query=CSV_QUERY, errors=BAD, media="text/csv",
+        description="One row per job in the listing's order: iid, task, status, times, "
+                    "then each hyperparameter and each metric (last value and best_<metric>) "
+                    "of the tasks listed. Streamed; an attachment.",
+        answers={200: ("CSV with a header row", {"type": "string"})}),
+    "cancel": Route(
+        "post", "/experiments/{iid}/cancel", "Cancel a job (a running one by flag; a tracked "
+                                             "run at once)",
+        body=EMPTY_BODY, body_required=False,
+        errors={**GONE, **WRITE, 400: "the body is not a JSON object",
+                409: "the job has ended"},
+        answers={200: ("its status now", obj(["iid", "status", "cancel_requested"], iid=IID,
+                                             status={"type": "string"},
+                                             cancel_requested={"type": "boolean"}))}),
+    "retry": Route(
+        "post", "/experiments/{iid}/retry", "Queue a failed or cancelled job again",
+        body=EMPTY_BODY, body_required=False,
+        errors={**GONE, **WRITE, 400: "the body is not a JSON object",
+                409: "the job is not failed or cancelled, or is a tracked run"},
+        answers={201: ("the new job", obj(["iid", "retry_of", "status"], iid=IID, retry_of=IID,
+                                          status={"type": "string"}))}),
+    "delete": Route(
+        "delete", "/experiments/{iid}", "Delete an ended job and its epochs",
+        errors={**GONE, 409: "the job is waiting or running", 415: "a body that is not JSON"},
+        answers={200: ("deleted", obj(["iid", "deleted"], iid=IID,
+                                      deleted={"type": "boolean"}))}),
+    "tasks": Route(
+        "get", "/tasks", "Every task's schema, live workers and waiting jobs", tag="tasks",
+        answers={200: ("the tasks", obj(["tasks", "total"], tasks={"type": "array", "items": TASK},
+                                        total={"type": "integer"}))}),
+    "task": Route(
+        "get", "/tasks/{name}", "One task's schema", tag="tasks", errors={404: "no such task"},
+        answers={200: ("the task", TASK)}),
+    "workers": Route(
+        "get", "/workers", "Live workers", tag="system",
+        answers={200: ("the workers", obj(["workers", "total"],
+                                          workers={"type": "array", "items": {"type": "object"}},
+                                          total={"type": "integer"}))}),
+    "health": Route(
+        "get", "/health", "Whether mltrack and its database answer", tag="system",
+        answers={200: ("healthy", obj(["status", "version", "database", "counts", "workers"],
+                                      status={"type": "string"}, version={"type": "string"},
+                                      database={"type": "string"},
+                                      counts={"type": "object",
+                                              "additionalProperties": {"type": "integer"}},
+                                      workers={"type": "integer"}))}),
+    "start_run": Route(
+        "post", "/runs", "Start tracking a script's run", body=RUN_BODY, tag="tracked runs",
+        links=RUN_LINKS,
+        errors={**BAD, **WRITE},
+        description="The run is running at once (never queued). Keep it alive with "
+                    "heartbeats or logs at least every `lease` seconds, or it fails as lost.",
+        answers={201: ("the run", obj(["iid", "attempt", "lease", "token"], iid=IID,
+                                      attempt={"type": "integer"}, lease={"type": "number"},
+                                      token={"type": "string"}))}),
+    "log_run": Route(
+        "post", "/runs/{iid}/log", "Record one epoch's metrics (renews the lease)",
+        body=LOG_BODY, tag="tracked runs", errors=RUN_ERRORS, answers={200: ("recorded", OK)}),
+    "heartbeat_run": Route(
+        "post", "/runs/{iid}/heartbeat", "Renew the lease, show progress", body=HEARTBEAT_BODY,
+        tag="tracked runs", errors=RUN_ERRORS, answers={200: ("still running", OK)}),
+    "finish_run": Route(
+        "post", "/runs/{iid}/finish", "End the run as done or failed", body=FINISH_BODY,
+        tag="tracked runs", errors=RUN_ERRORS, answers={200: ("ended", OK)}),
+    "openapi": Route(
+        "get", "/openapi.json", "This document (OpenAPI 3.1)", tag="system",
+        answers={200: ("the document", {"type": "object"})}),
+}
