@@ -309,6 +309,39 @@ def build_optimizer(params: HyperParams, model: nn.Module) -> torch.optim.Optimi
 
 
 # -- devices and precision ------------------------------------------------------
+WARMUP = 0.05  # the share of the steps a cosine or step schedule warms up over
+ONECYCLE_RISE = 0.25  # the share of the steps one-cycle rises over
+
+
+def build_schedule(params: HyperParams, optimizer: torch.optim.Optimizer,
+                   total_steps: int) -> torch.optim.lr_scheduler.LRScheduler | None:
+    """The learning-rate schedule, stepped after every optimizer step; None
+    for a constant rate. Its state goes in the checkpoint, so a resumed run
+    follows the same curve."""
+    name = params.lr_schedule
+    if name == "constant":
+        return None
+    if name == "onecycle":
+        # Adam's beta1 cycles against the rate, as in Smith's one-cycle; the
+        # other optimizers keep the momentum they were given.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=params.learning_rate, total_steps=total_steps,
+            pct_start=ONECYCLE_RISE, cycle_momentum=params.optimizer in ("adam", "adamw"))
+    warmup = max(1, round(WARMUP * total_steps))
+
+    def factor(step: int) -> float:
+        if step < warmup:
+            return (step + 1) / warmup
+        done = (step - warmup) / max(1, total_steps - warmup)
+        if name == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+        return 0.01 if done >= 0.75 else 0.1 if done >= 0.5 else 1.0  # step
+
+    if name in ("cosine", "step"):
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+    raise ValueError(f"unknown lr_schedule {name!r}")
+
+
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """`auto` picks CUDA, then MPS, then the CPU."""
     if str(name) != "auto":
@@ -423,6 +456,10 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     optimizer = build_optimizer(params, model)
+    n = len(data.train_x)
+    batch = params.batch_size
+    steps = math.ceil(n / batch)
+    schedule = build_schedule(params, optimizer, steps * params.num_epochs)
     generator = torch.Generator().manual_seed(params.seed)  # the batch order, on the CPU
     history: list[dict[str, float]] = []
     if resume_from is not None:
@@ -430,13 +467,12 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         _match_layouts(optimizer)
+        if schedule is not None:
+            schedule.load_state_dict(state["schedule"])
         generator.set_state(state["generator"])
         history = list(state["epochs"])
     time_before = history[-1]["time_training"] if history else 0.0
 
-    n = len(data.train_x)
-    batch = params.batch_size
-    steps = math.ceil(n / batch)
     result = FitResult(history, False, str(device), precision)
     if on_start is not None:
         on_start({"device": str(device), "precision": precision})
@@ -469,6 +505,8 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
                 loss_sum += loss.detach()
                 correct += (out.argmax(1) == y).sum()
             optimizer.step()
+            if schedule is not None:
+                schedule.step()
             seen += len(idx)
             now = time.perf_counter()
             if now - last_progress >= PROGRESS_INTERVAL:
@@ -500,6 +538,7 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
                                "eval_seconds": time.perf_counter() - epoch_start - train_seconds})
         result.checkpoint = pack_state({
             "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+            "schedule": schedule.state_dict() if schedule is not None else None,
             "generator": generator.get_state(), "epochs": history,
             "hyper_params": params.to_dict(), "precision": precision})
         if on_epoch is not None:

@@ -11,6 +11,7 @@ from mltrack.task import (MAX_SWEEP, Choice, Float, Int, InvalidParams, Metric, 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta")
 MODELS = ("cnn", "mlp")
+LR_SCHEDULES = ("constant", "onecycle", "cosine", "step")
 # Momentum is a parameter of these optimizers only; elsewhere a non-zero value
 # would be silently ignored, so it is refused instead.
 MOMENTUM_OPTIMIZERS = ("sgd", "rmsprop")
@@ -20,6 +21,10 @@ MNIST_PARAMS = {
     "optimizer": Choice(OPTIMIZERS, default="adam", help="the optimizer"),
     "learning_rate": Float(0.001, low=0.0, high=10.0, low_open=True, log=True,
                            help="step size"),
+    "lr_schedule": Choice(LR_SCHEDULES, default="constant",
+                          help="constant: the learning rate throughout; onecycle: up to it "
+                               "and down again; cosine: a short warm-up, then down to 0; "
+                               "step: a short warm-up, then 10x lower at 50% and 75%"),
     "num_epochs": Int(5, low=1, high=100, help="passes over the 60,000 training images"),
     "batch_size": Int(128, low=1, high=8192, log=True, help="images per step"),
     "model": Choice(MODELS, default="cnn",
@@ -46,6 +51,7 @@ class HyperParams:
 
     optimizer: str = "adam"
     learning_rate: float = 0.001
+    lr_schedule: str = "constant"
     num_epochs: int = 5
     batch_size: int = 128
     model: str = "cnn"
@@ -72,5 +78,5 @@ def expand_sweep(base: Any, sweep: Any) -> list[HyperParams]:
     return [HyperParams(**p) for p in MNIST.expand_sweep(base, sweep)]
 
 
-__all__ = ["HyperParams", "InvalidParams", "MAX_SWEEP", "MNIST", "MODELS", "OPTIMIZERS",
-           "expand_sweep", "json_type"]
+__all__ = ["HyperParams", "InvalidParams", "LR_SCHEDULES", "MAX_SWEEP", "MNIST", "MODELS",
+           "OPTIMIZERS", "expand_sweep", "json_type"]

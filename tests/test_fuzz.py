@@ -32,7 +32,7 @@ TALLY: Counter = Counter()
 API_EXAMPLES, DASH_EXAMPLES, PATH_EXAMPLES = 900, 900, 400
 HUGE = 10**400  # a 401-digit JSON number: no float holds it
 FIELDS = ["optimizer", "learning_rate", "num_epochs", "batch_size", "model", "momentum",
-          "weight_decay", "seed"]
+          "weight_decay", "seed", "lr_schedule"]
 STATUSES = [s.value for s in Status]
 # Every sort name of the two tasks the fuzz knows (a user's task registered beside MNIST).
 LIST_SORTS = list(sort_keys([MNIST, QUADRATIC]))

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import gzip
 import io
+import math
 import pickle
 
 import numpy as np
@@ -11,9 +12,9 @@ import torch
 
 from mltrack import mnist
 from mltrack.checkpoint import CheckpointError, pack_state, unpack_state
-from mltrack.mnist import (MNIST_MD5, ChecksumMismatch, MnistData, MnistUnavailable, fit,
-                           md5_of, read_idx, verify, write_idx)
-from mltrack.params import HyperParams, InvalidParams
+from mltrack.mnist import (MNIST_MD5, ChecksumMismatch, MnistData, MnistUnavailable,
+                           build_schedule, fit, md5_of, read_idx, verify, write_idx)
+from mltrack.params import LR_SCHEDULES, HyperParams, InvalidParams
 
 
 def synthetic_arrays(n_train=600, n_test=200, seed=0):
@@ -181,8 +182,12 @@ def test_fit_is_deterministic_on_the_cpu(tiny, precision):
     assert first.precision == precision
 
 
-def test_resuming_from_epoch_k_gives_epochs_k_plus_1_to_n(tiny):
-    params = HyperParams(model="cnn", num_epochs=4, batch_size=64, seed=5)
+@pytest.mark.parametrize("schedule", LR_SCHEDULES)
+def test_resuming_from_epoch_k_gives_epochs_k_plus_1_to_n(tiny, schedule):
+    """With a schedule too: its state is in the checkpoint, so the resumed run
+    goes on along the same curve (restarted, one-cycle would rise again)."""
+    params = HyperParams(model="cnn", num_epochs=4, batch_size=64, seed=5,
+                         lr_schedule=schedule, learning_rate=0.003)
     checkpoints = []
     whole = fit(params, tiny, precision="fp32",
                 on_epoch=lambda m, ckpt: checkpoints.append(ckpt))
@@ -198,6 +203,49 @@ def test_resuming_from_epoch_k_gives_epochs_k_plus_1_to_n(tiny):
     # resuming after the last epoch trains nothing more
     done = fit(params, tiny, resume_from=checkpoints[-1], on_epoch=lambda *a: pytest.fail())
     assert len(done.epochs) == 4
+
+
+def learning_rates(params: HyperParams, steps: int) -> list[float]:
+    """The rate each of `steps` optimizer steps uses under params' schedule."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=params.learning_rate)
+    schedule = build_schedule(params, optimizer, steps)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        if schedule is not None:
+            schedule.step()
+    return rates
+
+
+def test_each_learning_rate_schedule_has_its_shape():
+    def rates(name):
+        return learning_rates(HyperParams(optimizer="sgd", learning_rate=0.1, lr_schedule=name),
+                              1000)
+
+    assert rates("constant") == [0.1] * 1000
+    one = rates("onecycle")
+    peak = max(range(1000), key=one.__getitem__)
+    assert one[0] < 0.01 and abs(peak - 250) <= 1 and one[peak] == pytest.approx(0.1)
+    assert one[-1] < 1e-5 and one == sorted(one[:peak + 1]) + sorted(one[peak + 1:], reverse=True)
+    cos = rates("cosine")
+    assert cos[0] == pytest.approx(0.1 / 50) and cos[49] == pytest.approx(0.1)  # warm-up: 5%
+    assert cos[49:] == sorted(cos[49:], reverse=True) and cos[-1] < 1e-5
+    assert cos[49 + 475] == pytest.approx(0.05, rel=0.01)  # halfway down, halfway through
+    step = rates("step")
+    assert step[49] == pytest.approx(0.1) and step[500] == pytest.approx(0.1)
+    assert step[530] == pytest.approx(0.01) and step[999] == pytest.approx(0.001)
+
+
+def test_fit_follows_the_schedule_to_its_end(tiny):
+    params = HyperParams(model="mlp", num_epochs=2, batch_size=64, optimizer="adam",
+                         learning_rate=0.01, lr_schedule="onecycle")
+    result = fit(params, tiny, precision="fp32")
+    state = unpack_state(result.checkpoint)
+    steps = 2 * math.ceil(len(tiny.train_x) / 64)
+    assert state["schedule"]["last_epoch"] == steps
+    assert state["optimizer"]["param_groups"][0]["lr"] < 0.01 / 50  # annealed far below the peak
+    assert state["optimizer"]["param_groups"][0]["betas"][0] > 0.94  # cycled back up (Adam: 0.9)
 
 
 def test_should_stop_is_checked_before_every_batch(tiny):

@@ -182,9 +182,9 @@ def test_run_labels_name_the_hyperparameters_that_tell_runs_apart():
     small = QUADRATIC.__class__("small", {n: QUADRATIC.params[n] for n in ("x0", "lr")},
                                 QUADRATIC.metrics)
     assert views.run_label(qjob(lr=0.3), small) == "x0 3 · lr 0.3 (cdcdcd)"  # up to 4: all
-    # MNIST has eight: its choices, and what differs from the defaults
+    # MNIST has nine: its choices, and what differs from the defaults
     assert views.run_label(job(model="mlp", learning_rate=0.01), MNIST) == (
-        "adam · learning_rate 0.01 · mlp (ababab)")
+        "adam · learning_rate 0.01 · constant · mlp (ababab)")
     assert views.run_label(qjob(), None).startswith("x0 3 · lr 0.1")
 
 
