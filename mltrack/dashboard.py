@@ -137,12 +137,18 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                            "best loss < 0.5 (a run without a value yet is left out)",
                      className="where-filter"),
             html.Span(id="match-count", className="match-count"),
+            html.Details([
+                html.Summary("Columns", className="button"),
+                dcc.Checklist(id="column-chooser", className="column-chooser-list"),
+            ], className="column-chooser"),
+            dcc.Store(id="column-choice", storage_type="local"),
         ], className="toolbar"),
         html.Div([
             dcc.Checklist(id="all-matching", options=[{"label": "all matching",
                                                        "value": "all"}],
                           value=[], inline=True, className="checklist all-matching"),
             html.Span(id="ticked-count", className="ticked-count"),
+            html.Span(id="live-note", className="live-note"),
             html.Div([
                 html.Button("Cancel", id="action-cancel", className="button", disabled=True),
                 html.Button("Delete", id="action-delete", className="button danger",
@@ -254,11 +260,15 @@ def _schema(store: Store, task: Any) -> Schema | None:
 def _register_callbacks(app: dash.Dash, store: Store) -> None:
 
     # -- tasks: the selector, the filter and the table's columns ---------------------
+    # The columns shown: those that fit at 1280 px by default, then the user's
+    # choice (kept in the browser's local storage, so it outlives a reload).
     @app.callback(Output("form-task", "options"), Output("task-filter", "options"),
-                  Output("jobs-grid", "columnDefs"),
+                  Output("jobs-grid", "columnDefs"), Output("column-chooser", "options"),
+                  Output("column-chooser", "value"), Output("column-choice", "data"),
                   Input("tick", "n_intervals"), Input("task-filter", "value"),
-                  State("task-filter", "options"), prevent_initial_call=True)
-    def tasks(_tick, task, shown):
+                  Input("column-chooser", "value"), Input("column-choice", "data"),
+                  State("task-filter", "options"))
+    def tasks(_tick, task, chosen, choice, shown):
         schemas = store.schemas()
         options = views.task_options(schemas)
         try:
@@ -267,7 +277,18 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             raise PreventUpdate from None
         if ctx.triggered_id == "tick" and shown == options:
             raise PreventUpdate  # the same tasks: nothing to redraw
-        return options, options, views.table_columns(schemas, task, store.sort_keys(task))
+        choice = views.column_choice(choice)
+        columns = views.table_columns(schemas, task, store.sort_keys(task))
+        if ctx.triggered_id == "column-chooser":
+            if not (isinstance(chosen, list) and all(isinstance(c, str) for c in chosen)):
+                raise PreventUpdate
+            choice = views.choose_columns(columns, chosen, choice)
+        columns = views.show_columns(columns, choice)
+        chooser = [{"label": c["headerName"], "value": c["field"]} for c in columns
+                   if c["field"] not in views.ALWAYS_SHOWN]
+        visible = [c["value"] for c in chooser
+                   if not next(x for x in columns if x["field"] == c["value"]).get("hide")]
+        return options, options, columns, chooser, visible, choice
 
     @app.callback(Output("form-fields", "children"), Output("form-task-help", "children"),
                   Input("form-task", "value"), Input("form-fill", "data"),
@@ -407,7 +428,8 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         """function(tick, status, text, task, where, version) {
             return window.mltrack.refreshGrid('jobs-grid', dash_clientside.callback_context);
         }""",
-        Output("grid-refreshed", "data"), Input("tick", "n_intervals"),
+        Output("grid-refreshed", "data"), Output("live-note", "children"),
+        Input("tick", "n_intervals"),
         Input("status-filter", "value"), Input("text-filter", "value"),
         Input("task-filter", "value"), Input("where-filter", "value"),
         Input("grid-version", "data"), prevent_initial_call=True)

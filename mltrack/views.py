@@ -179,7 +179,8 @@ def _metric_column(metric: Metric, sorts: Mapping[str, SortKey], best: bool = Fa
     tip = (f"best value so far ({metric.goal})" if best
            else metric.help or f"last value ({metric.goal} is best)")
     return _column(name, header or header_name(name), sorts, tooltip=tip,
-                   valueFormatter=_NUMBER, width=_NUMBER_WIDTH)
+                   valueFormatter=_NUMBER, width=_NUMBER_WIDTH,
+                   context={"metric": metric.name, "best": best})
 
 
 def table_columns(schemas: Mapping[str, Schema], task: str | None,
@@ -210,7 +211,8 @@ def table_columns(schemas: Mapping[str, Schema], task: str | None,
             number = isinstance(param, Float)
             cols.append(_column(name, header_name(name), sorts, tooltip=param.help,
                                 valueFormatter=_NUMBER if number else None,
-                                width=_NUMBER_WIDTH if number else None))
+                                width=_NUMBER_WIDTH if number else None,
+                                context={"param": type(param).__name__.lower()}))
         cols += [_metric_column(m, sorts) for m in one.metrics if m is not primary]
     else:
         cols = [status, _column("task", "Task", sorts, width=90)]
@@ -647,3 +649,82 @@ def view_from_query(query: str, statuses: Iterable[str], tasks: Iterable[str]) -
             "sort": sort if sort and re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", sort) else None,
             "order": order if order in ("asc", "desc") else None,
             "ticked": list(dict.fromkeys(ticked))[:MAX_TICKED_IN_URL], "chart": chart}
+
+
+# -- which columns show ------------------------------------------------------------------
+ALWAYS_SHOWN = frozenset({"status"})
+# Room for columns at 1280 px: the grid's 913 px less its tick column (50) and a
+# vertical scroll bar (15).
+TABLE_WIDTH = 848
+# Shown by default when they fit: the run's state and its primary metric, then the
+# hyperparameters in the task's order; the rest wait in the column chooser.
+_FIRST = ("status", "task", "progress", "runtime")
+_LAST = ("epochs", "created", "iid")
+MAX_CHOSEN_COLUMNS = 200
+
+
+def default_hidden(columns: Sequence[Mapping[str, Any]], width: int = TABLE_WIDTH) -> set[str]:
+    """The columns hidden until chosen: what does not fit in `width` px, taken in
+    order of what matters (state, primary metric, hyperparameters in the task's
+    order but the seed, run time), and always the other metrics, the seed,
+    epochs, creation time and iid."""
+    fields = [c["field"] for c in columns]
+    metric = {c["field"] for c in columns if (c.get("context") or {}).get("metric")}
+    # the primary metrics come before the progress (table_columns' order)
+    cut = fields.index("progress") if "progress" in fields else len(fields)
+    primary = [f for f in fields[:cut] if f in metric]
+    others = [f for f in fields if f in metric and f not in primary]
+    params = [c for c in columns if c["field"] not in _FIRST and c["field"] not in _LAST
+              and c["field"] not in metric and c["field"] != "seed"]
+    # the hyperparameters in the task's order (it declares what matters first)
+    ranked = ([f for f in fields if f in _FIRST and f != "runtime"] + primary
+              + [c["field"] for c in params] + ["runtime"])
+    room, shown = width, set()
+    for field in (f for f in ranked if f in fields):
+        need = next(c["minWidth"] for c in columns if c["field"] == field)
+        if need > room and field not in ALWAYS_SHOWN:
+            continue
+        room -= need
+        shown.add(field)
+    return {f for f in fields if f not in shown} | set(others) - ALWAYS_SHOWN
+
+
+def column_choice(value: Any) -> dict[str, list[str]]:
+    """The user's column choice as stored: {"hidden": [...], "shown": [...]}
+    (columns hidden or shown against the default); anything else is none."""
+    out: dict[str, list[str]] = {"hidden": [], "shown": []}
+    if isinstance(value, dict):
+        for key in out:
+            names = value.get(key)
+            if isinstance(names, list) and all(isinstance(n, str) and len(n) <= 100
+                                               for n in names):
+                out[key] = sorted(set(names))[:MAX_CHOSEN_COLUMNS]
+    return out
+
+
+def choose_columns(columns: Sequence[Mapping[str, Any]], chosen: Sequence[str],
+                   choice: Mapping[str, list[str]]) -> dict[str, list[str]]:
+    """The choice after the user ticked `chosen` among `columns` (other tasks'
+    columns keep theirs)."""
+    default = default_hidden(columns)
+    hidden, shown = set(choice["hidden"]), set(choice["shown"])
+    for col in columns:
+        field = col["field"]
+        hidden.discard(field)
+        shown.discard(field)
+        if field in ALWAYS_SHOWN:
+            continue
+        if field in chosen and field in default:
+            shown.add(field)
+        elif field not in chosen and field not in default:
+            hidden.add(field)
+    return {"hidden": sorted(hidden)[:MAX_CHOSEN_COLUMNS],
+            "shown": sorted(shown)[:MAX_CHOSEN_COLUMNS]}
+
+
+def show_columns(columns: Sequence[Mapping[str, Any]],
+                 choice: Mapping[str, list[str]]) -> list[dict[str, Any]]:
+    """`columns` with `hide` set: the default, then the user's choice."""
+    hidden = (default_hidden(columns) | set(choice["hidden"])) - set(choice["shown"])
+    return [{**c, "hide": c["field"] in hidden and c["field"] not in ALWAYS_SHOWN}
+            for c in columns]

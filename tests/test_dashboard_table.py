@@ -15,7 +15,7 @@ from mltrack import dashboard
 from mltrack.params import HyperParams
 from mltrack.store import Status
 from test_dashboard import (_alert, choose, finished_job, grid_rows, open_dashboard, param,
-                            select_row, type_into)
+                            select_row, shown_columns, toggle_column, type_into)
 
 
 def button_enabled(dash_duo, name: str) -> bool:
@@ -214,3 +214,106 @@ def test_chart_options_go_in_the_url_and_come_back_from_it(dash_duo, live_app, s
     dash_duo.wait_for_element("#jobs-grid")
     wait_for(lambda: dash_duo.find_element("#chart-log input[value='log']").is_selected())
     assert page_query(dash_duo) == {"chart_log": "1"}  # the nonsense left out
+
+
+# -- item 8: the table for sweep work ------------------------------------------------------
+def horizontal_overflow(dash_duo) -> int:
+    """How many pixels of columns lie beyond the grid's right edge."""
+    return dash_duo.driver.execute_script("""
+        const v = document.querySelector('#jobs-grid .ag-center-cols-viewport');
+        const c = document.querySelector('#jobs-grid .ag-center-cols-container');
+        return Math.max(0, c.scrollWidth - v.clientWidth);""")
+
+
+def test_the_columns_that_matter_fit_at_1280_px_and_the_choice_outlives_a_reload(
+        dash_duo, live_app, store):
+    finished_job(store, 97.0, 10.0, epochs=1, model="mlp")
+    open_dashboard(dash_duo, live_app)
+    wait_for(lambda: grid_rows(dash_duo))
+    wait_for(lambda: "seed" not in shown_columns(dash_duo) and "optimizer" in shown_columns(
+        dash_duo), timeout=10)
+    shown = [c for c in shown_columns(dash_duo) if not c.startswith("ag-Grid")]
+    assert shown[:3] == ["status", "test_accuracy", "best_test_accuracy"], shown
+    assert {"progress", "optimizer", "learning_rate"} <= set(shown)
+    assert horizontal_overflow(dash_duo) == 0
+    toggle_column(dash_duo, "seed")
+    toggle_column(dash_duo, "progress")
+    wait_for(lambda: "seed" in shown_columns(dash_duo)
+             and "progress" not in shown_columns(dash_duo), timeout=10)
+    dash_duo.driver.refresh()
+    dash_duo.wait_for_element("#jobs-grid")
+    wait_for(lambda: grid_rows(dash_duo))
+    wait_for(lambda: "seed" in shown_columns(dash_duo)
+             and "progress" not in shown_columns(dash_duo), timeout=10)
+    assert "seed" in {r for r in grid_rows(dash_duo)[0]}
+
+
+def test_a_metric_filter_counts_its_rows(dash_duo, live_app, store):
+    accuracies = {finished_job(store, acc, 10.0, epochs=1, model="mlp"): acc
+                  for acc in (97.5, 91.0, 99.1, 95.2)}
+    open_dashboard(dash_duo, live_app)
+    dash_duo.wait_for_text_to_equal("#match-count", "4 matching")
+    dash_duo.find_element("#where-filter").send_keys("test accuracy > 97")
+    above = {i for i, a in accuracies.items() if a > 97}
+    wait_for(lambda: {r["row-id"] for r in grid_rows(dash_duo)} == above, timeout=10)
+    dash_duo.wait_for_text_to_equal("#match-count", "2 matching")
+    type_into(dash_duo, "#where-filter", "accuracy > 97")  # no such column: said so
+    dash_duo.wait_for_contains_text("#where-error", "no column “accuracy”")
+
+
+def test_all_matching_acts_on_every_row_the_filters_keep(dash_duo, live_app, store):
+    mlp = [store.create(HyperParams(model="mlp", seed=n)) for n in range(3)]
+    cnn = [store.create(HyperParams(model="cnn", seed=n)) for n in range(2)]
+    failed = store.create(HyperParams(model="mlp", seed=9))
+    claim = store.claim("w")
+    assert claim.iid == mlp[0]  # the oldest first
+    store.finish(mlp[0], claim.attempt, Status.FAILED, error="boom")
+    open_dashboard(dash_duo, live_app)
+    dash_duo.find_element("#text-filter").send_keys("mlp")
+    dash_duo.wait_for_text_to_equal("#match-count", "4 matching")
+    dash_duo.find_element("#all-matching input").click()
+    dash_duo.wait_for_text_to_equal("#ticked-count", "acting on all 4 matching jobs")
+    wait_for(lambda: button_enabled(dash_duo, "cancel"))
+    assert not button_enabled(dash_duo, "clone")
+    text = confirm(dash_duo, "cancel")
+    assert text.startswith("Cancel 3 jobs of the 4 matching"), text
+    wait_for(lambda: all(store.get(i).status is Status.CANCELLED for i in (*mlp[1:], failed)))
+    assert all(store.get(i).status is Status.WAITING for i in cnn)
+    dash_duo.wait_for_contains_text("#action-result", "Cancelled 3 jobs.")
+    text = confirm(dash_duo, "retry")
+    assert text.startswith("Queue 4 jobs of the 4 matching again"), text
+    dash_duo.wait_for_contains_text("#action-result", "Queued again 4 jobs.")
+    assert store.counts()["waiting"] == 2 + 4
+
+
+def test_live_order_pauses_while_the_user_works_in_a_sorted_table(dash_duo, live_app, store):
+    leader = finished_job(store, 95.0, 10.0, epochs=1, model="cnn")
+    climber = store.create(HyperParams(model="mlp", num_epochs=3))
+    claim = store.claim("w")
+
+    def epoch(n, acc):
+        store.record_epoch(climber, claim.attempt, {
+            "epoch": n, "train_loss": 0.1, "train_accuracy": acc, "test_loss": 0.1,
+            "test_accuracy": acc, "time_training": float(n)})
+
+    epoch(1, 90.0)
+    open_dashboard(dash_duo, live_app)
+    dash_duo.find_element(
+        "#jobs-grid .ag-header-cell[col-id='test_accuracy'] .ag-header-cell-label").click()
+
+    def order():
+        return [r["row-id"] for r in grid_rows(dash_duo)]
+
+    wait_for(lambda: order() == [leader, climber], timeout=10)
+    # the user keeps moving in the table: rows do not move under the pointer
+    dash_duo.driver.execute_script("""
+        window._busy = setInterval(() => document.querySelector('#jobs-grid .ag-row')
+            .dispatchEvent(new MouseEvent('mousemove', {bubbles: true})), 200);""")
+    time.sleep(0.5)
+    epoch(2, 99.0)
+    dash_duo.wait_for_contains_text("#live-note", "live order paused")
+    time.sleep(3 * dashboard.REFRESH_MS / 1000)  # three ticks while working
+    assert order() == [leader, climber]
+    dash_duo.driver.execute_script("clearInterval(window._busy);")  # the user stops
+    wait_for(lambda: order() == [climber, leader], timeout=15)
+    dash_duo.wait_for_text_to_equal("#live-note", "")

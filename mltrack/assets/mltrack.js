@@ -11,15 +11,41 @@ window.mltrack.gridApi = function (id) {
   }
 };
 
+// When the user last moved, scrolled, clicked or typed in the grid.
+window.mltrack.lastTouch = 0;
+window.mltrack.PAUSE_MS = 4000;
+['mousemove', 'wheel', 'mousedown', 'keydown'].forEach(function (kind) {
+  document.addEventListener(kind, function (event) {
+    if (event.target && event.target.closest && event.target.closest('#jobs-grid')) {
+      window.mltrack.lastTouch = Date.now();
+    }
+  }, {capture: true, passive: true});
+});
+
+// Sorted by something that changes as runs learn (not the creation time)?
+window.mltrack.liveSorted = function (api) {
+  return api.getColumnState().some(function (c) { return c.sort && c.colId !== 'created'; });
+};
+
 // Live refresh: the tick re-asks the grid's cached blocks (sort, scroll and ticks
-// kept); a filter change starts the grid afresh.
+// kept), except while the user works in a table sorted by a value that changes
+// (rows would move under the pointer); a filter change starts the grid afresh.
+// Returns [refreshed, the note that says live order is paused].
 window.mltrack.refreshGrid = function (id, context) {
+  var no = window.dash_clientside.no_update;
   var api = window.mltrack.gridApi(id);
-  if (!api) { return window.dash_clientside.no_update; }
+  if (!api) { return [no, no]; }
   var trigger = ((context && context.triggered && context.triggered[0]) || {}).prop_id || '';
-  if (trigger.indexOf('tick') === 0) { api.refreshInfiniteCache(); }
-  else { api.purgeInfiniteCache(); }
-  return Date.now();
+  if (trigger.indexOf('tick') === 0) {
+    var busy = Date.now() - window.mltrack.lastTouch < window.mltrack.PAUSE_MS;
+    if (busy && window.mltrack.liveSorted(api)) {
+      return [no, 'live order paused while you work in the sorted table'];
+    }
+    api.refreshInfiniteCache();
+  } else {
+    api.purgeInfiniteCache();
+  }
+  return [Date.now(), ''];
 };
 
 // -- the view in the URL ----------------------------------------------------------
