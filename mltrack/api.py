@@ -353,18 +353,23 @@ def register_api(server: Flask, store: Store) -> None:
     @server.post("/runs/<iid>/log")
     def log_run(iid: str):
         body = body_of(ROUTES["log_run"])
-        # the token first: a wrong one changes nothing, not even the task's schema
+        # Everything is checked before the first write, the task's schema
+        # included: the token, the names and values, then the epoch.
         job = store.check_token(_known_iid(iid), body["token"])
-        found: list[tuple[dict[str, float], dict[str, str]]] = []
+        epoch = int(body["epoch"])
+        _, values, _ = tracking.plan_log(job.task, store.task_entry(job.task), body["metrics"])
+        if store.epoch_is_new(job, epoch, values):
+            found: list[dict[str, str]] = []
 
-        def extend(entry: dict[str, Any] | None) -> dict[str, Any] | None:
-            new, values, goals = tracking.plan_log(job.task, entry, body["metrics"])
-            found.append((values, goals))
-            return new
+            def extend(entry: dict[str, Any] | None) -> dict[str, Any] | None:
+                new, _, goals = tracking.plan_log(job.task, entry, body["metrics"])
+                found.append(goals)
+                return new
 
-        store.update_task_entry(job.task, extend)
-        values, goals = found[-1]
-        store.log_tracked(iid, body["token"], int(body["epoch"]), values, goals)
+            store.update_task_entry(job.task, extend)
+            store.log_tracked(iid, body["token"], epoch, values, found[-1])
+        else:  # sent again after a lost reply: recorded already
+            store.heartbeat_tracked(iid, body["token"])
         return jsonify(ok=True)
 
     @server.post("/runs/<iid>/heartbeat")

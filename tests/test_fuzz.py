@@ -453,3 +453,75 @@ def test_fuzz_every_other_path(app, client, store, writes):
     one_request()
     assert sum(TALLY.values()) - seen >= PATH_EXAMPLES
 
+
+
+# -- tracked runs: scripts that report over REST --------------------------------------
+TRACK_EXAMPLES = 400
+metric_names = mostly(st.sampled_from(["loss", "val_acc", "train_loss", "acc", "x"]),
+                      st.sampled_from(["Loss", "", "epoch", "best_loss", "lr", "a" * 41, "é"]))
+metric_values = mostly(st.floats(-1e6, 1e6), st.sampled_from([None, "0.1", HUGE, -HUGE, True]))
+param_values = mostly(st.one_of(st.floats(-10, 10), st.integers(-5, 5), st.booleans(),
+                                st.sampled_from(["adam", "SGD", " sgd "])),
+                      st.one_of(st.sampled_from([None, [], {}, HUGE, "x" * 300]), json_values))
+
+
+@st.composite
+def run_bodies(draw, kind: str, token: str):
+    """A tracked-run body: mostly plausible, sometimes broken in one place."""
+    if draw(die(12)) == 0:
+        return draw(raw_texts)
+    body: dict = {"token": mostly(st.just(token), st.sampled_from(["", "wrong", 5, None]))}
+    body["token"] = draw(body["token"])
+    if kind == "start":
+        body = {"task": draw(mostly(st.sampled_from(["script", "other", "mnist", "quadratic"]),
+                                    st.one_of(st.sampled_from(["", "Bad Name"]), json_values))),
+                "hyper_params": draw(st.dictionaries(
+                    mostly(st.sampled_from(["lr", "opt", "layers", "bn", "lr_schedule", "x0"]),
+                           st.sampled_from(["Lr", "epoch", "loss", ""])),
+                    param_values, max_size=3)),
+                "metrics": draw(st.dictionaries(metric_names, mostly(
+                    st.sampled_from(["min", "max"]), json_values), max_size=2)),
+                "lease": draw(mostly(st.floats(1, 100), st.sampled_from([0, -1, "60", HUGE])))}
+    elif kind == "log":
+        body["epoch"] = draw(mostly(st.integers(1, 6), st.sampled_from([0, -1, 1.5, "2", HUGE])))
+        body["metrics"] = draw(st.dictionaries(metric_names, metric_values, max_size=3))
+    elif kind == "heartbeat" and draw(st.booleans()):
+        body["progress"] = draw(mostly(st.fixed_dictionaries(
+            {"done": st.integers(0, 10), "total": st.integers(1, 10)}), json_values))
+    elif kind == "finish":
+        body["status"] = draw(mostly(st.sampled_from(["done", "failed"]), json_values))
+        if draw(st.booleans()):
+            body["error"] = draw(mostly(st.text(max_size=30), json_values))
+    if draw(die(10)) == 0:
+        body[draw(st.sampled_from(["extra", "step", "task"]))] = draw(json_values)
+    return json.dumps(body)
+
+
+def test_fuzz_the_tracked_run_routes(client, store, writes):
+    store.register_task(QUADRATIC)
+    writes.drain()
+    runs: dict[str, str] = {}  # iid -> token
+    seen = sum(TALLY.values())
+
+    @settings(FUZZ, max_examples=TRACK_EXAMPLES)
+    @given(st.data())
+    def one_request(data):
+        draw = data.draw
+        kind = draw(st.sampled_from(["start", "log", "log", "heartbeat", "finish", "cancel"]))
+        known = list(runs)
+        iid = some_iid(draw, known)
+        token = runs.get(iid, "no-token")
+        if kind == "start":
+            r = send(client, writes, "POST", "/runs", draw(run_bodies("start", token)))
+            if r.status_code == 201:
+                runs[r.json["iid"]] = r.json["token"]
+            return
+        if kind == "cancel":
+            send(client, writes, "POST", f"/experiments/{quote(iid, safe='')}/cancel", "")
+            return
+        r = send(client, writes, "POST", f"/runs/{quote(iid, safe='')}/{kind}",
+                 draw(run_bodies(kind, token)))
+        assert r.status_code in (200, 400, 403, 404, 409, 413, 415), r.status_code
+
+    one_request()
+    assert sum(TALLY.values()) - seen >= TRACK_EXAMPLES

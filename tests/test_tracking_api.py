@@ -445,3 +445,16 @@ def test_csv_cells_a_spreadsheet_would_run_are_quoted(client, store):
     rows = read_csv(client.get("/experiments.csv"))
     assert rows[0]["note"] == "'=HYPERLINK(\"http://x\")"
     assert rows[0]["shift"] == "-1"  # a number stays a number
+
+
+def test_a_refused_log_does_not_add_its_metrics_to_the_task(client, store):
+    iid, token = start(client)
+    assert log(client, iid, token, 3, loss=0.5).status_code == 200
+    before = store.redis.hget(store.keys.tasks, "my-exp")
+    r = log(client, iid, token, 2, loss=0.4, brand_new=1.0)  # an epoch gone by
+    assert r.status_code == 400 and r.json["field"] == "epoch"
+    post(client, f"/experiments/{iid}/cancel", {})
+    r = log(client, iid, token, 4, loss=0.4, other_new=1.0)  # a run that no longer runs
+    assert r.status_code == 409
+    assert store.redis.hget(store.keys.tasks, "my-exp") == before
+    assert "brand_new" not in before and "other_new" not in before

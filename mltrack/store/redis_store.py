@@ -376,26 +376,34 @@ class Store:
         self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE, progress=line, now=now)
         return job
 
+    def epoch_is_new(self, job: Job, epoch: int, metrics: Mapping[str, float]) -> bool:
+        """Whether a tracked run's `epoch` is one to record (above the last one;
+        gaps allowed) rather than the last one sent again with the same metrics
+        (a lost reply). Reads only, so a caller learns of a bad epoch before it
+        writes anything: EpochOutOfOrder for any other epoch, IllegalTransition
+        once the run no longer runs."""
+        if job.status is not Status.RUNNING:
+            raise IllegalTransition(job.iid, job.status.value, Status.RUNNING.value)
+        if epoch > job.epochs_done:
+            return True
+        last = self.redis.lindex(self.keys.epochs(job.iid), -1)
+        previous = json.loads(last) if last else {}
+        if previous.get("epoch") == epoch and {
+                k: v for k, v in previous.items() if k not in EPOCH_FIELDS} == dict(metrics):
+            return False
+        raise EpochOutOfOrder(job.iid, epoch, job.epochs_done + 1)
+
     def log_tracked(self, iid: str, token: str, epoch: int, metrics: Mapping[str, float],
                     goals: Mapping[str, str]) -> None:
-        """Record one epoch of a tracked run (epochs go up, gaps allowed) and
-        renew its lease. The same epoch with the same metrics sent again (a
-        lost reply) answers OK; an epoch at or below the last one is
-        EpochOutOfOrder; IllegalTransition once the run no longer runs."""
+        """Record one epoch of a tracked run (see epoch_is_new: a resend records
+        nothing) and renew its lease."""
         job = self.check_token(iid, token)
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.lindex(self.keys.epochs(iid), -1)
-        pipe.time()
-        last, (seconds, micros) = pipe.execute()
-        if last is not None and job.status is Status.RUNNING:
-            previous = json.loads(last)
-            if previous.get("epoch") == epoch and {
-                    k: v for k, v in previous.items() if k not in EPOCH_FIELDS} == dict(metrics):
-                self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE)
-                return  # sent again: recorded already
-        runtime = max(0.0, seconds + micros / 1e6 - (job.started or job.created))
-        self.record_epoch(iid, job.attempts, {"epoch": epoch, "time_training": round(runtime, 3),
-                                              **metrics}, goals=goals)
+        if self.epoch_is_new(job, epoch, metrics):
+            seconds, micros = self.redis.time()
+            runtime = max(0.0, seconds + micros / 1e6 - (job.started or job.created))
+            self.record_epoch(iid, job.attempts, {"epoch": epoch,
+                                                  "time_training": round(runtime, 3),
+                                                  **metrics}, goals=goals)
         self.heartbeat(iid, job.attempts, job.lease or DEFAULT_LEASE)
 
     def finish_tracked(self, iid: str, token: str, status: Status, error: str | None = None,
@@ -408,6 +416,11 @@ class Store:
         if status not in (Status.DONE, Status.FAILED):
             raise ValueError("a tracked run finishes done or failed")
         self.finish(iid, job.attempts, status, error=error, now=now)
+
+    def task_entry(self, name: str) -> dict[str, Any] | None:
+        """Task `name`'s registry entry as stored (None: none)."""
+        text = self.redis.hget(self.keys.tasks, name)
+        return json.loads(text) if text else None
 
     def task_entries(self) -> dict[str, dict[str, Any]]:
         """Every task registry entry as stored (JSON objects), tracked tasks
