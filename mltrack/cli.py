@@ -313,9 +313,11 @@ def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, st
     shared: dict[str, Any] = {}
     params = []
     for name in names:
-        values = {repr((r.get("hyper_params") or {}).get(name, "\0")) for r in records}
-        if not wide and len(values) == 1 and len(records) > 1:
-            shared[name] = records[0]["hyper_params"][name]
+        # among the rows that have it: another task's rows do not make it differ
+        having = [r["hyper_params"][name] for r in records if name in (r.get("hyper_params")
+                                                                         or {})]
+        if not wide and len(having) > 1 and len({repr(v) for v in having}) == 1:
+            shared[name] = having[0]
         else:
             params.append(name)
     return metrics, params, shared
@@ -349,6 +351,9 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         table.add_column(name, no_wrap=True)
     table.add_column("runtime", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
+    errors = any(r.get("error") for r in records)
+    if errors:
+        table.add_column("error", no_wrap=True, max_width=80, overflow="ellipsis")
     for r in records:
         hyper = r.get("hyper_params") or {}
         status = r["status"]
@@ -357,18 +362,31 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         row += [_show(r.get(m)) for m in metrics]
         row += [_show(hyper.get(p)) for p in params]
         row += [_duration(r.get("runtime")), _when(r.get("created"))]
+        if errors:
+            row.append(r.get("error") or "")
         table.add_row(*row)
-    out.print(table)
+    _print_table(out, table)
     notes = []
     if shared:
-        notes.append("all: " + " ".join(f"{k}={_show(v)}" for k, v in shared.items()))
-    shown = f"{len(records)} of {total} jobs" if total > len(records) else f"{total} jobs"
+        notes.append("same in every row: " + " ".join(f"{k}={_show(v)}" for k, v in shared.items()))
+    shown = (f"{len(records)} of {total} jobs" if total > len(records)
+             else f"{total} job" + "s" * (total != 1))
     if total > len(records):
         shown += " (--limit N for more, 0 for all)"
     notes.append(shown)
     for note in notes:
         out.print(note, style="dim")
     return 0
+
+
+def _print_table(out, table) -> None:
+    """A table; off a terminal without the padding at the end of each line."""
+    if out.is_terminal:
+        out.print(table)
+        return
+    with out.capture() as captured:
+        out.print(table)
+    out.file.write("".join(line.rstrip() + "\n" for line in captured.get().splitlines()))
 
 
 # -- show ---------------------------------------------------------------------------------
@@ -395,7 +413,7 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     params.add_column()
     for name, value in (record.get("hyper_params") or {}).items():
         params.add_row(name, _show(value))
-    out.print(params)
+    _print_table(out, params)
     columns = epoch_columns(record.get("in_update") or {})
     epochs = columns.get("epoch") or []
     if not epochs:
@@ -407,7 +425,7 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         table.add_column(name, justify="right", no_wrap=True)
     for i in range(len(epochs)):
         table.add_row(*(_show(columns[name][i]) for name in columns))
-    out.print(table)
+    _print_table(out, table)
     return 0
 
 
@@ -455,7 +473,8 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     from rich.text import Text
 
     out = console()
-    primary = primaries(client)
+    tasks = {t["name"]: t for t in client.tasks()}
+    primary = {name: t.get("primary") for name, t in tasks.items() if t.get("primary")}
     bars: dict[str, Any] = {}  # iid -> its bar
     progress = Progress(TextColumn("{task.description}"), BarColumn(),
                         TextColumn("{task.fields[epochs]}"), TextColumn("{task.fields[eta]}"),
@@ -476,7 +495,8 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                     fields = _bar_fields(r, primary)
                     total = r.get("num_epochs") or None
                     if iid not in bars:
-                        bars[iid] = progress.add_task(_label(r), total=total, **fields)
+                        bars[iid] = progress.add_task(_label(r, tasks.get(r["task"])),
+                                                      total=total, **fields)
                     progress.update(bars[iid], total=total, **fields)
                 waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
                            if args.task else counts.get("waiting", 0))
@@ -496,10 +516,14 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
-def _label(r: Mapping[str, Any]) -> str:
+def _label(r: Mapping[str, Any], task: Mapping[str, Any] | None) -> str:
+    """iid, task and what tells the job apart: the hyperparameters that differ
+    from the task's defaults (a tracked task has none: its first ones)."""
     hyper = r.get("hyper_params") or {}
-    text = " ".join(f"{k}={_show(v)}" for k, v in list(hyper.items())[:4])
-    return f"{r['iid'][:8]} {r['task']} {text}"
+    params = (task or {}).get("params") or {}
+    changed = {k: v for k, v in hyper.items() if k in params and params[k].get("default") != v}
+    shown = list((changed or hyper).items())[:4]
+    return f"{r['iid'][:8]} {r['task']} " + " ".join(f"{k}={_show(v)}" for k, v in shown)
 
 
 def _bar_fields(r: Mapping[str, Any], primary: Mapping[str, str]) -> dict[str, Any]:

@@ -158,6 +158,22 @@ def test_ls_lists_in_the_servers_order_with_the_tasks_columns(server, remote):
     assert out.returncode == 0 and iids[1][:8] in out.stdout and iids[0][:8] not in out.stdout
 
 
+def test_ls_shows_why_a_job_failed_and_what_its_rows_share(server, remote):
+    for lr in (0.1, 0.2):
+        run = remote.start_run(task="cli-failed", hyper_params={"lr": lr, "width": 64})
+        run.log(1, {"loss": lr})
+        run.finish("failed", error=f"out of memory at lr {lr}")
+    out = mltrack("ls", "--task", "cli-failed", url=server.url)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["iid", "status", "epochs", "loss", "best_loss", "lr", "runtime",
+                                "created", "error"]
+    assert lines[1].endswith("out of memory at lr 0.2") and lines[2].endswith("at lr 0.1")
+    assert "same in every row: width=64" in out.stdout and "2 jobs" in out.stdout
+    wide = mltrack("ls", "--task", "cli-failed", "--wide", url=server.url)
+    assert "width" in wide.stdout.splitlines()[0].split()
+
+
 def test_ls_errors_name_the_field(server):
     out = mltrack("ls", "--sort", "colour", url=server.url)
     assert out.returncode == 1 and "mltrack: sort: must be one of" in out.stderr
