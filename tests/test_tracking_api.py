@@ -420,6 +420,10 @@ def test_csv_has_every_matching_row_not_one_page(client, store, monkeypatch):
     rows = read_csv(client.get("/experiments.csv?q=cnn&sort=seed"))
     assert [r["iid"] for r in rows] == iids and [int(r["seed"]) for r in rows] == list(range(8))
     assert len(read_csv(client.get("/experiments.csv"))) == 9
+    streamed = client.get("/experiments.csv?q=cnn&sort=seed", buffered=False)
+    assert streamed.is_streamed  # a page at a time, never the whole list in memory
+    chunks = [c.decode() for c in streamed.response]
+    assert len(chunks) == 3 and [len(c.splitlines()) for c in chunks] == [4, 3, 2]
     assert len(read_csv(client.get("/experiments.csv?limit=4&offset=3"))) == 4
     header = client.get("/experiments.csv?task=mnist").get_data(as_text=True).splitlines()[0]
     assert header.split(",")[:3] == ["iid", "task", "status"]
