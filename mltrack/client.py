@@ -123,6 +123,8 @@ class Client:
                               f"{self.timeout:g} s", url=url) from None
         except requests.RequestException as exc:
             raise ClientError(f"{method} {url}: {exc}", url=url) from None
+        except TypeError as exc:  # a value json cannot write (a set, an object)
+            raise ClientError(f"body: {exc}", field="body", url=url) from None
         try:
             body = response.json()
         except ValueError:
@@ -147,15 +149,15 @@ class Client:
     # -- jobs ------------------------------------------------------------------
     def submit(self, hyper_params: Mapping[str, Any] | None = None, task: str = "mnist") -> str:
         """Queue one job; its iid. Defaults fill in what `hyper_params` leaves out."""
-        body = {"task": task, "hyper_params": dict(hyper_params or {})}
+        body = {"task": task, "hyper_params": _plain(hyper_params)}
         return self.request("POST", "/train", json=body)["iid"]
 
     def sweep(self, base: Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]],
               task: str = "mnist") -> list[str]:
         """Queue every combination of `grid`'s values on top of `base`, in one
         batch (all or nothing); the iids, in the order of the combinations."""
-        body = {"task": task, "hyper_params": dict(base or {}),
-                "sweep": {name: list(values) for name, values in grid.items()}}
+        body = {"task": task, "hyper_params": _plain(base),
+                "sweep": {name: [_scalar(v) for v in values] for name, values in grid.items()}}
         return self.request("POST", "/sweep", json=body)["iids"]
 
     def status(self, iid: str) -> dict[str, Any]:
@@ -302,7 +304,7 @@ class Client:
         (any name: no declaration needed). `metrics` may give goals
         ({"loss": "min"}); others get one from their name. Use it as a context
         manager, or call `finish()` yourself. See `TrackedRun`."""
-        body: dict[str, Any] = {"task": task, "hyper_params": dict(hyper_params or {})}
+        body: dict[str, Any] = {"task": task, "hyper_params": _plain(hyper_params)}
         if metrics is not None:
             body["metrics"] = dict(metrics)
         if num_epochs is not None:
@@ -380,6 +382,7 @@ class TrackedRun:
             return
         self._finished.set()
         self._thread.join(self.client.timeout + 1)
+        self._beat_session.close()
         if self._stopped.is_set():
             return
         body: dict[str, Any] = {"token": self._token, "status": status}
@@ -390,7 +393,6 @@ class TrackedRun:
         except RunStopped:
             return
         self.status = status
-        self._beat_session.close()
 
     def __enter__(self) -> "TrackedRun":
         return self
@@ -438,7 +440,7 @@ class TrackedRun:
                 self._send("heartbeat", body, session=self._beat_session)
             except RunStopped:
                 return
-            except ClientError as exc:  # unreachable for a moment: the next beat may pass
+            except Exception as exc:  # unreachable for a moment: the next beat may pass
                 log.warning("run %s: heartbeat failed: %s", self.iid, exc)
 
 
@@ -467,6 +469,18 @@ def _number(name: str, value: Any) -> int | float:
     if not math.isfinite(number):
         raise ClientError(f"{name}: must be a finite number, got {number}", field=name)
     return number
+
+
+def _scalar(value: Any) -> Any:
+    """NumPy and 0-d tensor scalars as the Python numbers JSON writes."""
+    if isinstance(value, (str, bool, int, float)) or value is None:
+        return value
+    item = getattr(value, "item", None)
+    return item() if callable(item) else value
+
+
+def _plain(params: Mapping[str, Any] | None) -> dict[str, Any]:
+    return {name: _scalar(value) for name, value in (params or {}).items()}
 
 
 def _work(records: Iterable[Mapping[str, Any]]) -> int:

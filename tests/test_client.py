@@ -324,6 +324,21 @@ def test_a_run_without_with_is_finished_by_hand_once(remote):
     assert record["status"] == "failed" and record["error"] == "out of memory"
 
 
+def test_numpy_scalars_are_sent_as_numbers(remote):
+    import numpy as np
+
+    iid = remote.submit({"lr": np.float64(0.25), "steps": np.int64(2)}, task="quadratic")
+    assert remote.status(iid)["hyper_params"]["lr"] == 0.25
+    with remote.start_run(task="track-numpy", hyper_params={"layers": np.int64(4)}) as run:
+        run.log(1, {"loss": np.float32(0.5), "count": np.int64(7)})
+    record = remote.status(run.iid)
+    assert record["hyper_params"] == {"layers": 4}
+    assert record["in_update"]["loss"] == [0.5] and record["in_update"]["count"] == [7]
+    with pytest.raises(ClientError) as error:
+        remote.submit({"lr": {1, 2}}, task="quadratic")
+    assert error.value.field == "body" and "set" in error.value.message
+
+
 def test_a_bad_metric_is_refused_naming_it(remote):
     with remote.start_run(task="track-bad") as run:
         with pytest.raises(ClientError) as nan:
