@@ -123,14 +123,14 @@ def _read(name: str, param: Param, item: Any) -> Any:
         return float(text)
     except ValueError:
         shown = text if len(text) <= 40 else text[:40] + "…"
-        raise InvalidParams(name, f"{shown!r} is not a number") from None
+        raise InvalidParams(name, f"“{shown}” is not a number") from None
 
 
 def field_values(name: str, param: Param, raw: Any) -> list[Any]:
     """A field's value(s), each checked against the parameter's own rule: a
     text of one value or a comma-separated list, or a dropdown's list."""
     if raw is None or raw == "" or raw == []:
-        raise InvalidParams(name, "needs a value")
+        raise InvalidParams(name, f"{_words(name)} needs a value")
     if isinstance(raw, list):
         items = raw
     elif isinstance(raw, str) and widget(param) in (TEXT, LOG_SLIDER):
@@ -145,10 +145,53 @@ def field_values(name: str, param: Param, raw: Any) -> list[Any]:
             continue  # "0.1, , 0.2" or a trailing comma
         if isinstance(item, (list, dict)):
             raise InvalidParams(name, f"takes single values, not {json_type(item)}")
-        values.append(param.parse(name, _read(name, param, item)))
+        values.append(_parse(name, param, _read(name, param, item)))
     if not values:
-        raise InvalidParams(name, "needs a value")
+        raise InvalidParams(name, f"{_words(name)} needs a value")
     return values
+
+
+def _words(name: str) -> str:
+    return name.replace("_", " ")
+
+
+def human_rule(param: Param) -> str:
+    """A number's bounds in words: `above 0 and at most 10`, `from 1 to 100`."""
+    if isinstance(param, Float):
+        parts = []
+        if math.isfinite(param.low):
+            parts.append(f"{'above' if param.low_open else 'at least'} {param.low:g}")
+        if math.isfinite(param.high):
+            parts.append(f"{'below' if param.high_open else 'at most'} {param.high:g}")
+        return " and ".join(parts) or "a finite number"
+    if isinstance(param, Int):
+        if param.low is not None and param.high is not None:
+            return f"a whole number from {param.low} to {param.high}"
+        if param.low is not None:
+            return f"a whole number, at least {param.low}"
+        if param.high is not None:
+            return f"a whole number, at most {param.high}"
+        return "a whole number"
+    return param.rule()
+
+
+def _parse(name: str, param: Param, value: Any) -> Any:
+    """One value checked by its parameter; a number out of bounds is said in words
+    (`learning rate must be above 0 and at most 10, not 20`)."""
+    try:
+        return param.parse(name, value)
+    except InvalidParams:
+        if isinstance(param, (Float, Int)) and isinstance(value, (int, float)) \
+                and not isinstance(value, bool) and (isinstance(value, int)
+                                                     or math.isfinite(value)):
+            shown = f"{value:g}" if isinstance(value, float) else (
+                str(value) if abs(value) < 10**30 else f"a number of {len(str(abs(value)))} digits")
+            if isinstance(param, Int) and isinstance(value, float) and not value.is_integer():
+                raise InvalidParams(name, f"{_words(name)} must be a whole number, "
+                                          f"not {shown}") from None
+            raise InvalidParams(name, f"{_words(name)} must be {human_rule(param)}, "
+                                      f"not {shown}") from None
+        raise
 
 
 def _candidates(name: str, param: Param, raw: Any) -> list[Any] | None:

@@ -410,7 +410,10 @@ class Schema:
 
     def expand_sweep(self, base: Any, sweep: Any) -> list[dict[str, Any]]:
         """Every combination of the values listed in `sweep`, on top of `base`,
-        each checked before any is returned (a sweep goes in whole or not at all)."""
+        each checked before any is returned (a sweep goes in whole or not at all).
+        A parameter that does not apply to a combination (momentum in a sweep over
+        sgd and adam) is left out of that job, so it takes its default; jobs that
+        then read the same are one."""
         if base is None:
             base = {}
         if not isinstance(base, Mapping):
@@ -434,10 +437,40 @@ class Schema:
         count = math.prod(len(v) for _, v in axes)
         if count > MAX_SWEEP:
             raise InvalidParams("sweep", f"would queue {count} jobs; at most {MAX_SWEEP} at once")
-        jobs = [self.parse({**base, **dict(zip((n for n, _ in axes), combination))})
-                for combination in itertools.product(*(v for _, v in axes))]
-        # values that read the same once checked (5 and 5.0, "gd" and "GD") are one job
+        jobs, used = [], set()
+        for combination in itertools.product(*(v for _, v in axes)):
+            raw = {**base, **dict(zip((n for n, _ in axes), combination))}
+            dropped = self._not_applying(raw)
+            used.update(n for n in raw if n not in dropped)
+            jobs.append(self.parse({k: v for k, v in raw.items() if k not in dropped}))
+        # a value given for a parameter that applies to no job at all is a mistake
+        given = {n for n in [*base, *sweep] if n in self.params}
+        for name in sorted(given - used, key=order.index):
+            param = self.params[name]
+            values = [base[name]] if name in base else []
+            values += sweep.get(name, [])
+            if all(param.parse(name, v) == param.default for v in values):
+                continue  # its default never hurts
+            other, values = next(iter(param.when.items()))
+            raise InvalidParams(name, f"applies only when {other} is "
+                                      f"{' or '.join(str(v) for v in values)}, and no job of "
+                                      f"this sweep has that")
+        # values that read the same once checked (5 and 5.0, "gd" and "GD") are one job,
+        # as are jobs that differ only in a parameter that applies to neither
         return list({json.dumps(j, sort_keys=True): j for j in jobs}.values())
+
+    def _not_applying(self, raw: Mapping[str, Any]) -> set[str]:
+        """The parameters given in `raw` (one job of a sweep) that do not apply
+        with its other values (momentum with adam): left to their defaults. A
+        value that does not parse is kept, for parse to name it."""
+        checked = dict(self.defaults())
+        for name, value in raw.items():
+            if name in self.params:
+                try:
+                    checked[name] = self.params[name].parse(name, value)
+                except InvalidParams:
+                    return set()
+        return {n for n in raw if n in self.params and not self.applies(n, checked)}
 
     def num_epochs(self, params: Mapping[str, Any]) -> int | None:
         return int(params[self.epochs]) if self.epochs else None

@@ -157,3 +157,25 @@ def test_goals_come_from_names_unless_given():
         "min", "min", "min", "min", "max", "max", "max", "max"]
     assert mltrack.Metric("loss", goal="max").goal == "max"
     assert mltrack.Metric("x", primary=True).primary and "time_training" in RESERVED
+
+
+def test_a_sweep_applies_a_parameter_only_where_it_means_something():
+    """Momentum in a sweep over sgd and adam: the sgd jobs get it, the adam job its
+    default, and jobs that then read the same are one (the form's preview counts them)."""
+    from mltrack.params import MNIST
+    jobs = MNIST.expand_sweep({"momentum": 0.9}, {"optimizer": ["sgd", "adam"]})
+    assert [(j["optimizer"], j["momentum"]) for j in jobs] == [("adam", 0.0), ("sgd", 0.9)] \
+        or [(j["optimizer"], j["momentum"]) for j in jobs] == [("sgd", 0.9), ("adam", 0.0)]
+    jobs = MNIST.expand_sweep({}, {"momentum": [0.5, 0.9], "optimizer": ["sgd", "adam"]})
+    assert sorted((j["optimizer"], j["momentum"]) for j in jobs) == [
+        ("adam", 0.0), ("sgd", 0.5), ("sgd", 0.9)]
+    # given where no job of the sweep can use it: still a mistake, named
+    with pytest.raises(mltrack.InvalidParams) as err:
+        MNIST.expand_sweep({"momentum": 0.9}, {"learning_rate": [0.1, 0.01]})
+    assert err.value.field == "momentum" and "no job of this sweep" in str(err.value)
+    # its default never hurts
+    assert len(MNIST.expand_sweep({"momentum": 0.0}, {"learning_rate": [0.1, 0.01]})) == 2
+    # a bad value is still named, whether it applies or not
+    with pytest.raises(mltrack.InvalidParams) as err:
+        MNIST.expand_sweep({"momentum": 5}, {"optimizer": ["sgd", "adam"]})
+    assert err.value.field == "momentum"

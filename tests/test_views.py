@@ -68,7 +68,7 @@ def test_one_tasks_columns_are_its_hyperparameters_and_metrics():
     assert by_id["loss"]["sortingOrder"][0] == "asc"  # a loss: lowest first
     assert by_id["x"]["sortingOrder"][0] == "desc"  # x's goal is max
     assert by_id["lr"]["sortingOrder"][0] == "asc" and by_id["lr"]["headerTooltip"] == "step size"
-    assert by_id["created"]["sort"] == "desc"
+    assert by_id["created"]["initialSort"] == "desc"  # a new task's columns keep the sort
     assert by_id["lr"]["valueFormatter"] and "valueFormatter" not in by_id["method"]
 
 
@@ -292,12 +292,12 @@ def test_mnist_through_the_same_form():
 
 
 @pytest.mark.parametrize("field, value, message", [
-    ("lr", "2", "0.0001 <= lr <= 1"),
+    ("lr", "2", "lr must be at least 0.0001 and at most 1, not 2"),
     ("lr", "fast", "not a number"),
-    ("lr", "", "needs a value"),
+    ("lr", "", "lr needs a value"),
     ("lr", " , ", "needs a value"),
-    ("steps", "2.5", "whole number"),
-    ("steps", "0", "between 1 and 100"),
+    ("steps", "2.5", "steps must be a whole number, not 2.5"),
+    ("steps", "0", "steps must be a whole number from 1 to 100, not 0"),
     ("steps", "9" * 400, "a number of 400 digits"),
     ("x0", "nan", "finite"),
     ("x0", "1e400", "finite"),
@@ -322,9 +322,10 @@ def test_a_parameter_applies_only_when_its_condition_holds():
     on = {**values, "method": ["momentum"], "beta": "0.5"}
     assert form.applies(QUADRATIC, on)["beta"] is True
     assert form.parse_form(QUADRATIC, on)[0][0]["beta"] == 0.5
-    # with both methods it applies to some jobs: a value that is not the default is explained
+    # with both methods it applies to the momentum jobs only (the gd job keeps the default)
     jobs, errors = form.parse_form(QUADRATIC, {**on, "method": ["gd", "momentum"]})
-    assert jobs == [] and "only when method is momentum" in errors["beta"]
+    assert errors == {} and sorted((j["method"], j["beta"]) for j in jobs) == [
+        ("gd", 0.9), ("momentum", 0.5)]
     assert form.when_text(QUADRATIC.params["beta"]) == "only when method is momentum"
     # MNIST's momentum likewise, on sgd and rmsprop
     mnist = form.form_values(MNIST)
@@ -360,3 +361,24 @@ def test_the_log_slider_follows_the_text_when_it_is_one_number(text, position):
 
 def test_the_slider_writes_two_significant_digits():
     assert form.slider_to_text(-2) == "0.01" and form.slider_to_text(-1.3) == "0.05"
+
+
+def test_every_field_error_is_shown_at_once_in_words():
+    values = {**form.form_values(MNIST), "learning_rate": "20", "batch_size": "0",
+              "seed": "1.5", "num_epochs": "many"}
+    jobs, errors = form.parse_form(MNIST, values)
+    assert jobs == [] and errors == {
+        "learning_rate": "learning rate must be above 0 and at most 10, not 20",
+        "batch_size": "batch size must be a whole number from 1 to 8192, not 0",
+        "seed": "seed must be a whole number, not 1.5",
+        "num_epochs": "“many” is not a number"}
+
+
+def test_momentum_in_a_sweep_over_optimizers_applies_to_sgd_only_and_is_counted():
+    values = {**form.form_values(MNIST), "optimizer": ["sgd", "adam"], "momentum": "0.5, 0.9"}
+    jobs, errors = form.parse_form(MNIST, values)
+    assert errors == {}
+    assert sorted((j["optimizer"], j["momentum"]) for j in jobs) == [
+        ("adam", 0.0), ("sgd", 0.5), ("sgd", 0.9)]
+    assert form.preview(len(jobs)) == "This will queue 3 jobs (every combination of the " \
+                                      "listed values)."
