@@ -187,13 +187,16 @@ def test_a_wrong_token_is_403_and_changes_nothing(client, store, path, body, tok
 def test_writes_to_a_job_that_is_not_a_tracked_run_are_404(client, store, path):
     worker_job = store.create(HyperParams())
     store.claim("w")
-    body = {"token": "t", "epoch": 1, "metrics": {"test_accuracy": 1.0}, "status": "done"}
+    tracked_iid, token = start(client, "mnist")  # a real token, of another run
+    body = {"token": token, "epoch": 1, "metrics": {"test_accuracy": 1.0}, "status": "done"}
     keys = {"log": ("token", "epoch", "metrics"), "heartbeat": ("token",),
             "finish": ("token", "status")}[path]
     for iid in (worker_job, "0" * 32, "not-an-iid"):
         r = post(client, f"/runs/{iid}/{path}", {k: body[k] for k in keys})
         assert r.status_code == 404 and r.is_json, iid
     assert store.get(worker_job).status is Status.RUNNING and store.epochs(worker_job) == []
+    r = post(client, f"/runs/{tracked_iid}/{path}", {k: body[k] for k in keys})
+    assert r.status_code == 200  # the same body to its own run is taken
 
 
 BAD_STARTS = [
