@@ -3,7 +3,6 @@ against a real mltrack process with a worker of the sample task: exit status,
 what they print, and what they changed on the server."""
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
@@ -12,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from helpers import REPO, child_env, start_mltrack, wait_for
+from helpers import REPO, child_env, start_mltrack
 from mltrack.__main__ import is_client_command
 from mltrack.cli import parse_value, submit_parser
 from mltrack.client import Client
@@ -153,7 +152,7 @@ def test_ls_lists_in_the_servers_order_with_the_tasks_columns(server, remote):
     assert rows == [r["iid"][:8] for r in remote.records(task="quadratic", sort="loss",
                                                          order="asc", status="done",
                                                          limit=2)]
-    assert f"2 of " in out.stdout and "--limit N for more" in out.stdout
+    assert "2 of " in out.stdout and "--limit N for more" in out.stdout
     out = mltrack("ls", "--q", iids[1][:10], url=server.url)
     assert out.returncode == 0 and iids[1][:8] in out.stdout and iids[0][:8] not in out.stdout
 

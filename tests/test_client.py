@@ -8,7 +8,6 @@ import random
 import socket
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
@@ -18,7 +17,7 @@ import mltrack
 from helpers import REPO, ChildProcess, child_env, start_mltrack, wait_for
 from mltrack.client import Client, ClientError, RunStopped
 from mltrack.params import MNIST, HyperParams
-from sample_tasks import QUADRATIC, quadratic_run
+from sample_tasks import quadratic_run
 
 SAMPLE_TASK = f"{REPO / 'tests' / 'sample_tasks.py'}:TASK"
 
@@ -246,19 +245,12 @@ def test_an_unreachable_mltrack_is_named_in_the_error():
 
 
 @pytest.fixture
-def guarded(store):
-    """The real app with a password, on waitress."""
-    import waitress
-
-    from mltrack.app import create_app
-
-    server = waitress.create_server(create_app(store, password="s3cret"), host="127.0.0.1",
-                                    port=0, threads=2)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.close()
-    thread.join(5)
+def guarded(tmp_path):
+    """A real mltrack with a password (MLTRACK_PASSWORD in its environment)."""
+    app = start_mltrack(tmp_path, "--workers", "0", env={"MLTRACK_PASSWORD": "s3cret"})
+    yield app.url.rstrip("/")
+    app.proc.terminate()
+    app.proc.wait(30)
 
 
 def test_url_and_password_from_the_arguments_or_the_environment(guarded, monkeypatch):
