@@ -789,3 +789,48 @@ def test_a_tracked_schema_is_written_only_over_what_was_read(store):
                                                                        "mine": True}
     store.update_task_entry("script", lambda entry: None)  # nothing to change: no write
     assert json.loads(store.redis.hget(store.keys.tasks, "script"))["mine"] is True
+
+
+def test_tracked_run_writes_survive_lost_replies(redis_server, redis_client):
+    """Through a proxy that drops replies and commands: every tracked run is
+    started once, each epoch recorded once, the schema extended without a
+    loss, and none is failed or lost (as tests/test_lost_replies.py for jobs)."""
+    from lossy_proxy import LossyProxy
+    from mltrack import tracking
+    from test_lost_replies import until_done
+
+    proxy = LossyProxy(redis_server.url.removeprefix("unix://"), drop_reply=0.06,
+                       drop_command=0.02, seed=7)
+    lossy = Store.from_url(proxy.url, prefix="test:")
+    retried, runs = [0], {}
+    try:
+        for n in range(30):
+            iid, token = f"{n:032x}", f"token-{n}"
+            params = {"lr": 0.1 * (n + 1), f"p{n % 5}": n}  # new parameters now and then
+            plans = []
+
+            def extend(entry):
+                plans.append(tracking.plan_run("script", entry, params, {}))
+                return plans[-1].entry
+
+            until_done(lambda: lossy.update_task_entry("script", extend), retried)
+            until_done(lambda: lossy.start_tracked("script", plans[-1].params, plans[-1].goals,
+                                                   lease=60, iid=iid, token=token), retried)
+            for e in (1, 3, 4):
+                until_done(lambda: lossy.log_tracked(iid, token, e, {"loss": 1 / e},
+                                                     {"loss": "min"}), retried)
+                until_done(lambda: lossy.heartbeat_tracked(iid, token, {"done": 1, "total": 2}),
+                           retried)
+            until_done(lambda: lossy.finish_tracked(iid, token, Status.DONE), retried)
+            runs[iid] = params
+    finally:
+        proxy.close()
+    direct = Store(redis_client, prefix="test:")
+    assert direct.counts()["total"] == direct.counts()["done"] == len(runs)
+    for iid in runs:
+        job = direct.get(iid)
+        assert job.status is Status.DONE and job.error is None and job.lost == 0
+        assert [e["epoch"] for e in direct.epochs(iid)] == [1, 3, 4]
+    entry = json.loads(direct.redis.hget(direct.keys.tasks, "script"))
+    assert set(entry["params"]) == {"lr", "p0", "p1", "p2", "p3", "p4"}
+    assert proxy.replies_dropped >= 5 and proxy.commands_dropped >= 2
