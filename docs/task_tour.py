@@ -87,7 +87,8 @@ def main() -> None:
                                                      ".ag-selection-checkbox input").click()
             wait_for(lambda: driver.execute_script(
                 "const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')];"
-                "return g.length == 2 && g.every(p => p.data && p.data.length == 2)"))
+                "return g.length == 2 && g.every(p => p.data && p.data.filter(t => "
+                "t.showlegend !== false && t.legendgroup !== 'line-style').length == 2)"))
             driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"
                                   ".getBoundingClientRect().top + window.scrollY - 60)")
             time.sleep(1)

@@ -158,7 +158,8 @@ def main() -> None:
                                                      ".ag-selection-checkbox input").click()
             wait_for(lambda: driver.execute_script(
                 "const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')];"
-                "return g.length == 2 && g.every(p => p.data && p.data.length == 4)"))
+                "return g.length == 2 && g.every(p => p.data && p.data.filter(t => "
+                "t.showlegend !== false && t.legendgroup !== 'line-style').length == 2)"))
             time.sleep(1)
             driver.save_screenshot(str(DOCS / "dashboard.png"))
             driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"

@@ -210,42 +210,7 @@ def test_chart_groups_follow_the_metrics_charts():
     assert [c for c, _ in charts.chart_groups(QUADRATIC)] == ["loss", "x"]
 
 
-def mnist_epochs(n):
-    return [{"epoch": e, "train_loss": 1 / e, "test_loss": 1.1 / e, "train_accuracy": 90 + e,
-             "test_accuracy": 89 + e, "time_training": e} for e in range(1, n + 1)]
-
-
-def test_charts_overlay_runs_of_a_task_one_chart_per_group():
-    a, b = job(model="mlp"), job(model="cnn", optimizer="sgd", learning_rate=0.1)
-    b.iid = "cd" * 16
-    drawn = charts.run_charts([(a, mnist_epochs(3)), (b, mnist_epochs(2))], SCHEMAS,
-                              lambda j: views.run_label(j, MNIST))
-    assert [key for key, _ in drawn] == ["mnist/loss", "mnist/accuracy"]
-    accuracy = drawn[1][1]
-    assert [len(t.x) for t in accuracy.data] == [3, 3, 2, 2]
-    assert accuracy.data[0].name.startswith("train_accuracy · adam · mlp")
-    assert "sgd · learning_rate 0.1" in accuracy.data[2].name
-    assert list(accuracy.data[1].y) == [90, 91, 92]  # test accuracy
-    assert accuracy.data[0].line.color == accuracy.data[1].line.color  # one colour per run
-    assert accuracy.data[0].line.color != accuracy.data[2].line.color
-    assert accuracy.data[0].line.dash != accuracy.data[1].line.dash  # a style per metric
-    assert accuracy.layout.uirevision == "keep" and accuracy.layout.title.text == "Accuracy"
-    loss = drawn[0][1]
-    assert list(loss.data[1].y) == [1.1, 0.55, 1.1 / 3]
-
-
-def test_runs_of_two_tasks_get_each_their_own_charts():
-    epochs = [{"epoch": 1, "loss": 2.25, "x": 1.5, "time_training": 0.5}]
-    drawn = charts.run_charts([(qjob(), epochs), (job(), mnist_epochs(1)),
-                               (qjob("ef" * 16, lr=0.2), epochs)], SCHEMAS,
-                              lambda j: views.run_label(j, SCHEMAS[j.task]))
-    assert [key for key, _ in drawn] == ["quadratic/loss", "quadratic/x", "mnist/loss",
-                                         "mnist/accuracy"]
-    loss = drawn[0][1]
-    assert len(loss.data) == 2 and loss.layout.title.text == "quadratic · Loss"
-    assert loss.data[0].name.endswith("(cdcdcd)") and loss.data[1].name.endswith("(efefef)")
-    assert loss.data[0].line.color != loss.data[1].line.color
-    assert len(drawn[2][1].data) == 2  # mnist's one run: train and test loss
+# The run view's figures (runs overlaid, legends, groups): tests/test_charts.py
 
 
 # -- the form ------------------------------------------------------------------------------
