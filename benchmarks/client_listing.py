@@ -17,6 +17,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -51,6 +52,8 @@ def serve(redis_url: str) -> tuple[subprocess.Popen, str]:
     for line in proc.stdout:
         found = re.search(r"dashboard at (http://\S+)/", line)
         if found:
+            # keep reading its log, so that a full pipe never blocks it
+            threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
             return proc, found.group(1)
     raise SystemExit("mltrack did not start")
 
