@@ -77,7 +77,9 @@ def install_security(server: Flask, *, password: str | None, loopback_only: bool
                         401, {"WWW-Authenticate": 'Basic realm="mltrack", charset="UTF-8"'})
         if request.path.startswith("/_dash-"):
             request.max_content_length = DASH_MAX_BODY
-        if request.method in _STATE_CHANGING:
+        # a method the path does not take is a 405 (or an unknown path a 404)
+        # from routing, whatever its body
+        if request.method in _STATE_CHANGING and request.routing_exception is None:
             has_body = bool(request.content_length) or "chunked" in (
                 request.headers.get("Transfer-Encoding", "").lower())
             if (request.method != "DELETE" or has_body) and request.mimetype != "application/json":

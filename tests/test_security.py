@@ -177,3 +177,12 @@ def test_drive_by_text_plain_post_changes_nothing(client, store):
     r = client.post("/train", data="model=mlp", content_type="application/x-www-form-urlencoded")
     assert r.status_code == 415
     assert store.counts()["total"] == 0
+
+
+def test_a_method_a_path_does_not_take_is_405_whatever_its_body(client):
+    # the JSON-only rule guards the routes that change state; a method no
+    # route takes is routing's answer (it was 415 before)
+    r = client.put("/health", data="x", content_type="text/plain")
+    assert r.status_code == 405 and "error" in r.get_json()
+    r = client.post("/train", data="x", content_type="text/plain")
+    assert r.status_code == 415
