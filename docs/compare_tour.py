@@ -42,6 +42,8 @@ def pick(driver, selector: str, text: str) -> None:
 
 
 def tick(driver, iids: list[str]) -> None:
+    driver.execute_script("window.scrollTo(0, 0)")  # the table under the sticky header
+    time.sleep(0.5)
     for iid in iids:
         driver.find_element(By.CSS_SELECTOR, f"#jobs-grid .ag-row[row-id='{iid}'] "
                                              ".ag-selection-checkbox input").click()

@@ -253,7 +253,8 @@ def compare_tables(runs: list[tuple[Job, list]], schemas: dict[str, Schema],
                    names: dict[str, str], options: dict[str, Any]) -> list[html.Div]:
     """Per task, a table of its shown runs: the hyperparameters that differ (all
     of them with the toggle), each metric's final and best value (the best run's
-    in bold), the best epoch by the primary metric; grouped, a table per value."""
+    in bold), the primary metric first with the best epoch by it; grouped, a
+    table per value."""
     if len(runs) < 2 and not options.get("all_params"):
         return []  # one run: its details below say it all
     colours = {job.iid: n for n, (job, _) in enumerate(runs)}
@@ -277,10 +278,12 @@ def compare_tables(runs: list[tuple[Job, list]], schemas: dict[str, Schema],
                      *(html.Th(views.header_name(p), rowSpan=2, className="param",
                                title=getattr(schema.params.get(p), "help", "") or None)
                        for p in params),
-                     *(html.Th(views.header_name(m.name), colSpan=2, className="metric",
-                               title=f"{m.goal} is best" + (" (primary)" if m.primary else ""))
-                       for m in metrics),
-                     html.Th("best epoch", rowSpan=2, title=f"by {schema.primary.name}")]),
+                     *(part for m in metrics for part in (
+                         html.Th(views.header_name(m.name), colSpan=2, className="metric",
+                                 title=f"{m.goal} is best" + (" (primary)" if m.primary else "")),
+                         # beside the primary metric, so it shows without scrolling
+                         html.Th("best epoch", rowSpan=2, title=f"by {m.name}")
+                     )[:2 if m.primary else 1])]),
             html.Tr([html.Th(w, className="sub") for _ in metrics for w in ("final", "best")]),
         ])
         rows = []
@@ -298,7 +301,9 @@ def compare_tables(runs: list[tuple[Job, list]], schemas: dict[str, Schema],
                     value = s[m.name][which]
                     top = value is not None and value == best[m.name][k] and len(task_runs) > 1
                     cells.append(html.Td(_number(value), className="num best" if top else "num"))
-            cells.append(html.Td(str(s[schema.primary.name]["best_epoch"] or ""), className="num"))
+                if m.primary:
+                    cells.append(html.Td(str(s[m.name]["best_epoch"] or ""),
+                                         className="num best-epoch"))
             rows.append(html.Tr(cells))
         title = f"{task}: " if len(by_task) > 1 else ""
         if options.get("all_params"):

@@ -233,7 +233,7 @@ def test_the_compare_view_shows_what_differs_and_groups_by_a_parameter(dash_duo,
     assert compare_headers(dash_duo) == ["learning rate", "num epochs", "seed"]
     rows = compare_rows(dash_duo)
     # per run: its parameters, test accuracy final and best, ..., the best epoch
-    assert sorted((r[2:5], r[5:7], r[-1]) for r in rows) == [
+    assert sorted((r[2:5], r[5:7], r[7]) for r in rows) == [
         (["0.01", "3", "1"], ["97", "97"], "3"), (["0.01", "3", "2"], ["98", "98"], "3"),
         (["0.1", "4", "1"], ["95", "95"], "4")]
     bold = dash_duo.driver.execute_script(
