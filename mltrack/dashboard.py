@@ -16,6 +16,9 @@ columns follow the task filter, the run view draws each task's chart groups.
 from __future__ import annotations
 
 import json
+import threading
+import uuid
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +35,7 @@ from mltrack.store import IllegalTransition, InvalidValue, JobNotFound, Status, 
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
+MAX_TOKENS = 10_000  # form states remembered as queued
 CHART_OPTIONS = getattr(run_view, "CHART_OPTIONS", "chart-options")  # "runs" owns the store
 NO_ROWS = "No experiments to show: queue one on the left, or clear the filters."
 _ASSETS = Path(__file__).parent / "assets"
@@ -111,11 +115,15 @@ def _form(schemas: dict[str, Schema]) -> html.Div:
         html.P(form.SWEEP_HINT, className="field-hint sweep-hint"),
         html.Div(form_fields(schemas.get(MNIST.name, MNIST)), id="form-fields",
                  className="form-fields"),
-        html.Div(id="form-error", className="field-error"),
-        html.Div(id="sweep-preview", className="sweep-preview"),
-        html.Button("Queue 1 job", id="submit", className="button primary", n_clicks=0),
-        html.Div(id="submit-result", className="submit-result"),
+        # kept at the bottom of the form's view, however long the form
+        html.Div([
+            html.Div(id="form-error", className="field-error"),
+            html.Div(id="sweep-preview", className="sweep-preview"),
+            html.Button("Queue 1 job", id="submit", className="button primary", n_clicks=0),
+            html.Div(id="submit-result", className="submit-result"),
+        ], className="form-submit"),
         dcc.Store(id="form-fill"),  # a run to fill the form with (clone)
+        dcc.Store(id="form-token"),  # one per state of the form: queued once
     ], className="card form-card")
 
 
@@ -136,15 +144,10 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                      title="conditions on metrics, comma-separated: test accuracy > 97, "
                            "best loss < 0.5 (a run without a value yet is left out)",
                      className="where-filter"),
-            html.Span(id="match-count", className="match-count"),
-            html.Details([
-                html.Summary("Columns", className="button"),
-                dcc.Checklist(id="column-chooser", className="column-chooser-list"),
-            ], className="column-chooser"),
-            dcc.Store(id="column-choice", storage_type="local"),
         ], className="toolbar"),
         html.Div([
-            dcc.Checklist(id="all-matching", options=[{"label": "all matching",
+            html.Span(id="match-count", className="match-count"),
+            dcc.Checklist(id="all-matching", options=[{"label": "act on all matching",
                                                        "value": "all"}],
                           value=[], inline=True, className="checklist all-matching"),
             html.Span(id="ticked-count", className="ticked-count"),
@@ -155,6 +158,11 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                             disabled=True),
                 html.Button("Clone", id="action-clone", className="button", disabled=True),
                 html.Button("Retry", id="action-retry", className="button", disabled=True),
+                html.Details([
+                    html.Summary("Columns", className="button"),
+                    dcc.Checklist(id="column-chooser", className="column-chooser-list"),
+                ], className="column-chooser"),
+                dcc.Store(id="column-choice", storage_type="local"),
             ], className="actions"),
         ], className="toolbar action-bar"),
         html.Div(id="where-error", className="field-error"),
@@ -180,7 +188,7 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
         dcc.ConfirmDialog(id="confirm-cancel"),
         dcc.ConfirmDialog(id="confirm-delete"),
         dcc.ConfirmDialog(id="confirm-retry"),
-    ], className="card table-card")
+    ], className="card table-card", id="experiments")
 
 
 def _schemas_for_page(store: Store) -> dict[str, Schema]:
@@ -203,7 +211,17 @@ def layout(store: Store) -> html.Div:
         ], className="header"),
         html.Main([
             _form(schemas),
-            html.Div([_table(schemas), run_view.layout()], className="main-column"),
+            html.Div([
+                # one click to either part, the page never scrolled past the table by hand
+                html.Nav([
+                    html.A("Experiments", href="#experiments", id="tab-table",
+                           className="view-tab"),
+                    html.A(["Runs", html.Span(id="tab-runs-count", className="tab-count")],
+                           href="#runs", id="tab-runs", className="view-tab"),
+                ], className="view-tabs"),
+                _table(schemas),
+                html.Div(run_view.layout(), id="runs", className="runs-anchor"),
+            ], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
         dcc.Location(id="url", refresh=False),
@@ -322,13 +340,14 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             if (not isinstance(exponent, (int, float)) or isinstance(exponent, bool)
                     or not low <= exponent <= high):
                 raise PreventUpdate  # not a position of the slider
-            return no_update, form.slider_to_text(exponent)
+            return no_update, form.slider_into_text(exponent, text)
         position = form.text_to_slider(text, low, high)
         return (no_update if position is None else position), no_update
 
     @app.callback(Output(FIELD_ERRORS, "children"), Output(FIELDS, "className"),
                   Output("form-error", "children"), Output("sweep-preview", "children"),
                   Output("submit", "children"), Output("submit", "disabled"),
+                  Output("form-token", "data"),
                   Input(PARAMS, "value"), Input("form-task", "value"))
     def check_form(_values, task):
         schema = _schema(store, task)
@@ -340,27 +359,51 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         field_errors = [errors.get(spec["id"]["field"], "") for spec in ctx.outputs_list[0]]
         classes = [_field_class(schema.params.get(spec["id"]["field"]),
                                 on.get(spec["id"]["field"], True)) for spec in ctx.outputs_list[1]]
+        token = uuid.uuid4().hex  # a new state of the form: it may be queued (once)
         if errors:
-            return field_errors, classes, errors.get(form.FORM_ERROR, ""), "", "Queue jobs", True
+            return (field_errors, classes, errors.get(form.FORM_ERROR, ""), "", "Queue jobs",
+                    True, token)
         n = len(jobs)
         return (field_errors, classes, "", form.preview(n),
-                f"Queue {n} job{'s' if n != 1 else ''}", False)
+                f"Queue {n} job{'s' if n != 1 else ''}", False, token)
+
+    # A form is queued once: the button says so until the form changes, and a
+    # second click that left before the first answer is refused by its token.
+    queued_tokens: OrderedDict[str, None] = OrderedDict()
+    tokens_lock = threading.Lock()
+
+    def first_use(token: Any) -> bool:
+        if not (isinstance(token, str) and len(token) == 32):
+            return True  # a page that sends none (an older one): as before
+        with tokens_lock:
+            if token in queued_tokens:
+                return False
+            queued_tokens[token] = None
+            while len(queued_tokens) > MAX_TOKENS:
+                queued_tokens.popitem(last=False)
+            return True
 
     @app.callback(Output("submit-result", "children"), Output("grid-version", "data"),
+                  Output("submit", "children", allow_duplicate=True),
+                  Output("submit", "disabled", allow_duplicate=True),
                   Input("submit", "n_clicks"), State(PARAMS, "value"),
                   State("form-task", "value"), State("grid-version", "data"),
-                  prevent_initial_call=True)
-    def submit(_clicks, _values, task, version):
+                  State("form-token", "data"), prevent_initial_call=True)
+    def submit(_clicks, _values, task, version, token):
         schema = _schema(store, task)
         values = form.form_inputs(ctx.states_list[0], task) if schema else None
         if values is None or set(values) != set(schema.params):
-            return "The form is changing task; try again.", no_update
+            return "The form is changing task; try again.", no_update, no_update, no_update
         jobs, errors = form.parse_form(schema, values)
         if errors:
-            return "Fix the fields marked in red first.", no_update
+            return "Fix the fields marked in red first.", no_update, no_update, no_update
+        if not first_use(token):
+            return ("Already queued: change the form to queue more.", no_update,
+                    no_update, True)
         iids = store.create_many(jobs, schema=schema)
-        return (f"Queued {len(iids)} {schema.name} job{'s' if len(iids) != 1 else ''}.",
-                views.next_version(version))
+        n = len(iids)
+        return (f"Queued {n} {schema.name} job{'s' if n != 1 else ''}.",
+                views.next_version(version), f"Queued {n} job{'s' if n != 1 else ''} ✓", True)
 
     # -- the table -----------------------------------------------------------------------
     def view_of(status: Any, text: Any, task: Any, where: Any, read: Any
@@ -501,6 +544,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         Input("where-filter", "value"), Input("rows-read", "data"),
         Input(run_view.TICKED, "data"),
         *([Input(CHART_OPTIONS, "data")] if chart_options else []), prevent_initial_call=True)
+
+    app.clientside_callback(
+        "function(ticked) { return ticked && ticked.length ? ' · ' + ticked.length : ''; }",
+        Output("tab-runs-count", "children"), Input(run_view.TICKED, "data"))
 
     # -- actions -----------------------------------------------------------------------
     FILTERS = [State("all-matching", "value"), State("status-filter", "value"),

@@ -53,16 +53,35 @@ def slider_to_text(exponent: float) -> str:
     return f"{10 ** exponent:.2g}"
 
 
+def _last_item(text: Any) -> str | None:
+    """The last value of a field's text (one value, or the last of a list)."""
+    if not isinstance(text, str):
+        return None
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return items[-1] if items else None
+
+
 def text_to_slider(text: Any, low: int, high: int) -> float | None:
-    """The slider position for a typed value, or None if it is no single
-    positive number (a list, a typo, 10**400: then the text is the truth)."""
+    """The slider position for a typed value (the last one of a list: the one
+    being typed), or None if it is no positive number (a typo, 10**400: then
+    the text is the truth)."""
     try:
-        value = float(text)
+        value = float(_last_item(text))  # type: ignore[arg-type]
     except (TypeError, ValueError, OverflowError):
         return None
     if not 0 < value < math.inf:
         return None
     return max(float(low), min(float(high), round(math.log10(value), 1)))
+
+
+def slider_into_text(exponent: float, text: Any) -> str:
+    """The text after the slider moved: its value, or in a list the last value
+    replaced (the others of a sweep stay as typed)."""
+    value = slider_to_text(exponent)
+    if not isinstance(text, str):
+        return value
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    return ", ".join([*items[:-1], value]) if len(items) > 1 else value
 
 
 def number_text(value: float) -> str:

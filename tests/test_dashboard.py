@@ -122,6 +122,8 @@ def value(dash_duo, selector: str):
 
 def type_into(dash_duo, selector: str, text: str):
     box = dash_duo.find_element(selector)
+    # in the middle of its scroll area, as a user scrolls to it (not under the sticky submit)
+    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
     dash_duo.clear_input(box)
     box.send_keys(text)
 
@@ -1048,3 +1050,19 @@ def test_a_url_may_say_anything(app, client, store, search):
         restored = answer["restore"]["data"]
         assert restored["order"] is None and len(restored["ticked"]) <= 1
         assert len(answer["text-filter"]["value"]) <= views.MAX_TEXT
+
+
+def test_a_form_state_is_queued_once_even_by_clicks_sent_before_the_first_answer(app, client,
+                                                                                  store):
+    """Two submits of the same form state (its token): the second queues nothing."""
+    values = {**form.form_values(MNIST), "seed": "1, 2"}
+    body = form_body(app, "submit-result", "mnist", values)
+    body["state"][-1]["value"] = "a" * 32  # the form's token, as check_form gave it
+    first, second = call(client, body), call(client, body)
+    assert first.json["response"]["submit-result"]["children"] == "Queued 2 mnist jobs."
+    assert second.json["response"]["submit-result"]["children"] == (
+        "Already queued: change the form to queue more.")
+    assert "grid-version" not in second.json["response"] and store.counts()["total"] == 2
+    body["state"][-1]["value"] = "b" * 32  # the form changed: a new token
+    assert call(client, body).json["response"]["submit-result"]["children"] == (
+        "Queued 2 mnist jobs.")

@@ -319,9 +319,16 @@ def test_form_inputs_take_only_the_widgets_of_the_task():
 
 @pytest.mark.parametrize("text, position", [("0.01", -2.0), ("1e-9", -4.0), ("10", 0.0),
                                             ("0.05", -1.3), ("nan", None), ("-1", None),
-                                            ("0.1, 0.2", None), ([0.1], None), ("1e400", None)])
-def test_the_log_slider_follows_the_text_when_it_is_one_number(text, position):
+                                            ("0.1, 0.01", -2.0), ("0.1, 0.01,", -2.0),
+                                            ("0.1, x", None), ([0.1], None), ("1e400", None)])
+def test_the_log_slider_follows_the_text_and_the_last_value_of_a_list(text, position):
     assert form.text_to_slider(text, -4, 0) == position
+
+
+def test_the_slider_moves_the_last_value_of_a_list_only():
+    assert form.slider_into_text(-3, "0.1, 0.01") == "0.1, 0.001"
+    assert form.slider_into_text(-3, "0.1,0.01, ") == "0.1, 0.001"
+    assert form.slider_into_text(-3, "0.01") == "0.001" and form.slider_into_text(-3, None) == "0.001"
 
 
 def test_the_slider_writes_two_significant_digits():
