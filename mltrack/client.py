@@ -42,6 +42,8 @@ RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created
                  "runtime", "traceback", "in_update")
 _TIMES = ("created", "started", "finished")
 _MISSING = object()
+# Delays before a tracked run's log or finish is sent again when no answer came.
+RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,11 @@ class Client:
             raise ClientError(f"{method} {url}: {exc}", url=url) from None
         except TypeError as exc:  # a value json cannot write (a set, an object)
             raise ClientError(f"body: {exc}", field="body", url=url) from None
+        expected = response.headers.get("Content-Length", "")
+        if expected.isdigit() and len(response.content) < int(expected):
+            response.close()
+            raise ClientError(f"the answer of mltrack at {self.url} to {method} {path} was cut "
+                              "off", url=url)
         try:
             body = response.json()
         except ValueError:
@@ -411,17 +418,26 @@ class TrackedRun:
             log.warning("run %s: could not record its failure: %s", self.iid, finish_error)
         return False
 
-    def _send(self, what: str, body: dict[str, Any],
-              session: requests.Session | None = None) -> Any:
-        try:
-            return self.client.request("POST", f"/runs/{self.iid}/{what}", json=body,
-                                       session=session)
-        except ClientError as exc:
-            if exc.status in (404, 409, 410):
-                self._stop(exc.message)
-                raise RunStopped(f"run {self.iid} was stopped by mltrack: {exc.message}",
-                                 exc.status, exc.field, exc.url) from None
-            raise
+    def _send(self, what: str, body: dict[str, Any], session: requests.Session | None = None,
+              resend: Sequence[float] = RESEND_DELAYS) -> Any:
+        """POST to the run's route. An answer that never came is sent again
+        after each of `resend`'s delays: a log or finish that the server got
+        twice records once (the same epoch with the same metrics, the same
+        status), so a network blip does not end the script's training."""
+        for delay in (*resend, None):
+            try:
+                return self.client.request("POST", f"/runs/{self.iid}/{what}", json=body,
+                                           session=session)
+            except ClientError as exc:
+                if exc.status in (404, 409, 410):
+                    self._stop(exc.message)
+                    raise RunStopped(f"run {self.iid} was stopped by mltrack: {exc.message}",
+                                     exc.status, exc.field, exc.url) from None
+                if exc.status is not None or delay is None:
+                    raise
+                log.warning("run %s: %s got no answer (%s); sending it again", self.iid, what,
+                            exc.message)
+                time.sleep(delay)
 
     def _stop(self, reason: str) -> None:
         if not self._stopped.is_set():
@@ -436,8 +452,8 @@ class TrackedRun:
             body: dict[str, Any] = {"token": self._token}
             if self._progress is not None:
                 body["progress"] = self._progress
-            try:
-                self._send("heartbeat", body, session=self._beat_session)
+            try:  # no resending: the next beat comes soon enough
+                self._send("heartbeat", body, session=self._beat_session, resend=())
             except RunStopped:
                 return
             except Exception as exc:  # unreachable for a moment: the next beat may pass

@@ -8,6 +8,7 @@ import random
 import socket
 import subprocess
 import sys
+import threading
 import time
 
 import pytest
@@ -359,6 +360,80 @@ def test_a_run_cancelled_from_the_api_stops_the_script(remote):
     assert after_block == ["reached"]
     record = remote.status(run.iid)
     assert record["status"] == "cancelled" and record["in_update"]["epoch"] == [1]
+
+
+class LossyHttpProxy:
+    """A TCP proxy in front of mltrack that, once `lossy` is set, throws away
+    every `every`-th piece of an answer and closes the connection: the server
+    did the request, the client never hears so, or hears half (a network
+    blip). Counted, not random: never two answers in a row, so the test
+    cannot fail by bad luck."""
+
+    def __init__(self, upstream_port: int, every: int = 3):
+        self.upstream_port, self.every = upstream_port, every
+        self.lossy = False
+        self.pieces = self.dropped = 0
+        self.lock = threading.Lock()
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def close(self) -> None:
+        self.listener.close()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self.listener.accept()
+            except OSError:
+                return
+            server = socket.create_connection(("127.0.0.1", self.upstream_port))
+            threading.Thread(target=self._pump, args=(client, server, False), daemon=True).start()
+            threading.Thread(target=self._pump, args=(server, client, True), daemon=True).start()
+
+    def _drop(self) -> bool:
+        with self.lock:
+            self.pieces += 1
+            if self.pieces % self.every:
+                return False
+            self.dropped += 1
+            return True
+
+    def _pump(self, source, sink, replies: bool) -> None:
+        try:
+            while data := source.recv(65536):
+                if replies and self.lossy and self._drop():
+                    break
+                sink.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for s in (source, sink):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+
+
+def test_a_tracked_run_resends_what_got_no_answer_and_records_each_epoch_once(server,
+                                                                             remote):
+    port = int(server.url.rstrip("/").rsplit(":", 1)[1])
+    proxy = LossyHttpProxy(port)
+    try:
+        with Client(proxy.url) as lossy:
+            run = lossy.start_run(task="track-lossy", hyper_params={"lr": 0.1}, lease=30)
+            proxy.lossy = True  # from here on, answers get lost (not POST /runs': not resent)
+            with run:
+                for epoch in range(1, 13):
+                    run.log(epoch, {"loss": 1.0 / epoch})
+        assert proxy.dropped >= 3  # the blips happened
+    finally:
+        proxy.close()
+    record = remote.status(run.iid)
+    assert record["status"] == "done"
+    assert record["in_update"]["epoch"] == list(range(1, 13))
+    assert record["in_update"]["loss"] == [pytest.approx(1.0 / e) for e in range(1, 13)]
 
 
 TRACKED_SCRIPT = """
