@@ -513,3 +513,42 @@ def test_the_mnist_task_trains_with_its_workers_share_of_the_cores(monkeypatch, 
     thread.join(30)
     assert seen == {"threads": 1}
     assert torch.get_num_threads() == before  # the main thread's is its own
+
+
+def test_a_one_cycle_run_taken_over_after_a_kill_follows_the_uninterrupted_curve(
+        store, monkeypatch):
+    """The MNIST task on a small synthetic set (CPU, fp32): the first worker
+    stops answering after epoch 2, the next resumes from its checkpoint, and
+    the recorded curve is the one a run without the break draws."""
+    from mltrack import mnist
+    from mltrack.mnist_task import TASK
+    from test_mnist import synthetic_arrays
+
+    tiny = mnist.MnistData.from_arrays(*synthetic_arrays())
+    monkeypatch.setattr(mnist, "load_mnist", lambda root, device: tiny)
+    monkeypatch.setattr(mnist, "fast_precision", lambda device: "fp32")
+    # a rate low enough that the loss is still far from 0 after 4 epochs
+    params = HyperParams(model="mlp", num_epochs=4, batch_size=64, learning_rate=0.0003,
+                         lr_schedule="onecycle", seed=4)
+    whole = mnist.fit(params, tiny, precision="fp32")
+    iid = store.create(params)
+    config = WorkerConfig(lease=1.0, idle_poll=0.02, checkpoint_every=0)
+    gate = threading.Event()
+    old = Worker(store, TASK, name="old", config=config, device="cpu")
+    record = old._record
+    old._record = lambda job, values, ckpt: (record(job, values, ckpt),
+                                             values["epoch"] == 2 and gate.wait(20))
+    old._heartbeat = lambda job: None  # a killed process beats no more
+    thread = threading.Thread(target=old.run_once, daemon=True)
+    thread.start()
+    wait_for(lambda: store.get(iid).epochs_done == 2, timeout=60)
+    assert store.reap(now=time.time() + 60) == {iid: Status.WAITING}
+    Worker(store, TASK, name="new", config=config, device="cpu").run_once()
+    gate.set()
+    thread.join(30)
+    assert store.get(iid).status is Status.DONE and store.get(iid).attempts == 2
+    recorded = store.epochs(iid)
+    assert [e["epoch"] for e in recorded] == [1, 2, 3, 4]
+    for kept, reference in zip(recorded, whole.epochs):
+        assert kept["test_loss"] == pytest.approx(reference["test_loss"], rel=1e-5)
+        assert kept["train_accuracy"] == pytest.approx(reference["train_accuracy"], rel=1e-5)
