@@ -42,6 +42,7 @@ RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created
                  "runtime", "traceback", "in_update")
 _TIMES = ("created", "started", "finished")
 _MISSING = object()
+WAIT_BATCH = 25  # jobs whose status `wait` reads per round
 # Delays before a tracked run's log or finish is sent again when no answer came.
 RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0)
 
@@ -233,9 +234,15 @@ class Client:
                                       f"finished: {', '.join(left[:5])}")
                 time.sleep(poll if deadline is None
                            else max(0.0, min(poll, deadline - time.monotonic())))
-                for iid, record in records.items():
-                    if record["status"] not in TERMINAL:
-                        records[iid] = self.status(iid)
+                # At most WAIT_BATCH status calls a round, taking turns: a sweep of
+                # 1,000 jobs must not cost the server 1,000 requests a second.
+                unfinished = [i for i, r in records.items() if r["status"] not in TERMINAL]
+                turn = unfinished[:WAIT_BATCH]
+                for iid in turn:
+                    records[iid] = self.status(iid)
+                # the ones just read go to the back of the line
+                for iid in turn:
+                    records[iid] = records.pop(iid)
         finally:
             if bar is not None:
                 bar.close()

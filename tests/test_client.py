@@ -93,6 +93,18 @@ def test_submit_sweep_wait_history_on_a_real_worker(remote, capsys):
     assert status["status"] == "done" and status["in_update"]["epoch"] == [1, 2, 3]
 
 
+def test_wait_for_more_jobs_than_it_reads_a_round(remote):
+    from mltrack.client import WAIT_BATCH
+
+    n = WAIT_BATCH + 7
+    x0s = [round(-9 + 18 * k / n, 3) for k in range(n)]  # within x0's bounds, -10..10
+    iids = remote.sweep({"steps": 1}, {"x0": x0s}, task="quadratic")
+    records = remote.wait(iids, timeout=120, poll=0.05, progress=False)
+    assert [r["iid"] for r in records] == iids
+    assert {r["status"] for r in records} == {"done"}
+    assert [r["hyper_params"]["x0"] for r in records] == x0s
+
+
 def test_wait_gives_up_after_its_timeout_naming_the_jobs(api, live_app):
     client = api
     iid = client.submit({"model": "mlp"})  # no worker here: it waits for ever
