@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from mltrack import Client
+from mltrack import Client, ClientError
 from mltrack.params import FAST_PRESET
 from mltrack.settings import default_data_dir
 
@@ -43,6 +43,14 @@ def start(data_dir: Path, device: str) -> tuple[subprocess.Popen, str]:
     raise SystemExit("mltrack did not start")
 
 
+def stop(client: Client, iid: str) -> None:
+    try:
+        client.cancel(iid)
+    except ClientError as exc:
+        if exc.status != 409:  # 409: it ended already
+            raise
+
+
 def time_to_target(client: Client, params: dict, timeout: float) -> tuple[float | None, int]:
     """(seconds from submit to the first epoch >= TARGET or None, epochs it took)."""
     started = time.perf_counter()
@@ -54,12 +62,12 @@ def time_to_target(client: Client, params: dict, timeout: float) -> tuple[float 
                        None)
         if reached is not None:
             elapsed = time.perf_counter() - started
-            client.cancel(iid)
+            stop(client, iid)
             return elapsed, reached
         if record["status"] in ("done", "failed", "cancelled"):
             return None, len(accuracies)
         time.sleep(0.05)
-    client.cancel(iid)
+    stop(client, iid)
     return None, 0
 
 
