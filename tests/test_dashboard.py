@@ -91,6 +91,7 @@ def toggle_column(dash_duo, field: str):
     if not dash_duo.driver.find_elements(By.CSS_SELECTOR, ".column-chooser[open]"):
         dash_duo.find_element(".column-chooser summary").click()
     dash_duo.find_element(f"#column-chooser input[value='{field}']").click()
+    dash_duo.find_element(".column-chooser summary").click()  # closed again
 
 
 def open_dashboard(dash_duo, url):
@@ -99,9 +100,20 @@ def open_dashboard(dash_duo, url):
     dash_duo.wait_for_element("#jobs-grid")
 
 
+def in_view(dash_duo, element):
+    """Scroll the form (not the page) so that `element` sits in its middle, as a user
+    scrolls to a field: not under the form's sticky submit."""
+    dash_duo.driver.execute_script("""
+        const e = arguments[0], card = e.closest('.form-card');
+        if (!card) { return; }
+        const r = e.getBoundingClientRect(), c = card.getBoundingClientRect();
+        card.scrollTop += (r.top + r.bottom) / 2 - (c.top + c.bottom) / 2;""", element)
+    return element
+
+
 def choose(dash_duo, selector: str, *texts: str):
     """Click the options `texts` of a dropdown (a multi-select toggles each), then close it."""
-    dash_duo.find_element(selector).click()
+    in_view(dash_duo, dash_duo.find_element(selector)).click()
     for text in texts:
         menu = dash_duo.wait_for_element(".dash-dropdown-options")
         options = [o for o in menu.find_elements(By.CSS_SELECTOR, ".dash-dropdown-option")
@@ -121,9 +133,7 @@ def value(dash_duo, selector: str):
 
 
 def type_into(dash_duo, selector: str, text: str):
-    box = dash_duo.find_element(selector)
-    # in the middle of its scroll area, as a user scrolls to it (not under the sticky submit)
-    dash_duo.driver.execute_script("arguments[0].scrollIntoView({block: 'center'});", box)
+    box = in_view(dash_duo, dash_duo.find_element(selector))
     dash_duo.clear_input(box)
     box.send_keys(text)
 
@@ -168,7 +178,8 @@ def test_submit_a_job_through_the_form_and_see_it_in_the_table(dash_duo, live_ap
     assert job.task == "mnist"
     rows = wait_for(lambda: grid_rows(dash_duo))
     assert rows[0]["row-id"] == job.iid and rows[0]["status"].lower() == "waiting"
-    assert rows[0]["epochs"] == "0/2"
+    toggle_column(dash_duo, "epochs")  # among the columns the chooser keeps at first
+    wait_for(lambda: grid_rows(dash_duo)[0].get("epochs") == "0/2")
     dash_duo.wait_for_contains_text("#count-waiting", "1")
 
 
@@ -371,7 +382,8 @@ def test_a_sweep_of_the_users_task_from_the_browser(dash_duo, live_app, store, q
     choose(dash_duo, "#form-task", "quadratic")
     dash_duo.wait_for_element(param("quadratic", "x0"))
     type_into(dash_duo, param("quadratic", "lr"), "0.1, 0.2, 0.3")
-    dash_duo.find_element(param("quadratic", "noisy") + " input[value='true']").click()
+    in_view(dash_duo, dash_duo.find_element(param("quadratic", "noisy")
+                                            + " input[value='true']")).click()
     type_into(dash_duo, param("quadratic", "steps"), "4")
     dash_duo.wait_for_contains_text("#sweep-preview", "This will queue 6 jobs")
     dash_duo.wait_for_text_to_equal("#submit", "Queue 6 jobs")
@@ -542,7 +554,8 @@ def test_clone_in_the_page_keeps_full_precision_and_the_page_passes_the_guard(
     choose(dash_duo, "#form-task", "quadratic")
     dash_duo.wait_for_element(param("quadratic", "x0"))
     choose(dash_duo, param("quadratic", "method"), "momentum")
-    dash_duo.find_element(param("quadratic", "noisy") + " input[value='true']").click()
+    in_view(dash_duo, dash_duo.find_element(param("quadratic", "noisy")
+                                            + " input[value='true']")).click()
     type_into(dash_duo, param("quadratic", "x0"), "1, 2")
     dash_duo.wait_for_contains_text("#sweep-preview", "This will queue 8 jobs")
     choose(dash_duo, "#task-filter", "quadratic")

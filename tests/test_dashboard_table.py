@@ -112,7 +112,8 @@ def test_the_header_counts_change_with_the_table_not_a_refresh_later(dash_duo, l
     select_row(dash_duo, iid)
     wait_for(lambda: button_enabled(dash_duo, "cancel"))
     confirm(dash_duo, "cancel")
-    wait_for(lambda: grid_rows(dash_duo)[0]["status"].lower() == "cancelled", timeout=10)
+    wait_for(lambda: [r["status"].lower() for r in grid_rows(dash_duo)][:1] == ["cancelled"],
+             timeout=10)
     dash_duo.wait_for_text_to_equal("#count-waiting", "5 waiting", timeout=5)
     dash_duo.wait_for_text_to_equal("#count-cancelled", "1 cancelled", timeout=5)
 

@@ -115,3 +115,10 @@ window.mltrack.writeUrl = function (status, text, task, where, read, ticked, cha
   }
   return query;
 };
+
+// The column chooser closes when the user clicks elsewhere, as a menu does.
+document.addEventListener('click', function (event) {
+  document.querySelectorAll('.column-chooser[open]').forEach(function (menu) {
+    if (!menu.contains(event.target)) { menu.removeAttribute('open'); }
+  });
+});
