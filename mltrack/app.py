@@ -1,7 +1,8 @@
 """The web application: a Flask server carrying the Dash dashboard and the REST API."""
 from __future__ import annotations
 
-from flask import Flask, Request, request
+from flask import Flask, Request, Response, request
+from flask_compress import Compress
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
 from mltrack.api import json_http_error, register_api
@@ -26,6 +27,7 @@ def create_app(store: Store, *, password: str | None = None,
     server.url_map.strict_slashes = False
     install_security(server, password=password, loopback_only=loopback_only)
     register_api(server, store)
+    _compress_and_cache(server)
     dash_app = create_dashboard(server, store)
     guard_dash_routes(server, dash_app)
     _only_known_paths(server)
@@ -66,3 +68,30 @@ def _only_known_paths(server: Flask) -> None:
         if not _route_methods(server, request):
             return json_http_error(NotFound(f"no route {request.path}"))
         return json_http_error(exc)
+
+
+# What the browser may get compressed: the page, its scripts and styles, every JSON
+# answer (Dash's callbacks too). Images and the checkpoint download are left alone.
+COMPRESSED_TYPES = ["text/html", "text/css", "text/plain", "text/csv", "application/json",
+                    "application/javascript", "text/javascript", "image/svg+xml"]
+YEAR = 365 * 24 * 3600
+
+
+def _compress_and_cache(server: Flask) -> None:
+    """Compress answers the browser asks gzip or brotli for (the dashboard's 8 MB
+    of JavaScript is ~2 MB so), and let it keep the page's own static files for a
+    year: Dash names them with a fingerprint (`?m=<mtime>` for /assets/, a version
+    in the path for its component suites, which Dash already marks so), so a new
+    version is a new URL. Streamed answers (the CSV export) stay streamed."""
+    server.config.update(COMPRESS_MIMETYPES=COMPRESSED_TYPES, COMPRESS_ALGORITHM=["br", "gzip"],
+                         COMPRESS_MIN_SIZE=1024, COMPRESS_STREAMS=False, COMPRESS_BR_LEVEL=5)
+    Compress(server)
+
+    @server.after_request
+    def cache_fingerprinted_assets(response: Response) -> Response:
+        if (request.path.startswith("/assets/") and request.args.get("m")
+                and response.status_code == 200):
+            response.cache_control.public = True
+            response.cache_control.max_age = YEAR
+            response.cache_control.no_cache = None
+        return response
