@@ -7,7 +7,9 @@ the page `--repeat` times with an empty cache (a fresh browser) and once more
 warm (the same browser, loading again), over an emulated network (`--mbps`
 down, `--rtt` ms round trip; 0 for none), and reads the Performance API:
 bytes over the wire (transferSize), bytes once decoded, and the time from
-navigation start to the first row of the table with its data. Prints medians
+navigation start to the first row of the table with its data. Weight counts
+the page and every file it loads (plotly.js too, which the charts load after
+the table), not the callbacks' answers that follow every 1.5 s. Prints medians
 and the ratio of this checkout to the baseline.
 
     python benchmarks/page_weight.py [--baseline eb9f21b] [--repeat 5] [--mbps 20]
@@ -60,7 +62,9 @@ new MutationObserver((_, observer) => {
 
 WEIGHT = """
 const nav = performance.getEntriesByType('navigation')[0];
-const all = [nav, ...performance.getEntriesByType('resource')];
+// the page and its files; the callbacks' answers (every 1.5 s) are not page weight
+const all = [nav, ...performance.getEntriesByType('resource')
+                         .filter(e => !e.name.includes('_dash-update-component'))];
 return {transfer: all.reduce((s, e) => s + (e.transferSize || 0), 0),
         decoded: all.reduce((s, e) => s + (e.decodedBodySize || 0), 0),
         requests: all.length, first_row: window.__firstRow};
@@ -93,10 +97,22 @@ def load(driver, url: str) -> dict:
     while time.monotonic() < deadline:
         got = driver.execute_script(WEIGHT)
         if got["first_row"] is not None:
-            time.sleep(1.0)  # the rest of the page (async chunks) arrives
-            return driver.execute_script(WEIGHT)
+            return settled(driver)
         time.sleep(0.05)
     raise RuntimeError(f"no table row at {url} within 120 s")
+
+
+def settled(driver) -> dict:
+    """The page's weight once it has loaded everything it loads (the charts' plotly.js
+    comes after the table): no new request for 2 s."""
+    got, quiet_since = driver.execute_script(WEIGHT), time.monotonic()
+    deadline = time.monotonic() + 60
+    while time.monotonic() - quiet_since < 2.0 and time.monotonic() < deadline:
+        time.sleep(0.1)
+        now = driver.execute_script(WEIGHT)
+        if now["requests"] != got["requests"] or now["transfer"] != got["transfer"]:
+            got, quiet_since = now, time.monotonic()
+    return got
 
 
 def serve(tree: Path, redis_url: str, prefix: str, jobs: int) -> tuple[subprocess.Popen, str]:
