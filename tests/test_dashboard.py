@@ -1079,3 +1079,45 @@ def test_a_form_state_is_queued_once_even_by_clicks_sent_before_the_first_answer
     body["state"][-1]["value"] = "b" * 32  # the form changed: a new token
     assert call(client, body).json["response"]["submit-result"]["children"] == (
         "Queued 2 mnist jobs.")
+
+
+@pytest.mark.parametrize("read, everything, where", [
+    ({"sort": ["x"], "order": 5, "total": "many"}, ["all"], None), ("x", None, 5),
+    ({"sort": "test_accuracy", "order": "desc", "total": True}, ["all"], "acc >"),
+    (None, ["all", "all"], "test_accuracy > 1e400"), ([1], {"all": 1}, ["x"]),
+    ({"sort": "nope", "order": "asc", "total": -1}, ["everything"], "loss < 1, " * 50),
+])
+def test_the_table_callbacks_take_any_state_without_a_500(app, client, store, read,
+                                                          everything, where):
+    iid = store.create(HyperParams())
+    before = snapshot(store)
+    selected = [{"iid": iid, "status": "waiting"}]
+    values = {"jobs-grid.selectedRows": selected, "rows-read.data": read,
+              "all-matching.value": everything, "where-filter.value": where}
+    for fragment, trigger in (("action-cancel.disabled", "jobs-grid.selectedRows"),
+                              ("confirm-cancel.displayed", "action-cancel.n_clicks"),
+                              ("confirm-retry.displayed", "action-retry.n_clicks"),
+                              ("form-fill.data", "action-clone.n_clicks")):
+        key = find_callback(app, fragment)
+        r = call(client, callback_body(app, key, {**values, trigger: 1}, [trigger]))
+        assert r.status_code in (200, 204), (fragment, r.data[:300])
+    r = call(client, rows_body(app, {"startRow": 0, "endRow": 10}, **{
+        "where-filter.value": where}))
+    assert r.status_code in (200, 204), r.data[:300]
+    assert snapshot(store) == before
+
+
+def test_a_metric_filter_reaches_the_store_and_a_bad_one_is_said(app, client, store):
+    high = finished_job(store, 98.0, 10.0, epochs=1)
+    finished_job(store, 90.0, 10.0, epochs=1)
+    r = call(client, rows_body(app, {"startRow": 0, "endRow": 10},
+                               **{"where-filter.value": "test accuracy > 97"}))
+    answer = r.json["response"]
+    assert [row["iid"] for row in answer["jobs-grid"]["getRowsResponse"]["rowData"]] == [high]
+    assert answer["match-count"]["children"] == "1 matching"
+    assert answer["where-error"]["children"] == ""
+    r = call(client, rows_body(app, {"startRow": 0, "endRow": 10},
+                               **{"where-filter.value": "speed > 3"}))
+    answer = r.json["response"]
+    assert answer["jobs-grid"]["getRowsResponse"]["rowCount"] == 2  # left out, and said
+    assert "no column “speed”" in answer["where-error"]["children"]
