@@ -1,8 +1,8 @@
 """Server time of the dashboard's refresh callbacks with 10,000 jobs, against 100.
 
 Each refresh (every 1.5 s per open browser) runs the header callback (counts,
-running jobs, workers, queue estimate), the grid's row request for the visible
-block and the run view's check for news (and, since the compare view, the run
+running jobs, workers, queue estimate; since issue 10 answered with the rows),
+the grid's row request for the visible block and the run view's check for news (and, since the compare view, the run
 selector's labels); the run view redraws only when a shown run changed (timed
 apart: 2 and 8 runs). Timed through
 Dash's real endpoint (/_dash-update-component) with Flask's test client, both
@@ -85,19 +85,17 @@ def requests(app, client, iids: list[str]) -> dict[str, dict]:
     signature = answer["response"]["run-signature"]["data"]
     tick = _body(app, "run-graphs.children", {**view, "run-signature.data": signature},
                  ["tick.n_intervals"])
-    out = {
-        "header": {
-            "output": "header-counts.children",
-            "outputs": {"id": "header-counts", "property": "children"},
-            "inputs": [{"id": "tick", "property": "n_intervals", "value": 5}],
-            "changedPropIds": ["tick.n_intervals"]},
-        "rows (sort by test acc)": _body(app, "jobs-grid.getRowsResponse", {
-            "jobs-grid.getRowsRequest": {
-                "startRow": 0, "endRow": 100, "filterModel": {},
-                "sortModel": [{"colId": "test_accuracy", "sort": "desc"}]}},
-            ["jobs-grid.getRowsRequest"]),
-        "run view, tick (2 runs)": tick,
-    }
+    rows = _body(app, "jobs-grid.getRowsResponse", {
+        "jobs-grid.getRowsRequest": {
+            "startRow": 0, "endRow": 100, "filterModel": {},
+            "sortModel": [{"colId": "test_accuracy", "sort": "desc"}]}},
+        ["jobs-grid.getRowsRequest"])
+    out = {}
+    if "header-counts" not in rows["output"]:  # a callback of its own (before issue 10)
+        out["header"] = _body(app, "header-counts.children", {"tick.n_intervals": 5},
+                              ["tick.n_intervals"])
+    out["rows (sort by test acc)" if out else "rows + header (test acc)"] = rows
+    out["run view, tick (2 runs)"] = tick
     labels = [k for k in app.extensions["mltrack.dash"].callback_map if "run-labels.data" in k]
     if labels:  # the selector's labels follow the runs' status (one refresh reads them)
         options = [{"label": i, "value": i} for i in chosen]

@@ -58,12 +58,6 @@ def legend_entries(driver) -> list[list[str]]:
         ".map(t => t.name));")
 
 
-def show_run_view(driver) -> None:
-    driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"
-                          ".getBoundingClientRect().top + window.scrollY - 58)")
-    time.sleep(1.5)
-
-
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
@@ -92,7 +86,7 @@ def main() -> None:
                 By.CSS_SELECTOR, "#run-compare table.compare tbody tr")) == 3
                 and all(len(e) == 3 for e in legend_entries(driver)), timeout=30)
             print("    legend:", legend_entries(driver)[0])
-            show_run_view(driver)
+            tour.show_runs(driver)
             driver.save_screenshot(str(DOCS / "compare.png"))
             print(f"4. all {len(iids)}, grouped by learning rate")
             tick(driver, [i for i in iids if i not in three])

@@ -89,9 +89,7 @@ def main() -> None:
                 "const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')];"
                 "return g.length == 2 && g.every(p => p.data && p.data.filter(t => "
                 "t.showlegend !== false && t.legendgroup !== 'line-style').length == 2)"))
-            driver.execute_script("window.scrollTo(0, document.querySelector('.runs-card')"
-                                  ".getBoundingClientRect().top + window.scrollY - 60)")
-            time.sleep(1)
+            tour.show_runs(driver)
             driver.save_screenshot(str(DOCS / "task-runs.png"))
             print("screenshots in", DOCS)
         finally:

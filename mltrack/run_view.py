@@ -245,10 +245,6 @@ def _names(runs: list[tuple[Job, list]], schemas: dict[str, Schema]) -> dict[str
     return names
 
 
-def _number(value: float | None) -> str:
-    return views.short_number(value)
-
-
 def compare_tables(runs: list[tuple[Job, list]], schemas: dict[str, Schema],
                    names: dict[str, str], options: dict[str, Any]) -> list[html.Div]:
     """Per task, a table of its shown runs: the hyperparameters that differ (all
@@ -300,7 +296,8 @@ def compare_tables(runs: list[tuple[Job, list]], schemas: dict[str, Schema],
                 for k, which in enumerate(("final", "best")):
                     value = s[m.name][which]
                     top = value is not None and value == best[m.name][k] and len(task_runs) > 1
-                    cells.append(html.Td(_number(value), className="num best" if top else "num"))
+                    cells.append(html.Td(views.short_number(value),
+                                         className="num best" if top else "num"))
                 if m.primary:
                     cells.append(html.Td(str(s[m.name]["best_epoch"] or ""),
                                          className="num best-epoch"))
@@ -357,7 +354,8 @@ def _run_details(job, epochs, schema: Schema | None) -> html.Details:
     facts = views.run_facts(job, schema)
     headers, rows = views.epoch_table(epochs, schema)
     return html.Details([
-        html.Summary([html.Span(job.status.value, className=f"status-dot status-{job.status.value}"),
+        html.Summary([html.Span(job.status.value,
+                                className=f"status-dot status-{job.status.value}"),
                       f"{job.task} · {views.run_label(job, schema)}"]),
         html.Div([
             html.Table([html.Tbody([html.Tr([html.Th(k, title=h or None), html.Td(v)])

@@ -243,7 +243,8 @@ def test_the_compare_view_shows_what_differs_and_groups_by_a_parameter(dash_duo,
     got = wait_for(lambda: (lambda c_: len(c_.get("Accuracy", {}).get("runs", {})) == 3 and c_)(
         charts(dash_duo)))
     assert sorted(got["Accuracy"]["runs"]) == sorted([
-        "learning_rate 0.01 · num_epochs 3 · seed 1", "learning_rate 0.01 · num_epochs 3 · seed 2",
+        "learning_rate 0.01 · num_epochs 3 · seed 1",
+        "learning_rate 0.01 · num_epochs 3 · seed 2",
         "learning_rate 0.1 · num_epochs 4 · seed 1"])
     assert got["Loss"]["width"] >= 560  # big enough at 1280x800
     # the toggle: every hyperparameter
