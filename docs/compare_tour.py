@@ -97,8 +97,10 @@ def main() -> None:
                      and driver.find_elements(By.CSS_SELECTOR, "table.compare-grouped"),
                      timeout=30)
             print("    legend:", legend_entries(driver)[0])
-            driver.execute_script("window.scrollTo(0, document.querySelector('#run-graphs')"
-                                  ".getBoundingClientRect().top + window.scrollY - 250)")
+            # the table per learning rate and the first chart, below the sticky header
+            driver.execute_script("window.scrollTo(0, document.querySelector("
+                                  "'table.compare-grouped').getBoundingClientRect().top"
+                                  " + window.scrollY - 120)")
             time.sleep(1.5)
             driver.save_screenshot(str(DOCS / "compare-grouped.png"))
             print("screenshots in", DOCS)
