@@ -171,6 +171,36 @@ def test_zoom_holds_over_two_refreshes_while_the_run_learns(dash_duo, live_app, 
     assert charts(dash_duo)["Loss"]["autorange"] is True
 
 
+def test_a_run_hidden_from_the_legend_stays_hidden_while_it_learns(dash_duo, live_app, store):
+    iid, _, record = running_quadratic(store)
+    other = quadratic_run(store, {"lr": 0.2, "steps": 3}, worker="another-worker")
+    record(1)
+    open_dashboard(dash_duo, live_app)
+    tick_row(dash_duo, iid)
+    tick_row(dash_duo, other)
+    wait_for(lambda: len(charts(dash_duo).get("Loss", {}).get("runs", {})) == 2)
+    hidden = "lr 0.1 · steps 40"  # the running one, as its legend names it
+
+    def visible():
+        return dash_duo.driver.execute_script("""
+            const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')]
+                .find(g => g.layout.title.text === 'Loss');
+            return g.data.filter(t => t.name === arguments[0] && t.showlegend !== false)
+                .map(t => [t.visible === undefined ? true : t.visible, t.x.length])[0];""",
+                                             hidden)
+
+    entry = wait_for(lambda: [e for e in dash_duo.driver.find_elements(
+        By.CSS_SELECTOR, "#run-graphs .js-plotly-plot .legend .traces")
+        if e.text == hidden])
+    entry[0].click()  # a click in the legend hides the run (in that chart)
+    wait_for(lambda: visible()[0] == "legendonly", timeout=5)
+    for epoch in (2, 3):  # redraws with new points
+        record(epoch)
+        wait_for(lambda: visible()[1] == epoch, timeout=10)
+    time.sleep(REFRESH_S)
+    assert visible() == ["legendonly", 3]
+
+
 # -- item 4: more than 8 ticked runs -----------------------------------------------------
 def test_nine_ticked_runs_are_all_shown(dash_duo, live_app, store):
     iids = [quadratic_run(store, {"lr": 0.01 * (n + 1), "steps": 3}) for n in range(9)]
