@@ -61,9 +61,15 @@ def serialize_job(job: Job, schemas: Mapping[str, Schema] | None = None) -> dict
     out["task"] = job.task
     out["runtime"] = job.runtime
     schema = (schemas or {}).get(job.task)
+    metric_keys = set()
     for metric in schema.metrics if schema else ():
-        out[metric.name] = out[f"best_{metric.name}"] = None
-    out.update(job.summary())  # each metric's last value, and best_<metric>
+        if metric.name not in out:
+            out[metric.name] = out[f"best_{metric.name}"] = None
+            metric_keys |= {metric.name, f"best_{metric.name}"}
+    # each metric's last value, and best_<metric>; never over a record field (a
+    # metric stored before its name was reserved, or a worker's declared one)
+    record = set(out)
+    out.update({k: v for k, v in job.summary().items() if k not in record or k in metric_keys})
     return out
 
 

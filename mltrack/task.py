@@ -34,7 +34,13 @@ RESERVED = frozenset({
     "iid", "task", "status", "created", "started", "finished", "runtime", "epochs",
     "epoch", "time_training", "epochs_done", "attempts", "error", "worker",
     "progress", "device", "precision", "hyper_params", "in_update", "metrics", "best",
-    "pending", "retry_of", "tokens", "time_added"})
+    "pending", "retry_of", "tokens", "time_added", "tracked", "cancel_requested",
+    "traceback"})
+# A metric's value sits beside the record's fields in a listing (GET /status,
+# /experiments), so no metric may take any of their names. num_epochs is one,
+# but mnist's hyperparameter too (hyperparameters sit apart, under
+# "hyper_params"), so it is reserved from metrics only.
+METRIC_RESERVED = RESERVED | {"num_epochs"}
 MAX_SWEEP = 1000  # jobs one sweep may queue
 # Words that make a metric one to minimise when its goal is not given.
 _MINIMISED = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl",

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from mltrack.params import MNIST
-from mltrack.task import (NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int, InvalidParams,
+from mltrack.task import (METRIC_RESERVED, NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int, InvalidParams,
                           Metric, Param, Schema, goal_from_name, json_type, param_from_dict)
 
 MAX_CHOICES = 100  # distinct strings one tracked hyperparameter takes
@@ -52,7 +52,8 @@ def check_name(name: Any, kind: str) -> str:
     if not isinstance(name, str) or not NAME.fullmatch(name):
         raise InvalidParams(shown, f"a {kind} name is lower case letters, digits and _ "
                                    f"(a letter first, at most 40): {NAME.pattern}")
-    if name in RESERVED or name.startswith("best_"):
+    reserved = METRIC_RESERVED if kind == "metric" else RESERVED
+    if name in reserved or name.startswith("best_"):
         raise InvalidParams(name, f"{name!r} is a name mltrack uses itself; pick another "
                                   f"{kind} name")
     return name

@@ -179,3 +179,16 @@ def test_a_sweep_applies_a_parameter_only_where_it_means_something():
     with pytest.raises(mltrack.InvalidParams) as err:
         MNIST.expand_sweep({"momentum": 5}, {"optimizer": ["sgd", "adam"]})
     assert err.value.field == "momentum"
+
+
+def test_every_key_the_api_shows_of_a_job_is_reserved_from_metrics():
+    """A metric sits beside the record's fields in a listing and a status: none
+    may take a record field's name (or it would overwrite it)."""
+    from mltrack.api import serialize_status
+    from mltrack.store import Job
+    from mltrack.task import METRIC_RESERVED
+    job = Job.from_hash({"iid": "a" * 32, "task": "t", "status": "done", "hyper_params": "{}",
+                         "created": "1"})
+    keys = set(serialize_status(job, []))
+    assert keys - METRIC_RESERVED == set()
+    assert RESERVED <= METRIC_RESERVED and "tracked" in RESERVED

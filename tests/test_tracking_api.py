@@ -465,3 +465,33 @@ def test_a_refused_log_does_not_add_its_metrics_to_the_task(client, store):
     assert r.status_code == 409
     assert store.redis.hget(store.keys.tasks, "my-exp") == before
     assert "brand_new" not in before and "other_new" not in before
+
+
+# -- the reviewer's findings (issue 11, tried as an attacker) ------------------------------
+RECORD_NAMES = ["cancel_requested", "num_epochs", "tracked", "traceback", "in_update",
+                "attempts", "worker"]
+
+
+@pytest.mark.parametrize("name", RECORD_NAMES)
+def test_a_metric_cannot_take_a_name_of_the_job_record(client, store, name):
+    iid, token = start(client, "t2")
+    r = post(client, f"/runs/{iid}/log", {"token": token, "epoch": 1,
+                                          "metrics": {name: 3.0, "loss": 0.5}})
+    assert r.status_code == 400 and r.json["field"] == name, r.json
+    r = post(client, "/runs", {"task": "t2", "metrics": {name: "min"}})
+    assert r.status_code == 400 and r.json["field"] == name, r.json
+    status = client.get(f"/status/{iid}").json
+    assert status["cancel_requested"] is False and status["tracked"] is True
+    assert status["epochs_done"] == 0 and status["num_epochs"] is None
+
+
+def test_a_metric_never_replaces_a_record_field_in_what_the_api_shows():
+    from mltrack.api import serialize_job, serialize_status
+    from mltrack.store import Job
+    job = Job.from_hash({"iid": "a" * 32, "task": "t", "status": "running", "hyper_params": "{}",
+                         "created": "1", "attempts": "1", "tracked": "1", "num_epochs": "3",
+                         "m:num_epochs": "2.5", "m:tracked": "0", "m:loss": "0.1",
+                         "b:loss": "0.1"})
+    out = serialize_job(job)
+    assert out["num_epochs"] == 3 and out["tracked"] is True and out["loss"] == 0.1
+    assert serialize_status(job, [])["num_epochs"] == 3
