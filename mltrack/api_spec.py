@@ -124,9 +124,11 @@ LISTING_QUERY: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
 }
+# The CSV is streamed a page at a time, so its limit needs no bound above; left
+# out, every matching row (no "default": JSON Schema has no "none" integer).
 CSV_QUERY = {**LISTING_QUERY, "limit": {
-    **LISTING_QUERY["limit"], "default": None,
-    "description": "at most this many rows; none: every matching row"}}
+    "type": "integer", "minimum": 1,
+    "description": "at most this many rows; left out: every matching row"}}
 
 
 def query_args(declared: Mapping[str, Mapping[str, Any]],

@@ -119,6 +119,11 @@ def test_document_is_strict_json_and_the_same_as_built(client):
     assert json.loads(r.get_data(as_text=True)) == json.loads(json.dumps(document()))
 
 
+def test_the_document_passes_the_openapi_validator():
+    from openapi_spec_validator import validate
+    validate(document())  # raises, naming the part at fault
+
+
 def _schemathesis() -> list[str]:
     (script,) = [e for e in entry_points(group="console_scripts") if e.name == "st"]
     module, func = script.value.split(":")

@@ -495,3 +495,14 @@ def test_a_metric_never_replaces_a_record_field_in_what_the_api_shows():
     out = serialize_job(job)
     assert out["num_epochs"] == 3 and out["tracked"] is True and out["loss"] == 0.1
     assert serialize_status(job, [])["num_epochs"] == 3
+
+
+def test_csv_takes_a_limit_above_a_pages(client, store):
+    for lr in range(3):
+        start(client, hyper_params={"lr": lr})
+    r = client.get("/experiments.csv?limit=5000")
+    assert r.status_code == 200 and len(read_csv(r)) == 3
+    r = client.get("/experiments.csv?limit=2")
+    assert r.status_code == 200 and len(read_csv(r)) == 2
+    r = client.get("/experiments.csv?limit=0")
+    assert r.status_code == 400 and r.json["field"] == "limit"
