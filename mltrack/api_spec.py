@@ -14,6 +14,7 @@ workers and tracked scripts register tasks.
 """
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping
@@ -21,6 +22,7 @@ from typing import Any, Mapping
 import jsonschema
 
 from mltrack.task import NAME, json_type
+from mltrack.task import TASK_NAME as TASK_NAME_RULE
 
 MAX_PAGE = 1000
 DEFAULT_PAGE = 100
@@ -28,6 +30,7 @@ DEFAULT_PAGE = 100
 MAX_OFFSET = 10**9
 STATUSES = ("waiting", "running", "done", "failed", "cancelled")
 IID_PATTERN = "^[0-9a-f]{32}$"
+TASK_NAME_WORDS = "lower case letters, digits, '_', '.' and '-' (a letter first, at most 64)"
 
 
 class BadRequest(ValueError):
@@ -146,7 +149,7 @@ def query_args(declared: Mapping[str, Mapping[str, Any]],
         elif schema["type"] == "integer":
             out[name] = _whole(name, text, schema)
         elif "enum" in schema and text not in schema["enum"]:
-            raise BadRequest(name, f"must be one of {', '.join(schema['enum'])}; "
+            raise BadRequest(name, f"must be {_one_of(schema['enum'], _EMPTY_WORDS.get(name))}; "
                                    f"got {text[:40]!r}")
         else:
             out[name] = text
@@ -164,6 +167,17 @@ def _whole(name: str, text: str, schema: Mapping[str, Any]) -> int:
         rule = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise BadRequest(name, f"must be {rule}, got {value}")
     return value
+
+
+_EMPTY_WORDS = {"status": "every status", "task": "every task"}
+
+
+def _one_of(options: Any, empty: str | None = None) -> str:
+    """'one of a, b, c' (an empty option said in words, not as a leading comma)."""
+    words = ", ".join(str(o) for o in options if o != "")
+    if "" in options:
+        words += f" (or empty: {empty or 'none'})"
+    return f"one of {words}"
 
 
 # -- bodies -----------------------------------------------------------------------------
@@ -185,16 +199,40 @@ def _field(error: jsonschema.ValidationError, default: str = "body") -> str:
     return names[-1] if names else default
 
 
+def _shown(value: Any) -> str:
+    """A value as the request wrote it (JSON), when short; else its kind."""
+    if isinstance(value, (bool, int, float, str)) or value is None:
+        text = json.dumps(value)
+        if len(text) <= 40:
+            return text
+    return json_type(value)
+
+
+def _plural(count: int, word: str) -> str:
+    return f"one {word}" if count == 1 else f"{count} {word}s"
+
+
+# What one entry of an object is, for "give at least one ..."
+_ENTRY_WORDS = {"metrics": "metric", "sweep": "hyperparameter to sweep",
+                "hyper_params": "hyperparameter"}
+# Patterns in words, for "must be ..." (a regular expression is not for people)
+_PATTERN_WORDS = {
+    IID_PATTERN: "32 hex digits (a job's iid)",
+    f"^{NAME.pattern}$": "lower case letters, digits and _ (a letter first, at most 40)",
+    f"^{TASK_NAME_RULE.pattern}$": TASK_NAME_WORDS}
+
+
 def _message(error: jsonschema.ValidationError) -> tuple[str, str]:
-    """(field, message) for a schema violation, in the API's words."""
+    """(field, message) for a schema violation, in the words a person uses."""
     kind, schema, value = error.validator, error.schema, error.instance
     field_name = _field(error)
+    bound = error.validator_value
     if "propertyNames" in error.schema_path:  # a key of an object breaks the name rule
         return str(value)[:80], ("a name is lower case letters, digits and _ (a letter "
-                                 f"first, at most 40): {schema.get('pattern', '')}")
+                                 "first, at most 40)")
     if kind == "type":
         wanted = schema.get("title") or _words(schema["type"])
-        return field_name, f"must be {wanted}, got {json_type(value)}"
+        return field_name, f"must be {wanted}, got {_shown(value)}"
     if kind == "required":
         missing = next(n for n in error.validator_value if n not in value)
         return missing, "is required"
@@ -203,18 +241,30 @@ def _message(error: jsonschema.ValidationError) -> tuple[str, str]:
         allowed = ", ".join(schema.get("properties", {}))
         return extra[0], f"unknown field (allowed: {allowed})"
     if kind == "enum":
-        options = ", ".join(str(o) for o in error.validator_value)
-        return field_name, f"must be one of {options}; got {str(value)[:40]!r}"
+        return field_name, f"must be {_one_of(bound)}; got {_shown(value)}"
     if kind in ("minimum", "maximum"):
         word = "at least" if kind == "minimum" else "at most"
         return field_name, f"must be {word} {error.validator_value}, got {value}"
     if kind in ("exclusiveMinimum", "exclusiveMaximum"):
         word = "above" if kind == "exclusiveMinimum" else "below"
         return field_name, f"must be {word} {error.validator_value}, got {value}"
-    if kind in ("minLength", "maxLength", "minItems", "maxItems", "minProperties"):
-        return field_name, f"breaks {kind} {error.validator_value}"
+    if kind == "minLength":
+        return field_name, ("must not be empty" if bound == 1 else
+                            f"must be at least {bound} characters long")
+    if kind == "maxLength":
+        return field_name, f"must be at most {bound} characters long, got {len(value)}"
+    if kind == "minItems":
+        return field_name, f"give at least {_plural(bound, 'value')}"
+    if kind == "maxItems":
+        return field_name, f"give at most {_plural(bound, 'value')}, got {len(value)}"
+    if kind == "minProperties":
+        return field_name, f"give at least {_plural(bound, _ENTRY_WORDS.get(field_name, 'entry'))}"
+    if kind == "maxProperties":
+        return field_name, (f"give at most {_plural(bound, _ENTRY_WORDS.get(field_name, 'entry'))}"
+                            f", got {len(value)}")
     if kind == "pattern":
-        return field_name, f"must match {error.validator_value}"
+        rule = _PATTERN_WORDS.get(bound, f"text matching {bound}")
+        return field_name, f"must be {rule}; got {_shown(value)}"
     return field_name, error.message[:200]
 
 

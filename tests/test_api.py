@@ -668,3 +668,42 @@ def test_tasks_counts_only_live_workers(client, store, quadratic):
 def test_paging_numbers_are_plain_ascii_digits(client, query):
     r = client.get(f"/experiments?{query}")
     assert r.status_code == 400 and r.json["field"] in ("limit", "offset")
+
+
+@pytest.mark.parametrize("path, body, field, message", [
+    ("/sweep", {"sweep": {}}, "sweep", "sweep: give at least one hyperparameter to sweep"),
+    ("/sweep", {"sweep": {"learning_rate": []}}, "learning_rate",
+     "learning_rate: give at least one value"),
+    ("/runs", {"task": "t", "num_epochs": 1.5}, "num_epochs",
+     "num_epochs: must be a whole number, got 1.5"),
+    ("/runs", {"task": "t", "lease": "long"}, "lease", 'lease: must be a number, got "long"'),
+    ("/runs", {"task": "t", "metrics": {"loss": "low"}}, "loss",
+     'loss: must be one of min, max; got "low"'),
+    ("/runs", {"task": "t", "hyper_params": {"Lr": 1}}, "Lr",
+     "Lr: a name is lower case letters, digits and _ (a letter first, at most 40)"),
+])
+def test_body_errors_are_said_in_words_not_schema_terms(client, store, path, body, field,
+                                                        message):
+    r = post(client, path, body)
+    assert r.status_code == 400 and r.json == {"error": message, "field": field}
+
+
+def test_a_log_without_metrics_is_said_in_words(client, store):
+    r = post(client, "/runs", {"task": "t"})
+    iid, token = r.json["iid"], r.json["token"]
+    for epoch, metrics, message in [
+            (1, {}, "metrics: give at least one metric"),
+            (1.5, {"loss": 1}, "epoch: must be a whole number, got 1.5"),
+            (True, {"loss": 1}, "epoch: must be a whole number, got true")]:
+        r = post(client, f"/runs/{iid}/log", {"token": token, "epoch": epoch,
+                                             "metrics": metrics})
+        assert r.status_code == 400 and r.json["error"] == message
+    r = post(client, f"/runs/{iid}/finish", {"token": "", "status": "done"})
+    assert r.status_code == 400 and r.json["error"] == "token: must not be empty"
+
+
+def test_a_status_not_known_is_said_without_an_empty_option(client):
+    r = client.get("/experiments?status=finished")
+    assert r.status_code == 400 and r.json["error"] == (
+        "status: must be one of waiting, running, done, failed, cancelled (or empty: every "
+        "status); got 'finished'")
