@@ -122,8 +122,12 @@ LISTING_QUERY: dict[str, dict[str, Any]] = {
     "status": {"type": "string", "enum": ["", *STATUSES], "description": "'': every status"},
     "task": {"type": "string", "description": "a task's name; '': every task"},
     "q": {"type": "string",
-          "description": "words to find (first 200 characters), status:x, filters "
-                         "such as test_accuracy>97"},
+          "description": "words that must all match (first 200 characters): a word "
+                         "matches the start of an iid, a task's name or a hyperparameter's "
+                         "value (`adam`); a status name matches that status (`done`); a "
+                         "sort name compared with a number (> >= < <= =) filters "
+                         "(`test_accuracy>97`, `best_test_loss<=0.2`); mixed: "
+                         "`adam done test_accuracy>=97`"},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
 }

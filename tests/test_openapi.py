@@ -164,3 +164,19 @@ def test_schemathesis_finds_no_server_error_and_no_answer_off_the_document(count
     print("tracked-run writes answered 200:",
           {p: n for (m, p, code), n in sorted(counter.routes.items())
            if code == 200 and p.startswith("/runs/")})
+
+
+def test_the_q_parameter_says_the_query_language_the_store_reads(client):
+    """Every example the description of `q` gives finds a job it should."""
+    (description,) = {ROUTES[r].query["q"]["description"] for r in ("experiments",
+                                                                     "experiments_csv")}
+    examples = re.findall(r"`([^`]+)`", description)
+    assert len(examples) >= 3 and "status:" not in description
+    r = client.post("/runs", json={"task": "mnist", "hyper_params": {"optimizer": "adam"}})
+    iid, token = r.json["iid"], r.json["token"]
+    client.post(f"/runs/{iid}/log", json={"token": token, "epoch": 1, "metrics": {
+        "test_accuracy": 98.0, "test_loss": 0.1, "train_loss": 0.1, "train_accuracy": 99.0}})
+    assert client.post(f"/runs/{iid}/finish", json={"token": token, "status": "done"}).json
+    for q in examples:
+        r = client.get("/experiments", query_string={"q": q})
+        assert r.status_code == 200 and [j["iid"] for j in r.json["results"]] == [iid], q
