@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import re
 from typing import Any, Iterable, Mapping
@@ -239,6 +240,20 @@ def _known_iid(iid: str) -> str:
     return iid
 
 
+def run_stopped_message(job: Job | None) -> str:
+    """Why a tracked run takes no more writes, in the words its script shows
+    (the client raises it as the run's stop reason)."""
+    if job is None:
+        return "the run was deleted; stop training"
+    if job.status is Status.CANCELLED:
+        return "the run was cancelled (in the dashboard or with the API); stop training"
+    if job.status is Status.FAILED and (job.error or "").startswith("lost: "):
+        return f"the run was failed as {job.error}; stop training"
+    if job.status is Status.FAILED:
+        return f"the run has ended already, as failed: {(job.error or '')[:200]}".rstrip(": ")
+    return f"the run has ended already, as {job.status.value}"
+
+
 def error(code: int, message: str, **extra: Any):
     return jsonify(error=message, **extra), code
 
@@ -337,6 +352,21 @@ def register_api(server: Flask, store: Store) -> None:
         return jsonify(document())
 
     # -- tracked runs: scripts outside the queue (see tracking.py) ------------------
+    def run_write(view):
+        """A write of a run's script: a run that no longer runs answers 409
+        saying why in plain words (the store's IllegalTransition speaks of states)."""
+        @functools.wraps(view)
+        def wrapped(iid: str):
+            try:
+                return view(iid)
+            except IllegalTransition as exc:
+                try:
+                    job = store.get(iid)
+                except JobNotFound:  # deleted meanwhile
+                    job = None
+                return error(409, run_stopped_message(job), current_status=exc.current)
+        return wrapped
+
     @server.post("/runs")
     def start_run():
         body = body_of(ROUTES["start_run"])
@@ -357,6 +387,7 @@ def register_api(server: Flask, store: Store) -> None:
             "Location": f"/status/{iid}"}
 
     @server.post("/runs/<iid>/log")
+    @run_write
     def log_run(iid: str):
         body = body_of(ROUTES["log_run"])
         # Everything is checked before the first write, the task's schema
@@ -379,12 +410,14 @@ def register_api(server: Flask, store: Store) -> None:
         return jsonify(ok=True)
 
     @server.post("/runs/<iid>/heartbeat")
+    @run_write
     def heartbeat_run(iid: str):
         body = body_of(ROUTES["heartbeat_run"])
         store.heartbeat_tracked(_known_iid(iid), body["token"], body.get("progress"))
         return jsonify(ok=True)
 
     @server.post("/runs/<iid>/finish")
+    @run_write
     def finish_run(iid: str):
         body = body_of(ROUTES["finish_run"])
         status = Status(body["status"])

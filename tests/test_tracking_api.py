@@ -506,3 +506,24 @@ def test_csv_takes_a_limit_above_a_pages(client, store):
     assert r.status_code == 200 and len(read_csv(r)) == 2
     r = client.get("/experiments.csv?limit=0")
     assert r.status_code == 400 and r.json["field"] == "limit"
+
+
+def test_a_write_after_a_cancel_or_a_loss_says_so_plainly(client, store):
+    cancelled, token = start(client)
+    post(client, f"/experiments/{cancelled}/cancel", {})
+    lost, lost_token = start(client, lease=1)
+    store.reap(now=time.time() + 10)
+    for iid, tok, said in ((cancelled, token, "the run was cancelled (in the dashboard or "
+                                              "with the API); stop training"),
+                           (lost, lost_token, "the run was failed as lost: its script stopped "
+                                              "reporting for 1.0 s")):
+        for path, body in (("heartbeat", {}), ("log", {"epoch": 1, "metrics": {"loss": 0.2}}),
+                           ("finish", {"status": "done"})):
+            r = post(client, f"/runs/{iid}/{path}", {"token": tok, **body})
+            assert r.status_code == 409 and r.json["error"].startswith(said), r.json
+            assert "cannot become" not in r.json["error"]
+    done, token = start(client)
+    post(client, f"/runs/{done}/finish", {"token": token, "status": "done"})
+    r = post(client, f"/runs/{done}/finish", {"token": token, "status": "failed"})
+    assert r.status_code == 409 and r.json == {
+        "error": "the run has ended already, as done", "current_status": "done"}
