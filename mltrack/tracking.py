@@ -88,6 +88,8 @@ def _value(name: str, value: Any) -> Any:
     if isinstance(value, str):
         if len(value) > MAX_TEXT:
             raise InvalidParams(name, f"a string value is at most {MAX_TEXT} characters")
+        if not value.strip():  # it would be an option nobody can see or pick
+            raise InvalidParams(name, "must not be empty (nor only spaces)")
         return value.strip()
     raise InvalidParams(name, f"must be a number, a string or true/false, got {json_type(value)}")
 

@@ -527,3 +527,14 @@ def test_a_write_after_a_cancel_or_a_loss_says_so_plainly(client, store):
     r = post(client, f"/runs/{done}/finish", {"token": token, "status": "failed"})
     assert r.status_code == 409 and r.json == {
         "error": "the run has ended already, as done", "current_status": "done"}
+
+
+@pytest.mark.parametrize("value", ["", "   ", "\t"])
+def test_an_empty_string_hyperparameter_is_refused_naming_it(client, store, value):
+    start(client, "t8", hyper_params={"opt": "adam"})
+    r = post(client, "/runs", {"task": "t8", "hyper_params": {"opt": value}})
+    assert r.status_code == 400 and r.json["field"] == "opt" and "empty" in r.json["error"]
+    r = post(client, "/runs", {"task": "t9", "hyper_params": {"opt": value}})
+    assert r.status_code == 400 and r.json["field"] == "opt"
+    assert store.task_entry("t8")["params"]["opt"]["options"] == ["adam"]
+    assert "t9" not in store.task_entries() and store.counts().get("running") == 1
