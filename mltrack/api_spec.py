@@ -52,7 +52,8 @@ HYPER_PARAMS = {
     "description": "hyperparameter name -> value; the task's schema (GET /tasks/{name}) "
                    "says which names, types and bounds it takes"}
 TASK_NAME = {"type": "string", "title": "a task's name",
-             "description": "a task's name (GET /tasks); none: mnist"}
+             "pattern": f"^{TASK_NAME_RULE.pattern}$",
+             "description": f"a task's name (GET /tasks): {TASK_NAME_WORDS}; none: mnist"}
 IID = {"type": "string", "pattern": IID_PATTERN, "description": "a job's id (32 hex digits)"}
 TOKEN = {"type": "string", "minLength": 1, "maxLength": 200,
          "description": "the secret that POST /runs answered"}
@@ -333,7 +334,11 @@ SWEEP_BODY = {
                   "description": "hyperparameter -> the values to try (every combination "
                                  "is one job, at most 1000)",
                   "additionalProperties": {"type": "array", "minItems": 1, "items": SCALAR}}}}
-EMPTY_BODY = {"type": "object", "description": "nothing is read from it; {} will do"}
+EMPTY_BODY = {"type": "object",
+              "description": "nothing is read from it; send {}. Every POST must carry "
+                             "Content-Type: application/json (a POST without it is 415: a "
+                             "cross-site form could send one); an empty body with that "
+                             "header is taken too"}
 RUN_BODY = {
     "type": "object", "required": ["task"], "additionalProperties": False,
     "properties": {

@@ -497,10 +497,10 @@ BAD_TASK_BODIES = [
      "unknown hyperparameter of task quadratic"),
     ({"task": "quadratic", "x0": "3"}, "x0", "must be a number"),
     ({"task": "cubic", "hyper_params": {}}, "task", "no task 'cubic'"),
-    ({"task": "", "hyper_params": {}}, "task", "no task ''"),
+    ({"task": "", "hyper_params": {}}, "task", "lower case letters"),
     ({"task": None, "hyper_params": {}}, "task", "must be a task's name"),
     ({"task": ["quadratic"]}, "task", "must be a task's name"),
-    ({"task": "x" * 5000}, "task", "no task"),
+    ({"task": "x" * 5000}, "task", "at most 64"),
     ({"task": "quadratic", "hyper_params": {}, "priority": 1}, "priority", "unknown field"),
     ({"task": "mnist", "hyper_params": {"lr": 0.1}}, "lr", "unknown hyperparameter of task mnist"),
 ]

@@ -180,3 +180,30 @@ def test_the_q_parameter_says_the_query_language_the_store_reads(client):
     for q in examples:
         r = client.get("/experiments", query_string={"q": q})
         assert r.status_code == 200 and [j["iid"] for j in r.json["results"]] == [iid], q
+
+
+def test_a_request_the_document_allows_without_a_body_is_not_refused_for_lacking_one(
+        client, store):
+    """Every POST must send Content-Type: application/json (security.py, against
+    cross-site forms), so the document asks each for a body; none is optional."""
+    from mltrack.store import Status
+    iid = store.create({})
+    store.cancel(iid)
+    assert store.get(iid).status is Status.CANCELLED
+    for path, ops in document()["paths"].items():
+        for method, op in ops.items():
+            if method != "post":
+                continue
+            assert op["requestBody"]["required"] is True, (method, path)
+            assert "application/json" in op["requestBody"]["content"]
+    r = client.post(f"/experiments/{iid}/retry")  # no body, no Content-Type
+    assert r.status_code == 415
+    r = client.post(f"/experiments/{iid}/retry", content_type="application/json")
+    assert r.status_code == 201  # an empty body with the header is taken
+
+
+@pytest.mark.parametrize("route", ["train", "sweep", "start_run"])
+def test_a_body_names_the_task_name_rule(route):
+    from mltrack.task import TASK_NAME
+    task = ROUTES[route].body["properties"]["task"]
+    assert task["pattern"] == f"^{TASK_NAME.pattern}$"
