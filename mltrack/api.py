@@ -118,13 +118,13 @@ def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema],
     name = body.get("task", MNIST.name)
     if not isinstance(name, str):
         raise BadRequest("task", f"must be a task's name, got {json_type(name)}")
+    if name in tracked:  # with a metric yet or not
+        raise BadRequest("task", f"task {name} is tracked from scripts (POST /runs); no worker "
+                                 "runs it, so nothing can be queued for it")
     schema = schemas.get(name)
     if schema is None:
         shown = name if len(name) <= 80 else name[:80] + "…"
         raise BadRequest("task", f"no task {shown!r} (known: {', '.join(sorted(schemas))})")
-    if name in tracked:
-        raise BadRequest("task", f"task {name} is tracked from scripts (POST /runs); no worker "
-                                 "runs it, so nothing can be queued for it")
     return schema
 
 
@@ -188,17 +188,23 @@ def no_worker_note(task: str) -> str:
 
 def describe_tasks(schemas: Mapping[str, Schema], workers: list[Mapping[str, Any]],
                    waiting_by_task: Mapping[str, int],
-                   tracked: Iterable[str] = ()) -> list[dict[str, Any]]:
+                   tracked: Iterable[str] = (),
+                   unschemaed: Mapping[str, Mapping[str, Any]] | None = None
+                   ) -> list[dict[str, Any]]:
     """GET /tasks: each task's schema with its live workers and waiting jobs;
     `note` says when jobs wait that no live worker can run; `tracked` whether
-    its schema comes from tracked scripts (POST /runs)."""
+    its schema comes from tracked scripts (POST /runs). `unschemaed`: tracked
+    tasks with no metric yet (no Schema), as their registry entries."""
     served = workers_per_task(workers)
     tracked = set(tracked)
+    shown = {name: schema.to_dict() for name, schema in schemas.items()}
+    shown.update((name, dict(entry)) for name, entry in (unschemaed or {}).items()
+                 if name not in shown)
     out = []
-    for name in sorted(schemas):
+    for name in sorted(shown):
         waiting = int(waiting_by_task.get(name, 0))
         count = served.get(name, 0)
-        out.append({**schemas[name].to_dict(), "workers": count, "waiting": waiting,
+        out.append({**shown[name], "workers": count, "waiting": waiting,
                     "note": no_worker_note(name) if waiting and not count else None,
                     "tracked": name in tracked})
     return out
@@ -284,21 +290,37 @@ def register_api(server: Flask, store: Store) -> None:
         iids = store.create_many(jobs, schema=schema)
         return jsonify(iids=iids, count=len(iids), task=schema.name), 201
 
+    def tracked_without_metric(schemas: Mapping[str, Schema]) -> dict[str, dict[str, Any]]:
+        """Tracked tasks with no metric logged yet (a script that crashed before
+        its first log): no Schema, but their runs list, so they show too."""
+        pending = store.tracked_tasks() - set(schemas)
+        if not pending:
+            return {}
+        out = {}
+        for name, data in store.task_entries().items():
+            entry = tracking.Entry.read(name, data) if name in pending else None
+            if entry is not None and entry.tracked:
+                out[name] = entry.to_dict()
+        return out
+
     @server.get("/tasks")
     def tasks():
         overview = store.overview(recent=0)
-        listed = describe_tasks(store.schemas(), overview["workers"],
-                                overview["waiting_by_task"], store.tracked_tasks())
+        schemas = store.schemas()
+        listed = describe_tasks(schemas, overview["workers"], overview["waiting_by_task"],
+                                store.tracked_tasks(), tracked_without_metric(schemas))
         return jsonify(tasks=listed, total=len(listed))
 
     @server.get("/tasks/<name>")
     def one_task(name: str):
         overview = store.overview(recent=0)
         schemas = store.schemas()
-        if name not in schemas:
+        pending = tracked_without_metric(schemas) if name not in schemas else {}
+        if name not in schemas and name not in pending:
             raise NotFound(f"no task {name[:80]!r}")
-        return jsonify(describe_tasks({name: schemas[name]}, overview["workers"],
-                                      overview["waiting_by_task"], store.tracked_tasks())[0])
+        only = {name: schemas[name]} if name in schemas else {}
+        return jsonify(describe_tasks(only, overview["workers"], overview["waiting_by_task"],
+                                      store.tracked_tasks(), pending)[0])
 
     @server.post("/experiments/<iid>/retry")
     def retry(iid: str):

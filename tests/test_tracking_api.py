@@ -368,8 +368,22 @@ def test_a_tracked_task_before_any_metric_is_listed_by_task(client, store):
     iid, _ = start(client, "fresh")
     body = client.get("/experiments?task=fresh").json
     assert [j["iid"] for j in body["results"]] == [iid]
-    assert client.get("/tasks/fresh").status_code == 404  # no metric yet: no schema to show
     assert [j["iid"] for j in client.get("/experiments").json["results"]] == [iid]
+
+
+def test_a_tracked_task_before_any_metric_shows_in_tasks(client, store):
+    """The script that crashes before its first log: its task shows, with its
+    hyperparameters and no metric, and still nothing can be queued for it."""
+    iid, _ = start(client, "fresh", hyper_params={"lr": 0.1})
+    task = client.get("/tasks/fresh")
+    assert task.status_code == 200, task.json
+    assert task.json["tracked"] is True and task.json["metrics"] == []
+    assert task.json["primary"] is None and task.json["params"]["lr"]["type"] == "float"
+    listed = client.get("/tasks").json
+    assert "fresh" in [t["name"] for t in listed["tasks"]] and listed["total"] == 2  # + mnist
+    r = post(client, "/train", {"task": "fresh", "hyper_params": {"lr": 0.2}})
+    assert r.status_code == 400 and r.json["field"] == "task" and "tracked" in r.json["error"]
+    assert client.get("/tasks/nothing").status_code == 404
 
 
 def test_nothing_can_be_queued_for_a_task_only_scripts_track(client, store):
