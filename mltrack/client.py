@@ -39,9 +39,8 @@ TERMINAL = frozenset({"done", "failed", "cancelled"})
 RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created", "started",
                  "finished", "attempts", "epochs_done", "num_epochs", "error",
                  "cancel_requested", "worker", "device", "precision", "progress", "retry_of",
-                 "runtime", "traceback", "in_update")
+                 "tracked", "runtime", "traceback", "in_update")
 _TIMES = ("created", "started", "finished")
-_MISSING = object()
 WAIT_BATCH = 25  # jobs whose status `wait` reads per round
 # Delays before a tracked run's log or finish is sent again when no answer came.
 RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0)
@@ -556,20 +555,24 @@ def records_frame(records: Sequence[Mapping[str, Any]]):
     head = ["iid", "task", "status"]
     tail = ["epochs_done", "num_epochs", "runtime", "created", "started", "finished",
             "attempts", "error", "device", "precision", "worker", "retry_of",
-            "cancel_requested"]
+            "cancel_requested", "tracked"]
     found = dict.fromkeys(m for r in records for m in metric_names(r))
     # each metric's last value, then its best
     metrics = dict.fromkeys(n for m in found if not m.startswith("best_")
                             for n in (m, f"best_{m}") if n in found)
     metrics.update(found)
     names = dict.fromkeys(n for r in records for n in r.get("hyper_params") or {})
-    # A hyperparameter that is also the record's field of the same value in
-    # every row (mnist's num_epochs) is one column; one that clashes otherwise
-    # (another task's metric, a different value) is `params.<name>`.
-    tail = [k for k in tail if k not in names or not all(
-        (r.get("hyper_params") or {}).get(k, _MISSING) == r.get(k) for r in records)]
+    # The record's columns always keep their names and meaning (num_epochs: the
+    # job's epoch count, for every task). A hyperparameter that is the record's
+    # field in every row that has it (mnist's num_epochs, which sets the epoch
+    # count) adds no column; any other hyperparameter named like a record field
+    # or a metric is `params.<name>`.
+    folded = {k for k in tail if k in names and all(
+        (r.get("hyper_params") or {})[k] == r.get(k) for r in records
+        if k in (r.get("hyper_params") or {}))}
     taken = set(head) | set(tail) | set(metrics)
-    params = {name: f"params.{name}" if name in taken else name for name in names}
+    params = {name: f"params.{name}" if name in taken else name for name in names
+              if name not in folded}
     rows = []
     for r in records:
         row = {k: r.get(k) for k in head}

@@ -494,3 +494,52 @@ def test_the_notebook_example_runs_against_a_live_mltrack(server, remote):
     tracked = remote.experiments(task="notebook-demo")
     assert tracked["status"].tolist()[0] == "done" and tracked["epochs_done"].tolist()[0] == 5
     assert f"{tracked['iid'][0]} done" in out.stdout
+
+
+# -- the reviewer's findings (a new user's try) ---------------------------------------------
+def metric_names_of(task: dict) -> set[str]:
+    metrics = task.get("metrics") or []
+    names = [m if isinstance(m, str) else m["name"] for m in metrics]
+    return {n for name in names for n in (name, f"best_{name}")}
+
+
+def test_every_record_field_of_the_server_is_a_column_of_its_own_not_a_metric(remote):
+    """Each key of a live record is a record field the client knows or a metric
+    of the job's task: none (`tracked`, say) is taken for a metric."""
+    from mltrack.client import RECORD_FIELDS, metric_names
+
+    with remote.start_run(task="record-fields", hyper_params={"lr": 0.1}) as run:
+        run.log(1, {"loss": 0.5})
+    queued = remote.submit({"lr": 0.1, "steps": 1}, task="quadratic")
+    remote.wait(queued, timeout=60, poll=0.1, progress=False)
+    for iid in (run.iid, queued):
+        record = remote.status(iid)
+        listed = remote.records(q=iid)[0]
+        declared = metric_names_of(remote.task(record["task"]))
+        for r in (record, listed):
+            assert set(metric_names(r)) <= declared, set(metric_names(r)) - declared
+            assert set(r) <= set(RECORD_FIELDS) | declared | {"hyper_params"}
+    frame = remote.experiments(q=run.iid)
+    assert frame["tracked"].tolist() == [True]
+    # the record's fields come after every metric: `tracked` is one of them
+    assert list(frame.columns[-2:]) == ["cancel_requested", "tracked"]
+    assert "best_tracked" not in frame.columns
+
+
+def test_mixed_tasks_have_one_num_epochs_column_and_params_dot_for_a_clash(api, live_app,
+                                                                            store):
+    client = api
+    mnist = client.submit({"model": "mlp", "num_epochs": 4})
+    quadratic_run(store, {"lr": 0.5, "steps": 2})
+    frame = client.experiments()
+    assert "params.num_epochs" not in frame.columns  # mnist's is the record's num_epochs
+    assert list(frame.columns).count("num_epochs") == 1
+    by_iid = dict(zip(frame["iid"], frame["num_epochs"]))
+    assert by_iid[mnist] == 4 and sorted(by_iid.values()) == [2, 4]
+    # a tracked run whose hyperparameter num_epochs is not its epoch count
+    with client.start_run(task="clash", hyper_params={"num_epochs": 7}, num_epochs=3) as run:
+        run.log(1, {"loss": 1.0})
+    frame = client.experiments()
+    row = frame[frame["iid"] == run.iid].iloc[0]
+    assert row["num_epochs"] == 3 and row["params.num_epochs"] == 7
+    assert frame[frame["iid"] == mnist].iloc[0]["params.num_epochs"] == 4
