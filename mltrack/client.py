@@ -261,8 +261,9 @@ class Client:
                 status: str | None = None, task: str | None = None, q: str | None = None,
                 limit: int | None = None) -> list[dict[str, Any]]:
         """The listing's records in the server's order: every matching job when
-        `limit` is None, fetched in the server's largest pages."""
-        return list(self._iter_records(sort, order, status, task, q, limit))
+        `limit` is None or 0 (as `mltrack ls --limit 0`), fetched in the server's
+        largest pages; a negative or non-whole limit is a ClientError."""
+        return list(self._iter_records(sort, order, status, task, q, _limit(limit)))
 
     def _iter_records(self, sort, order, status, task, q, limit) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
@@ -287,7 +288,9 @@ class Client:
         (the dashboard's table order for the same sort and filters): iid, task,
         status, each hyperparameter, each metric's last value and `best_<metric>`,
         then the record (epochs, runtime, times as UTC timestamps, error...).
-        Every matching job when `limit` is None."""
+        A hyperparameter named like a record field or a metric is
+        `params.<name>` (but mnist's num_epochs, equal to the record's, is the
+        one `num_epochs` column). Every matching job when `limit` is None or 0."""
         return records_frame(self.records(sort, order, status, task, q, limit))
 
     def history(self, iids: str | Iterable[str]):
@@ -467,6 +470,18 @@ class TrackedRun:
 
 
 # -- helpers ---------------------------------------------------------------------
+def _limit(limit: Any) -> int | None:
+    """None for every row: `limit` None or 0, as the CLI's `--limit 0`."""
+    if limit is None:
+        return None
+    if isinstance(limit, bool) or not isinstance(limit, int):
+        limit = getattr(limit, "item", lambda: limit)()  # a NumPy integer
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 0:
+        raise ClientError(f"limit: must be a whole number >= 0 (0 or None: every row), "
+                          f"got {limit!r}", field="limit")
+    return limit or None
+
+
 def _reason(exc: Exception) -> str:
     text = str(exc)
     for known in ("Connection refused", "Name or service not known", "No route to host",

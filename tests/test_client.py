@@ -543,3 +543,18 @@ def test_mixed_tasks_have_one_num_epochs_column_and_params_dot_for_a_clash(api, 
     row = frame[frame["iid"] == run.iid].iloc[0]
     assert row["num_epochs"] == 3 and row["params.num_epochs"] == 7
     assert frame[frame["iid"] == mnist].iloc[0]["params.num_epochs"] == 4
+
+
+@pytest.mark.parametrize("bad", [-5, -1, 2.5, "10", True])
+def test_a_bad_limit_is_refused_naming_it_and_0_means_every_row(api, live_app, store, bad):
+    client = api
+    for _ in range(3):
+        client.submit({"model": "mlp"})
+    with pytest.raises(ClientError) as refused:
+        client.experiments(limit=bad)
+    assert refused.value.field == "limit" and "limit: must be a whole number" in str(
+        refused.value)
+    with pytest.raises(ClientError, match="limit"):
+        client.records(limit=bad)
+    assert len(client.experiments(limit=0)) == 3 == len(client.experiments(limit=None))
+    assert len(client.records(limit=0)) == 3 and len(client.experiments(limit=2)) == 2
