@@ -162,9 +162,11 @@ class Client:
     def sweep(self, base: Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]],
               task: str = "mnist") -> list[str]:
         """Queue every combination of `grid`'s values on top of `base`, in one
-        batch (all or nothing); the iids, in the order of the combinations."""
+        batch (all or nothing); the iids, in the order of the combinations.
+        Each of `grid`'s values is a list (tuple, range, array) of values; a
+        single value there is a ClientError naming it (put it in `base`)."""
         body = {"task": task, "hyper_params": _plain(base),
-                "sweep": {name: [_scalar(v) for v in values] for name, values in grid.items()}}
+                "sweep": {name: _values(name, values) for name, values in grid.items()}}
         return self.request("POST", "/sweep", json=body)["iids"]
 
     def status(self, iid: str) -> dict[str, Any]:
@@ -514,6 +516,15 @@ def _scalar(value: Any) -> Any:
         return value
     item = getattr(value, "item", None)
     return item() if callable(item) else value
+
+
+def _values(name: str, values: Any) -> list[Any]:
+    """A sweep's list of values for `name`. A lone value (a number, a string:
+    iterable, but sweeping its letters is never meant) is refused naming it."""
+    if isinstance(values, (str, bytes, Mapping)) or not hasattr(values, "__iter__"):
+        raise ClientError(f"{name}: a sweep takes a list of values, got {values!r}; put a "
+                          f"single value in base instead", field=name)
+    return [_scalar(v) for v in values]
 
 
 def _plain(params: Mapping[str, Any] | None) -> dict[str, Any]:

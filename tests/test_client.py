@@ -558,3 +558,16 @@ def test_a_bad_limit_is_refused_naming_it_and_0_means_every_row(api, live_app, s
         client.records(limit=bad)
     assert len(client.experiments(limit=0)) == 3 == len(client.experiments(limit=None))
     assert len(client.records(limit=0)) == 3 and len(client.experiments(limit=2)) == 2
+
+
+@pytest.mark.parametrize("values", [0.1, "0.1", 3, None])
+def test_a_sweep_of_a_single_value_is_refused_naming_the_field(remote, values):
+    before = remote.page(limit=1)["total"]
+    with pytest.raises(ClientError) as refused:
+        remote.sweep({"steps": 1}, {"lr": values, "x0": [1.0, 2.0]}, task="quadratic")
+    assert refused.value.field == "lr" and "lr: a sweep takes a list of values" in str(
+        refused.value)
+    assert remote.page(limit=1)["total"] == before  # nothing queued
+    # lists, tuples and ranges are lists of values
+    iids = remote.sweep({"lr": 0.1}, {"steps": range(1, 3), "x0": (1.0,)}, task="quadratic")
+    assert len(iids) == 2
