@@ -55,12 +55,19 @@ class ClientError(Exception):
     the server's message."""
 
     def __init__(self, message: str, status: int | None = None, field: str | None = None,
-                 url: str | None = None):
+                 url: str | None = None, body: Mapping[str, Any] | None = None):
         super().__init__(message)
         self.message, self.status, self.field, self.url = message, status, field, url
+        self.body = dict(body or {})  # the server's whole error answer (current_status...)
 
     def __str__(self) -> str:
         return self.message if self.status is None else f"{self.message} (HTTP {self.status})"
+
+    def __repr__(self) -> str:
+        # What a notebook shows for an error left as a cell's last value.
+        extra = "".join(f", {name}={value!r}" for name, value in
+                        (("status", self.status), ("field", self.field)) if value is not None)
+        return f"{type(self).__name__}({self.message!r}{extra})"
 
 
 class RunStopped(ClientError):
@@ -142,7 +149,8 @@ class Client:
             response.close()
         if response.status_code >= 400:
             if isinstance(body, dict) and isinstance(body.get("error"), str):
-                raise ClientError(body["error"], response.status_code, body.get("field"), url)
+                raise ClientError(body["error"], response.status_code, body.get("field"), url,
+                                  body)
             text = response.text.strip()[:200] or response.reason
             if response.status_code == 401:
                 text = (f"mltrack at {self.url} needs its password: set MLTRACK_PASSWORD "

@@ -571,3 +571,12 @@ def test_a_sweep_of_a_single_value_is_refused_naming_the_field(remote, values):
     # lists, tuples and ranges are lists of values
     iids = remote.sweep({"lr": 0.1}, {"steps": range(1, 3), "x0": (1.0,)}, task="quadratic")
     assert len(iids) == 2
+
+
+def test_the_repr_of_an_error_shows_its_status_and_field(remote):
+    with pytest.raises(ClientError) as refused:
+        remote.submit({"lr": 99}, task="quadratic")
+    error = refused.value
+    assert error.status == 400 and error.field == "lr"
+    assert repr(error) == f"ClientError({error.message!r}, status=400, field='lr')"
+    assert repr(ClientError("no answer")) == "ClientError('no answer')"
