@@ -403,7 +403,8 @@ class TrackedRun:
 
     def finish(self, status: str = "done", error: str | None = None) -> None:
         """End the run as done (or failed, with `error`). Once only; a run that
-        mltrack already stopped is left as mltrack says."""
+        mltrack already stopped is left as mltrack says (`status`: "cancelled",
+        "lost", "failed", "deleted"; `stop_reason`: the server's message)."""
         if self._finished.is_set():
             return
         self._finished.set()
@@ -449,7 +450,7 @@ class TrackedRun:
                                            session=session)
             except ClientError as exc:
                 if exc.status in (404, 409, 410):
-                    self._stop(exc.message)
+                    self._stop(exc, session)
                     raise RunStopped(f"run {self.iid} was stopped by mltrack: {exc.message}",
                                      exc.status, exc.field, exc.url) from None
                 if exc.status is not None or delay is None:
@@ -458,12 +459,31 @@ class TrackedRun:
                             exc.message)
                 time.sleep(delay)
 
-    def _stop(self, reason: str) -> None:
+    def _stop(self, exc: ClientError, session: requests.Session | None = None) -> None:
         if not self._stopped.is_set():
-            self.stop_reason = reason
-            self.status = "stopped"
+            self.stop_reason = exc.message  # the server's words, as they are
+            self.status = self._stopped_as(exc, session)
             self._stopped.set()
-            log.warning("mltrack stopped run %s: %s", self.iid, reason)
+            log.warning("mltrack stopped run %s (%s): %s", self.iid, self.status, exc.message)
+
+    def _stopped_as(self, exc: ClientError, session: requests.Session | None) -> str:
+        """What the run became, from the server's answer: its `current_status`
+        (a 409's), "lost" for a run failed because its lease ran out, "deleted"
+        for a 404; "stopped" when the answer does not say."""
+        if exc.status == 404:
+            return "deleted"
+        current = exc.body.get("current_status")
+        if current == "failed":
+            try:  # failed as lost, or by hand: the record's error tells
+                error = self.client.request("GET", f"/status/{self.iid}",
+                                            session=session).get("error") or ""
+            except ClientError:
+                error = ""
+            return "lost" if error.startswith("lost") else "failed"
+        if isinstance(current, str) and current:
+            return current
+        text = exc.message.lower()
+        return "cancelled" if "cancel" in text else "lost" if "lost" in text else "stopped"
 
     def _beat(self) -> None:
         interval = max(0.2, self.lease / 3)

@@ -580,3 +580,38 @@ def test_the_repr_of_an_error_shows_its_status_and_field(remote):
     assert error.status == 400 and error.field == "lr"
     assert repr(error) == f"ClientError({error.message!r}, status=400, field='lr')"
     assert repr(ClientError("no answer")) == "ClientError('no answer')"
+
+
+def test_a_cancelled_run_reads_cancelled_with_the_servers_own_message(remote):
+    run = remote.start_run(task="track-cancel-status", lease=30)
+    try:
+        run.log(1, {"loss": 1.0})
+        remote.cancel(run.iid)
+        # what the server answers this run's writes now, word for word
+        answer = requests.post(f"{remote.url}/runs/{run.iid}/log", timeout=30,
+                               json={"token": run._token, "epoch": 2, "metrics": {"loss": 0.5}})
+        assert answer.status_code == 409
+        with pytest.raises(RunStopped):
+            run.log(2, {"loss": 0.5})
+        assert run.status == "cancelled" and run.stop_reason == answer.json()["error"]
+    finally:
+        run.finish()
+    assert run.status == "cancelled" and "cancelled" in repr(run)
+
+
+def test_a_run_failed_as_lost_reads_lost(remote):
+    """A run whose lease ran out (its heartbeats stopped) is failed as lost by
+    the server: the script's next write says so in `run.status`."""
+    from mltrack.client import TrackedRun
+
+    started = requests.post(f"{remote.url}/runs", timeout=30,
+                            json={"task": "track-lost", "hyper_params": {}, "lease": 1}).json()
+    wait_for(lambda: remote.status(started["iid"])["status"] == "failed", timeout=60)
+    assert remote.status(started["iid"])["error"].startswith("lost")
+    run = TrackedRun(remote, started["iid"], started["token"], lease=30)
+    try:
+        with pytest.raises(RunStopped):
+            run.log(1, {"loss": 1.0})
+        assert run.status == "lost" and run.stop_reason
+    finally:
+        run.finish()
