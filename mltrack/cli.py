@@ -208,9 +208,14 @@ def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         text = options.get(name)
         if text is None:
             continue
-        values = [parse_value(v, spec) for v in text.split(",") if v.strip()]
-        if not values:
+        items = text.split(",")
+        if not text.strip():
             raise Usage(f"{_flag(name)}: no value given")
+        if any(not item.strip() for item in items):
+            # '1, ,2' or '0.3,0.1,': a value lost to a typo, not meant to be dropped
+            raise Usage(f"{_flag(name)}: an empty value in {text!r}; give a value between "
+                        "each pair of commas")
+        values = [parse_value(v, spec) for v in items]
         if len(values) == 1:
             base[name] = values[0]
         else:

@@ -283,3 +283,14 @@ def test_serving_is_unchanged_and_client_commands_are_told_apart():
     assert "mltrack submit|ls|show|watch|cancel|retry|delete" in " ".join(out.stdout.split())
     out = mltrack("ls", "--help")
     assert out.returncode == 0 and "--sort" in out.stdout and "--data-dir" not in out.stdout
+
+
+# -- the reviewer's findings (a new user's try) ---------------------------------------------
+@pytest.mark.parametrize("flag, text", [("--x0", "1, ,2"), ("--lr", "0.3 ,0.1,"),
+                                        ("--lr", ",0.1"), ("--steps", "2,,3")])
+def test_an_empty_item_in_a_comma_list_is_refused_naming_the_flag(server, remote, flag, text):
+    before = remote.page(limit=1)["total"]
+    out = mltrack("submit", "--task", "quadratic", flag, text, url=server.url)
+    assert out.returncode == 2, out
+    assert f"mltrack submit: error: {flag}: an empty value in {text!r}" in out.stderr
+    assert out.stdout == "" and remote.page(limit=1)["total"] == before  # nothing queued
