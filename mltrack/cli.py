@@ -199,6 +199,14 @@ def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         task = None  # the help without the task's flags; the error follows it
         submit_parser(None).print_help()
         raise
+    if task.get("tracked"):
+        # No worker runs it: a job queued for it would wait for ever (the server refuses).
+        text = (f"task {task['name']} is tracked from scripts (Client().start_run, POST "
+                "/runs): no worker runs it, so it cannot be queued with mltrack submit")
+        if known.help:
+            print(text)
+            return 0
+        raise ClientError(text, field="task")
     options = vars(submit_parser(task).parse_args(rest))
     if options.get("url"):  # `mltrack submit --url X`: too late for the client made in main
         client = Client(options["url"])

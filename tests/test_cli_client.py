@@ -294,3 +294,17 @@ def test_an_empty_item_in_a_comma_list_is_refused_naming_the_flag(server, remote
     assert out.returncode == 2, out
     assert f"mltrack submit: error: {flag}: an empty value in {text!r}" in out.stderr
     assert out.stdout == "" and remote.page(limit=1)["total"] == before  # nothing queued
+
+
+def test_submit_says_a_tracked_only_task_cannot_be_queued(server, remote):
+    with remote.start_run(task="cli-tracked-only", hyper_params={"lr": 0.1, "depth": 3}) as run:
+        run.log(1, {"loss": 0.5})
+    assert remote.task("cli-tracked-only")["tracked"] is True
+    before = remote.page(limit=1)["total"]
+    out = mltrack("submit", "--task", "cli-tracked-only", "--help", url=server.url)
+    assert out.returncode == 0, out.stderr
+    assert "task cli-tracked-only is tracked from scripts" in out.stdout
+    assert "cannot be queued" in out.stdout and "--depth" not in out.stdout
+    out = mltrack("submit", "--task", "cli-tracked-only", "--lr", "0.2", url=server.url)
+    assert out.returncode == 1 and "cannot be queued with mltrack submit" in out.stderr
+    assert remote.page(limit=1)["total"] == before
