@@ -307,10 +307,13 @@ def primaries(client: Client) -> dict[str, str]:
 
 
 def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, str],
-                  sort: str, wide: bool) -> tuple[list[str], list[str], dict[str, Any]]:
-    """(metric columns, hyperparameter columns, the hyperparameters every row
-    shares) for `ls`: by default each task's primary metric (last and best),
-    the sort key, and only the hyperparameters that differ between rows."""
+                  sort: str, wide: bool
+                  ) -> tuple[list[str], list[str], dict[str | None, dict[str, Any]]]:
+    """(metric columns, hyperparameter columns, shared values) for `ls`: by
+    default each task's primary metric (last and best), the sort key, and only
+    the hyperparameters that differ between rows. Shared values: under None
+    those every listed row has, alike; under a task's name those every row of
+    that task (and no other's) has alike, in a listing of several tasks."""
     present = dict.fromkeys(m for r in records for m in metric_names(r))
     if wide:
         metrics = list(present)
@@ -323,14 +326,19 @@ def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, st
         wanted.append(sort)
         metrics = [m for m in dict.fromkeys(wanted) if m in present]
     names = list(dict.fromkeys(n for r in records for n in r.get("hyper_params") or {}))
-    shared: dict[str, Any] = {}
+    shared: dict[str | None, dict[str, Any]] = {}
     params = []
     for name in names:
-        # among the rows that have it: another task's rows do not make it differ
-        having = [r["hyper_params"][name] for r in records if name in (r.get("hyper_params")
-                                                                         or {})]
-        if not wide and len(having) > 1 and len({repr(v) for v in having}) == 1:
-            shared[name] = having[0]
+        having = [r for r in records if name in (r.get("hyper_params") or {})]
+        alike = len({repr(r["hyper_params"][name]) for r in having}) == 1
+        tasks = {r["task"] for r in having}
+        if wide or len(having) < 2 or not alike:
+            params.append(name)
+        elif len(having) == len(records):
+            shared.setdefault(None, {})[name] = having[0]["hyper_params"][name]
+        elif len(tasks) == 1 and len(having) == sum(r["task"] in tasks for r in records):
+            # every row of one task, none of the others: said of that task only
+            shared.setdefault(tasks.pop(), {})[name] = having[0]["hyper_params"][name]
         else:
             params.append(name)
     return metrics, params, shared
@@ -380,8 +388,9 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         table.add_row(*row)
     _print_table(out, table)
     notes = []
-    if shared:
-        notes.append("same in every row: " + " ".join(f"{k}={_show(v)}" for k, v in shared.items()))
+    for task, values in shared.items():
+        where = "every row" if task is None else f"every {task} row"
+        notes.append(f"same in {where}: " + " ".join(f"{k}={_show(v)}" for k, v in values.items()))
     shown = (f"{len(records)} of {total} jobs" if total > len(records)
              else f"{total} job" + "s" * (total != 1))
     if total > len(records):

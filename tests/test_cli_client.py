@@ -308,3 +308,24 @@ def test_submit_says_a_tracked_only_task_cannot_be_queued(server, remote):
     out = mltrack("submit", "--task", "cli-tracked-only", "--lr", "0.2", url=server.url)
     assert out.returncode == 1 and "cannot be queued with mltrack submit" in out.stderr
     assert remote.page(limit=1)["total"] == before
+
+
+def test_ls_of_mixed_tasks_says_same_in_every_row_only_of_what_every_row_has(live_app, store):
+    from sample_tasks import quadratic_run
+
+    with Client(live_app) as client:
+        for seed in (1, 2):  # no worker: they wait
+            client.submit({"model": "cnn", "seed": seed})
+    for lr in (0.1, 0.2):
+        quadratic_run(store, {"lr": lr, "method": "momentum", "steps": 2})
+    out = mltrack("ls", url=live_app)
+    assert out.returncode == 0, out.stderr
+    notes = {line.split(":")[0]: line for line in out.stdout.splitlines()
+             if line.startswith("same in")}
+    assert "same in every row" not in notes  # no hyperparameter is in every row
+    assert "beta=0.9" in notes["same in every quadratic row"]
+    assert "method=momentum" in notes["same in every quadratic row"]
+    assert "model=cnn" in notes["same in every mnist row"]
+    assert "beta" not in notes["same in every mnist row"]
+    header = out.stdout.splitlines()[0].split()
+    assert "lr" in header and "seed" in header and "beta" not in header
