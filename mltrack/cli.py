@@ -488,7 +488,8 @@ def delete(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 # -- watch ------------------------------------------------------------------------------------
 def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
-    """Live bars of the running jobs until none waits or runs; Ctrl-C leaves quietly."""
+    """Live bars of the running jobs until none waits or runs (plain lines when
+    the output is not a terminal); Ctrl-C leaves quietly."""
     from rich.console import Group
     from rich.live import Live
     from rich.progress import BarColumn, Progress, TextColumn
@@ -503,6 +504,8 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                         TextColumn("{task.fields[metric]}"), console=out)
     header = Text("", style="bold")
     ended = 0
+    if not out.is_terminal:
+        return _watch_plain(client, args, out, primary)
     try:
         with Live(Group(header, progress), console=out, auto_refresh=False) as live:
             while True:
@@ -531,8 +534,46 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                 time.sleep(args.interval)
     except KeyboardInterrupt:
         return 0
-    if not out.is_terminal:
-        out.line()  # a live display ends its last line only on a terminal
+    out.print(f"the queue is empty ({ended} job{'s' * (ended != 1)} ended while watching)",
+              style="dim")
+    return 0
+
+
+def _watch_plain(client: Client, args: argparse.Namespace, out, primary: Mapping[str, str]
+                 ) -> int:
+    """`watch` piped or redirected (no terminal to redraw bars on): a line
+    whenever the counts change, a job starts or finishes an epoch, or ends."""
+    seen: dict[str, Any] = {}  # iid -> what its last line said
+    last_header, ended = None, 0
+    try:
+        while True:
+            counts = client.health()["counts"]
+            now = {r["iid"]: r for r in client.records(status="running", task=args.task)}
+            for iid in [i for i in seen if i not in now]:
+                seen.pop(iid)
+                ended += 1
+                out.print(_ended(client.status(iid), primary))
+            for iid, r in now.items():
+                state = (r.get("epochs_done"), r.get("num_epochs"))
+                if seen.get(iid) != state:
+                    seen[iid] = state
+                    fields = _bar_fields(r, primary)
+                    out.print(" ".join(x for x in (
+                        f"{iid[:8]} {r['task']} running", f"epochs {fields['epochs']}",
+                        fields["metric"], fields["eta"]) if x))
+            waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
+                       if args.task else counts.get("waiting", 0))
+            header = (f"running {len(now)}  waiting {waiting}  done {counts.get('done', 0)}  "
+                      f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}")
+            if header != last_header:
+                last_header = header
+                out.print(header, style="bold")
+            out.file.flush()  # a pipe is block-buffered: each line as it happens
+            if not now and not waiting:
+                break
+            time.sleep(args.interval)
+    except KeyboardInterrupt:
+        return 0
     out.print(f"the queue is empty ({ended} job{'s' * (ended != 1)} ended while watching)",
               style="dim")
     return 0

@@ -329,3 +329,45 @@ def test_ls_of_mixed_tasks_says_same_in_every_row_only_of_what_every_row_has(liv
     assert "beta" not in notes["same in every mnist row"]
     header = out.stdout.splitlines()[0].split()
     assert "lr" in header and "seed" in header and "beta" not in header
+
+
+def test_watch_piped_prints_plain_lines_as_a_job_goes(server, remote):
+    """Piped (not a terminal): a line as the job starts, one per epoch, one
+    when it ends, each as it happens (read while the job still runs)."""
+    import queue
+    import threading
+
+    run = remote.start_run(task="cli-watch-plain", hyper_params={"lr": 0.5}, num_epochs=3)
+    lines: queue.Queue = queue.Queue()
+
+    def until(text: str) -> None:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if text in lines.get(timeout=1):
+                    return
+            except queue.Empty:
+                pass
+        raise AssertionError(f"no line with {text!r} within 30 s")
+
+    script = Path(sys.executable).parent / "mltrack"
+    proc = subprocess.Popen([str(script), "watch", "--url", server.url, "--interval", "0.2"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=child_env())
+    threading.Thread(target=lambda: [lines.put(line) for line in proc.stdout],
+                     daemon=True).start()
+    try:
+        run.log(1, {"loss": 0.5})
+        until(f"{run.iid[:8]} cli-watch-plain running epochs 1/3 loss 0.5")
+        until("running 1  waiting 0")
+        run.log(2, {"loss": 0.25})
+        until(f"{run.iid[:8]} cli-watch-plain running epochs 2/3 loss 0.25")
+        assert proc.poll() is None  # still watching while it runs
+        run.finish()
+        until(f"{run.iid[:8]} cli-watch-plain done after 2/3 epochs  loss 0.25")
+        until("the queue is empty (1 job ended while watching)")
+        assert proc.wait(30) == 0
+    finally:
+        run.finish()
+        if proc.poll() is None:
+            proc.kill()
