@@ -397,14 +397,14 @@ def register_api(server: Flask, store: Store) -> None:
 
         def extend(entry: dict[str, Any] | None) -> dict[str, Any] | None:
             plans.append(tracking.plan_run(task, entry, body.get("hyper_params", {}),
-                                           body.get("metrics", {})))
+                                           body.get("metrics", {}), body.get("num_epochs")))
             return plans[-1].entry
 
         store.update_task_entry(task, extend)
         plan = plans[-1]
         lease = float(body.get("lease", DEFAULT_LEASE))
         iid, token = store.start_tracked(task, plan.params, plan.goals, lease=lease,
-                                         num_epochs=body.get("num_epochs"))
+                                         num_epochs=plan.num_epochs)
         return jsonify(iid=iid, attempt=1, lease=lease, token=token), 201, {
             "Location": f"/status/{iid}"}
 
@@ -417,6 +417,8 @@ def register_api(server: Flask, store: Store) -> None:
         job = store.check_token(_known_iid(iid), body["token"])
         epoch = int(body["epoch"])
         _, values, _ = tracking.plan_log(job.task, store.task_entry(job.task), body["metrics"])
+        if job.status is Status.RUNNING and job.num_epochs and epoch > job.num_epochs:
+            raise BadRequest("epoch", f"{epoch} is above the run's num_epochs {job.num_epochs}")
         if store.epoch_is_new(job, epoch, values):
             found: list[dict[str, str]] = []
 

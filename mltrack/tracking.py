@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from mltrack.params import MNIST
-from mltrack.task import (METRIC_RESERVED, NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int, InvalidParams,
-                          Metric, Param, Schema, goal_from_name, json_type, param_from_dict)
+from mltrack.task import (METRIC_RESERVED, NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int,
+                          InvalidParams, Metric, Param, Schema, goal_from_name, json_type,
+                          param_from_dict)
 
 MAX_CHOICES = 100  # distinct strings one tracked hyperparameter takes
 MAX_TEXT = 200  # characters of a string hyperparameter
@@ -185,6 +186,7 @@ class Plan:
     entry: dict[str, Any] | None
     params: dict[str, Any]
     goals: dict[str, str]
+    num_epochs: int | None = None
 
 
 def _check_goals(task: str, metrics: Mapping[str, Any]) -> dict[str, str]:
@@ -197,14 +199,32 @@ def _check_goals(task: str, metrics: Mapping[str, Any]) -> dict[str, str]:
     return goals
 
 
+def _declared_epochs(schema: Schema, params: Mapping[str, Any],
+                     num_epochs: int | None) -> int | None:
+    """The run's epoch count: a declared task says it in a hyperparameter (its
+    `epochs`, e.g. mnist's num_epochs, quadratic's steps), which a body's
+    num_epochs must agree with; a task without one takes the body's."""
+    declared = schema.num_epochs(params)
+    if declared is None:
+        return num_epochs
+    if num_epochs is not None and num_epochs != declared:
+        raise InvalidParams("num_epochs", f"task {schema.name} takes its epochs from its "
+                                          f"hyperparameter {schema.epochs} ({declared} here); "
+                                          f"leave num_epochs out or give {declared}, "
+                                          f"not {num_epochs}")
+    return declared
+
+
 def plan_run(task: str, stored: Mapping[str, Any] | None, hyper_params: Mapping[str, Any],
-             metrics: Mapping[str, Any]) -> Plan:
+             metrics: Mapping[str, Any], num_epochs: int | None = None) -> Plan:
     """Check a new run of `task` against its stored entry (None: a new task),
-    and extend the entry if it is a tracked one. InvalidParams names the field."""
+    and extend the entry if it is a tracked one. InvalidParams names the field.
+    The plan's num_epochs is the run's epoch count (see _declared_epochs)."""
     entry = Entry.read(check_task_name(task), stored)
     goals = _check_goals(task, metrics)
     if entry is not None and not entry.tracked:
         params = entry.declared.parse(hyper_params)
+        epochs = _declared_epochs(entry.declared, params, num_epochs)
         for name, goal in goals.items():
             if name not in entry.goals:
                 raise InvalidParams(name, f"task {task} is declared by its worker and has no "
@@ -213,7 +233,7 @@ def plan_run(task: str, stored: Mapping[str, Any] | None, hyper_params: Mapping[
             if entry.goals[name] != goal:
                 raise InvalidParams(name, f"task {task} declares goal {entry.goals[name]} "
                                           f"for {name}, not {goal}")
-        return Plan(None, params, entry.goals)
+        return Plan(None, params, entry.goals, epochs)
     entry = entry or Entry(task, {}, [], True)
     params_before = dict(entry.params)
     metric_names = {m.name for m in entry.metrics}
@@ -237,7 +257,8 @@ def plan_run(task: str, stored: Mapping[str, Any] | None, hyper_params: Mapping[
         if name not in known:
             entry.metrics.append(Metric(name, goal))
     changed = entry.params != params_before or len(entry.metrics) != len(metric_names)
-    return Plan(entry.to_dict() if changed or stored is None else None, out, entry.goals)
+    return Plan(entry.to_dict() if changed or stored is None else None, out, entry.goals,
+                num_epochs)
 
 
 def plan_log(task: str, stored: Mapping[str, Any] | None,

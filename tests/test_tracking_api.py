@@ -552,3 +552,28 @@ def test_an_empty_string_hyperparameter_is_refused_naming_it(client, store, valu
     assert r.status_code == 400 and r.json["field"] == "opt"
     assert store.task_entry("t8")["params"]["opt"]["options"] == ["adam"]
     assert "t9" not in store.task_entries() and store.counts().get("running") == 1
+
+
+def test_a_declared_tasks_epochs_come_from_its_hyperparameters(client, store):
+    """The rule: a worker's task (or mnist) says its epochs in a hyperparameter
+    (quadratic's steps, mnist's num_epochs); a body's num_epochs must agree or be
+    left out. A run never logs an epoch above its num_epochs."""
+    store.register_task(QUADRATIC)
+    r = post(client, "/runs", {"task": "quadratic", "hyper_params": {"steps": 5},
+                               "num_epochs": 413})
+    assert r.status_code == 400 and r.json["field"] == "num_epochs"
+    assert "steps" in r.json["error"] and "5" in r.json["error"]
+    assert store.counts()["total"] == 0
+    iid, _ = start(client, "quadratic", hyper_params={"steps": 5})
+    assert client.get(f"/status/{iid}").json["num_epochs"] == 5
+    iid, _ = start(client, "quadratic", hyper_params={"steps": 4}, num_epochs=4)  # agrees
+    assert store.get(iid).num_epochs == 4
+    iid, token = start(client, "mnist", hyper_params={"num_epochs": 1})
+    metrics = {"test_accuracy": 90.0}
+    assert log(client, iid, token, 1, **metrics).status_code == 200
+    r = log(client, iid, token, 2, **metrics)
+    assert r.status_code == 400 and r.json["field"] == "epoch" and "num_epochs 1" in r.json["error"]
+    assert len(store.epochs(iid)) == 1
+    iid, token = start(client, "mine", num_epochs=2)  # a tracked task's: the body's
+    assert log(client, iid, token, 2, loss=0.1).status_code == 200
+    assert log(client, iid, token, 3, loss=0.1).status_code == 400
