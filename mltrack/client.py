@@ -467,18 +467,21 @@ class TrackedRun:
             log.warning("mltrack stopped run %s (%s): %s", self.iid, self.status, exc.message)
 
     def _stopped_as(self, exc: ClientError, session: requests.Session | None) -> str:
-        """What the run became, from the server's answer: its `current_status`
-        (a 409's), "lost" for a run failed because its lease ran out, "deleted"
-        for a 404; "stopped" when the answer does not say."""
+        """What the run became: "cancelled", "lost" (failed because its lease
+        ran out), "failed", "done" or "deleted", from the answer's
+        `current_status` (a 409's) and the run's record (its error says lost);
+        "stopped" when neither tells."""
         if exc.status == 404:
             return "deleted"
-        current = exc.body.get("current_status")
+        current, error = exc.body.get("current_status"), ""
+        if current in (None, "failed"):
+            try:  # the record tells what the answer leaves out
+                record = self.client.request("GET", f"/status/{self.iid}", session=session)
+                current, error = current or record.get("status"), record.get("error") or ""
+            except ClientError as read:
+                if read.status == 404:
+                    return "deleted"
         if current == "failed":
-            try:  # failed as lost, or by hand: the record's error tells
-                error = self.client.request("GET", f"/status/{self.iid}",
-                                            session=session).get("error") or ""
-            except ClientError:
-                error = ""
             return "lost" if error.startswith("lost") else "failed"
         if isinstance(current, str) and current:
             return current

@@ -608,10 +608,13 @@ def test_a_run_failed_as_lost_reads_lost(remote):
                             json={"task": "track-lost", "hyper_params": {}, "lease": 1}).json()
     wait_for(lambda: remote.status(started["iid"])["status"] == "failed", timeout=60)
     assert remote.status(started["iid"])["error"].startswith("lost")
+    answer = requests.post(f"{remote.url}/runs/{started['iid']}/heartbeat", timeout=30,
+                           json={"token": started["token"]})
+    assert answer.status_code == 409
     run = TrackedRun(remote, started["iid"], started["token"], lease=30)
     try:
         with pytest.raises(RunStopped):
             run.log(1, {"loss": 1.0})
-        assert run.status == "lost" and run.stop_reason
+        assert run.status == "lost" and run.stop_reason == answer.json()["error"]
     finally:
         run.finish()
