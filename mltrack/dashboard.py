@@ -30,11 +30,12 @@ from dash.exceptions import PreventUpdate
 from flask import Flask
 
 from mltrack import form, run_view, table_query, views
-from mltrack.params import MNIST
-from mltrack.store import IllegalTransition, InvalidValue, JobNotFound, Status, Store, sort_keys
+from mltrack.params import FAST_PRESET, MNIST, HyperParams
+from mltrack.store import IllegalTransition, Job, JobNotFound, Status, Store, sort_keys
 from mltrack.task import Float, Param, Schema
 
 REFRESH_MS = 1500
+FAST_PRESET_LABEL = "fast: 99% in 2 epochs"
 MAX_TOKENS = 10_000  # form states remembered as queued
 CHART_OPTIONS = getattr(run_view, "CHART_OPTIONS", "chart-options")  # "runs" owns the store
 NO_ROWS = "No experiments to show: queue one on the left, or clear the filters."
@@ -112,6 +113,11 @@ def _form(schemas: dict[str, Schema]) -> html.Div:
             html.Div(views.task_help(schemas.get(MNIST.name, MNIST)), id="form-task-help",
                      className="field-hint"),
         ], className="field task-field"),
+        html.Div([
+            html.Span("Preset", className="field-label"),
+            html.Button(FAST_PRESET_LABEL, id="preset-fast", className="button preset",
+                        n_clicks=0, title=views.preset_title(FAST_PRESET)),
+        ], id="form-presets", className="presets"),
         html.P(form.SWEEP_HINT, className="field-hint sweep-hint"),
         html.Div(form_fields(schemas.get(MNIST.name, MNIST)), id="form-fields",
                  className="form-fields"),
@@ -163,6 +169,10 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
                     dcc.Checklist(id="column-chooser", className="column-chooser-list"),
                 ], className="column-chooser"),
                 dcc.Store(id="column-choice", storage_type="local"),
+                # the table as filtered and sorted, every row (GET /experiments.csv)
+                html.A("Export CSV", id="export-csv", href="/experiments.csv", download="",
+                       className="button", title="every row the filters keep, in the "
+                                                 "table's order, as a CSV file"),
             ], className="actions"),
         ], className="toolbar action-bar"),
         html.Div(id="where-error", className="field-error"),
@@ -191,18 +201,19 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
     ], className="card table-card", id="experiments")
 
 
-def _schemas_for_page(store: Store) -> dict[str, Schema]:
-    """The tasks the page starts with. Dash builds the page once when the app
-    is made, maybe before the database answers: then MNIST alone (the
-    callbacks read the store again, and answer 503 while it is down)."""
+def _schemas_for_page(store: Store) -> tuple[dict[str, Schema], dict[str, Schema]]:
+    """The tasks the page starts with, and those of them the form can queue.
+    Dash builds the page once when the app is made, maybe before the database
+    answers: then MNIST alone (the callbacks read the store again, and answer
+    503 while it is down)."""
     try:
-        return store.schemas()
+        return store.schemas(), _queueable(store)
     except redis.RedisError:
-        return {MNIST.name: MNIST}
+        return {MNIST.name: MNIST}, {MNIST.name: MNIST}
 
 
 def layout(store: Store) -> html.Div:
-    schemas = _schemas_for_page(store)
+    schemas, queueable = _schemas_for_page(store)
     return html.Div([
         html.Header([
             html.Div([html.Span("mltrack", className="brand"),
@@ -210,7 +221,7 @@ def layout(store: Store) -> html.Div:
             html.Div(id="header-counts", className="header-counts"),
         ], className="header"),
         html.Main([
-            _form(schemas),
+            _form(queueable),
             html.Div([
                 # one click to either part, the page never scrolled past the table by hand
                 html.Nav([
@@ -271,8 +282,16 @@ def header_chips(store: Store) -> list[html.Span]:
     return chips
 
 
+def _queueable(store: Store) -> dict[str, Schema]:
+    """The tasks the form may queue jobs of: every task but those only tracked
+    from scripts (no worker could run their jobs)."""
+    tracked = store.tracked_tasks()
+    return {name: schema for name, schema in store.schemas().items() if name not in tracked}
+
+
 def _schema(store: Store, task: Any) -> Schema | None:
-    return store.schemas().get(task) if isinstance(task, str) else None
+    """The form's task's schema; None for a task the form cannot queue."""
+    return _queueable(store).get(task) if isinstance(task, str) else None
 
 
 def _register_callbacks(app: dash.Dash, store: Store) -> None:
@@ -289,6 +308,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     def tasks(_tick, task, chosen, choice, shown):
         schemas = store.schemas()
         options = views.task_options(schemas)
+        form_options = views.task_options(_queueable(store))
         try:
             task = views.task_choice(task, schemas)
         except ValueError:
@@ -306,9 +326,10 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                    if c["field"] not in views.ALWAYS_SHOWN]
         visible = [c["value"] for c in chooser
                    if not next(x for x in columns if x["field"] == c["value"]).get("hide")]
-        return options, options, columns, chooser, visible, choice
+        return form_options, options, columns, chooser, visible, choice
 
     @app.callback(Output("form-fields", "children"), Output("form-task-help", "children"),
+                  Output("form-presets", "style"),
                   Input("form-task", "value"), Input("form-fill", "data"),
                   prevent_initial_call=True)
     def build_form(task, fill):
@@ -316,15 +337,19 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if schema is None:
             raise PreventUpdate
         params = None
-        iid = fill.get("iid") if isinstance(fill, dict) else None
-        if "form-fill.data" in ctx.triggered_prop_ids and views.is_iid(iid):
+        filled = "form-fill.data" in ctx.triggered_prop_ids and isinstance(fill, dict)
+        iid = fill.get("iid") if filled else None
+        if views.is_iid(iid):
             try:
                 job = store.get(iid)
             except JobNotFound:  # deleted since it was cloned
                 job = None
             if job is not None and job.task == schema.name:
                 params = job.hyper_params
-        return form_fields(schema, params), views.task_help(schema)
+        elif filled and fill.get("preset") == "fast" and schema.name == MNIST.name:
+            params = {**HyperParams().to_dict(), **FAST_PRESET}
+        presets = {"display": "flex" if schema.name == MNIST.name else "none"}
+        return form_fields(schema, params), views.task_help(schema), presets
 
     @app.callback(Output(_SLIDER, "value"), Output(_LOG_TEXT, "value"),
                   Input(_SLIDER, "value"), Input(_LOG_TEXT, "value"),
@@ -464,6 +489,15 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                  "rowCount": page.total},
                 header_chips(store), views.matching_text(page.total), error,
                 {"sort": query["sort"], "order": query["order"], "total": page.total})
+
+    @app.callback(Output("export-csv", "href"), Input("rows-read", "data"),
+                  State("status-filter", "value"), State("text-filter", "value"),
+                  State("task-filter", "value"), State("where-filter", "value"))
+    def export_link(read, status, text, task, where):
+        view = view_of(status, text, task, where, read)
+        if view is None:
+            raise PreventUpdate
+        return views.export_href(*view)
 
     # Live refresh keeps sort, filter, scroll and selection: the grid re-asks
     # for the blocks it holds. A filter change starts the grid afresh.
@@ -612,6 +646,15 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             message += f"; {skipped} skipped (their status changed meanwhile)"
         return message + ".", views.next_version(version)
 
+    # A preset fills the MNIST form (switching to MNIST); the user can still edit it.
+    @app.callback(Output("form-task", "value", allow_duplicate=True),
+                  Output("form-fill", "data", allow_duplicate=True),
+                  Input("preset-fast", "n_clicks"), prevent_initial_call=True)
+    def preset(clicks):
+        if not isinstance(clicks, int) or isinstance(clicks, bool) or clicks < 1:
+            raise PreventUpdate
+        return MNIST.name, {"preset": "fast", "n": clicks}
+
     @app.callback(Output("form-task", "value"), Output("form-fill", "data"),
                   Input("action-clone", "n_clicks"), State("jobs-grid", "selectedRows"),
                   *FILTERS[1:], prevent_initial_call=True)
@@ -621,7 +664,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if not jobs or len(jobs) != 1:
             raise PreventUpdate
         job = jobs[0]
-        if job.task not in store.schemas():
+        if job.task not in _queueable(store):
             raise PreventUpdate
         # the counter makes a second clone of the same run a change the form sees
         return job.task, {"iid": job.iid, "n": views.next_version(clicks)}

@@ -11,6 +11,7 @@ import math
 import re
 from dataclasses import dataclass
 from typing import Any, Iterable, Mapping, Sequence
+from urllib.parse import urlencode
 
 from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid, no_worker_note, unserved_tasks
 from mltrack.form import number_text
@@ -324,6 +325,11 @@ def task_help(schema: Schema) -> str:
     return " · ".join(t for t in (schema.description, f"metrics: {metrics}") if t)
 
 
+def preset_title(preset: Mapping[str, Any]) -> str:
+    """A preset button's tooltip: the values it fills in."""
+    return "Fills in " + ", ".join(f"{name} {label_text(value)}" for name, value in preset.items())
+
+
 def task_options(schemas: Mapping[str, Schema]) -> list[dict[str, str]]:
     """The task selector's options: mnist first (the built-in), then by name."""
     names = sorted(schemas, key=lambda n: (n != "mnist", n))
@@ -448,6 +454,13 @@ class TableFilter:
     def query(self) -> str:
         """The text and the conditions in the store's query language."""
         return " ".join([self.text, *(c.query() for c in self.conditions)]).strip()
+
+
+def export_href(where: TableFilter, sort: str, order: str) -> str:
+    """The CSV of the table as it is filtered and sorted: every row."""
+    query = {"sort": sort, "order": order, "status": where.status, "task": where.task,
+             "q": where.query()}
+    return "/experiments.csv?" + urlencode({k: v for k, v in query.items() if v})
 
 
 def table_filter(status: Any, text: Any, task: str | None, where: Any,

@@ -1,0 +1,66 @@
+"""The table's CSV export (issue 11), the form's fast preset (issue 13) and the
+form keeping to tasks it can queue (tracked-only tasks have no worker)."""
+from __future__ import annotations
+
+import csv
+import io
+
+import requests
+
+from dash_requests import CALLBACK_PATH, callback_body, find_callback
+from helpers import wait_for
+from mltrack.params import FAST_PRESET, MNIST, HyperParams
+from test_dashboard import finished_job, open_dashboard, param
+
+
+def csv_iids(url: str) -> list[str]:
+    answer = requests.get(url, timeout=10)
+    assert answer.status_code == 200 and answer.headers["Content-Type"].startswith("text/csv")
+    return [row["iid"] for row in csv.DictReader(io.StringIO(answer.text))]
+
+
+def test_export_csv_is_the_table_as_filtered_and_sorted(dash_duo, live_app, store):
+    low = finished_job(store, 96.0, 10.0, epochs=1, model="mlp")
+    high = finished_job(store, 98.5, 10.0, epochs=1, model="mlp")
+    finished_job(store, 99.0, 10.0, epochs=1, model="cnn")  # filtered out by the text
+    store.create(HyperParams(model="mlp"))  # waiting: filtered out by the status
+    open_dashboard(dash_duo, f"{live_app}/?status=done&q=mlp&sort=test_accuracy&order=asc")
+    link = dash_duo.find_element("#export-csv")
+    wait_for(lambda: "sort=test_accuracy" in (link.get_attribute("href") or ""), timeout=10)
+    href = link.get_attribute("href")
+    assert "order=asc" in href and "status=done" in href and "q=mlp" in href
+    assert csv_iids(href) == [low, high]  # every row the table lists, in its order
+
+
+def test_the_fast_preset_fills_the_mnist_form_and_queues_it(dash_duo, live_app, store):
+    open_dashboard(dash_duo, live_app)
+    dash_duo.find_element("#preset-fast").click()
+    # the form is rebuilt with the preset's values (read afresh: its widgets are new)
+    value = lambda field: dash_duo.driver.execute_script(  # noqa: E731
+        "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
+        param("mnist", field))
+    wait_for(lambda: value("learning_rate") == "0.005", timeout=10)
+    assert value("batch_size") == "128" and value("num_epochs") == "2"
+    dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
+    dash_duo.find_element("#submit").click()
+    wait_for(lambda: store.counts()["total"] == 1, timeout=10)
+    job = store.list_jobs().jobs[0]
+    assert job.hyper_params == {**HyperParams().to_dict(), **FAST_PRESET}
+
+
+def test_the_form_offers_no_task_that_is_only_tracked(app, client, store):
+    started = client.post("/runs", json={"task": "scripted", "hyper_params": {"lr": 0.1}})
+    assert started.status_code == 201
+    run = started.get_json()
+    logged = client.post(f"/runs/{run['iid']}/log", json={"token": run["token"], "epoch": 1,
+                                                         "metrics": {"loss": 0.5}})
+    assert logged.status_code == 200
+    key = find_callback(app, "form-task.options")
+    answer = client.post(CALLBACK_PATH, json=callback_body(app, key, {"task-filter.value": None},
+                                                           ["tick.n_intervals"]))
+    assert answer.status_code == 200
+    outputs = answer.get_json()["response"]
+    form_tasks = [o["value"] for o in outputs["form-task"]["options"]]
+    filter_tasks = [o["value"] for o in outputs["task-filter"]["options"]]
+    assert "scripted" in filter_tasks and "scripted" not in form_tasks
+    assert MNIST.name in form_tasks
