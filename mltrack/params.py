@@ -21,14 +21,14 @@ MNIST_PARAMS = {
     "optimizer": Choice(OPTIMIZERS, default="adam", help="the optimizer"),
     "learning_rate": Float(0.001, low=0.0, high=10.0, low_open=True, log=True,
                            help="step size"),
-    "lr_schedule": Choice(LR_SCHEDULES, default="constant",
-                          help="constant: the learning rate throughout; onecycle: up to it "
-                               "and down again; cosine: a short warm-up, then down to 0; "
-                               "step: a short warm-up, then 10x lower at 50% and 75%"),
     "num_epochs": Int(5, low=1, high=100, help="passes over the 60,000 training images"),
     "batch_size": Int(128, low=1, high=8192, log=True, help="images per step"),
     "model": Choice(MODELS, default="cnn",
                     help="cnn: the seed's convolutional network; mlp: 784-256-10"),
+    "lr_schedule": Choice(LR_SCHEDULES, default="constant",
+                          help="constant: the learning rate throughout; onecycle: up to it "
+                               "and down again; cosine: a short warm-up, then down to 0; "
+                               "step: a short warm-up, then 10x lower at 50% and 75%"),
     "momentum": Float(0.0, low=0.0, high=1.0, high_open=True,
                       when={"optimizer": MOMENTUM_OPTIMIZERS}, help="sgd and rmsprop only"),
     "weight_decay": Float(0.0, low=0.0, high=1.0, help="L2 penalty"),
@@ -57,10 +57,10 @@ class HyperParams:
 
     optimizer: str = "adam"
     learning_rate: float = 0.001
-    lr_schedule: str = "constant"
     num_epochs: int = 5
     batch_size: int = 128
     model: str = "cnn"
+    lr_schedule: str = "constant"
     momentum: float = 0.0
     weight_decay: float = 0.0
     seed: int = 0

@@ -8,7 +8,8 @@ from mltrack.params import HyperParams, InvalidParams, expand_sweep
 def test_defaults_match_the_design_table():
     assert HyperParams.parse({}).to_dict() == {
         "optimizer": "adam", "learning_rate": 0.001, "num_epochs": 5, "batch_size": 128,
-        "model": "cnn", "momentum": 0.0, "weight_decay": 0.0, "seed": 0,
+        "model": "cnn", "lr_schedule": "constant", "momentum": 0.0, "weight_decay": 0.0,
+        "seed": 0,
     }
 
 

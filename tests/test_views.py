@@ -184,7 +184,7 @@ def test_run_labels_name_the_hyperparameters_that_tell_runs_apart():
     assert views.run_label(qjob(lr=0.3), small) == "x0 3 · lr 0.3 (cdcdcd)"  # up to 4: all
     # MNIST has nine: its choices, and what differs from the defaults
     assert views.run_label(job(model="mlp", learning_rate=0.01), MNIST) == (
-        "adam · learning_rate 0.01 · constant · mlp (ababab)")
+        "adam · learning_rate 0.01 · mlp · constant (ababab)")
     assert views.run_label(qjob(), None).startswith("x0 3 · lr 0.1")
 
 
