@@ -13,13 +13,14 @@ from werkzeug.exceptions import HTTPException, NotFound
 
 from mltrack import __version__, tracking
 from mltrack.api_spec import (DEFAULT_PAGE, MAX_OFFSET, MAX_PAGE, ROUTES, BadRequest, Route,
-                              check_body, query_args)
+                              check_body, listed, query_args)
 from mltrack.export import csv_response
 from mltrack.jsonio import strict_loads
 from mltrack.openapi import document
 from mltrack.params import MNIST
 from mltrack.store import (EpochOutOfOrder, IllegalTransition, InvalidValue, Job, JobNotFound,
-                           SortKey, StaleAttempt, Status, Store, WrongToken)
+                           SortKey, StaleAttempt, Status, Store, TaskInUse, TaskNotFound,
+                           WrongToken)
 from mltrack.task import InvalidParams, Schema, json_type
 
 log = logging.getLogger(__name__)
@@ -124,7 +125,7 @@ def task_schema(body: Mapping[str, Any], schemas: Mapping[str, Schema],
     schema = schemas.get(name)
     if schema is None:
         shown = name if len(name) <= 80 else name[:80] + "…"
-        raise BadRequest("task", f"no task {shown!r} (known: {', '.join(sorted(schemas))})")
+        raise BadRequest("task", f"no task {shown!r} (known: {listed(sorted(schemas))})")
     return schema
 
 
@@ -219,10 +220,10 @@ def parse_list_args(args: Mapping[str, str], sorts: Mapping[str, SortKey],
     query = query_args(declared or ROUTES["experiments"].query, args)
     task = query["task"] or None
     if task is not None and task not in tasks:
-        raise BadRequest("task", f"no task {task[:80]!r} (known: {', '.join(sorted(tasks))})")
+        raise BadRequest("task", f"no task {task[:80]!r} (known: {listed(sorted(tasks))})")
     sort = query["sort"]
     if sort not in sorts:
-        raise BadRequest("sort", f"must be one of {', '.join(sorts)}; got {sort[:80]!r}")
+        raise BadRequest("sort", f"must be one of {listed(sorts)}; got {sort[:80]!r}")
     return {
         "sort": sort,
         "order": query["order"] or sorts[sort].default_order,
@@ -321,6 +322,16 @@ def register_api(server: Flask, store: Store) -> None:
         only = {name: schemas[name]} if name in schemas else {}
         return jsonify(describe_tasks(only, overview["workers"], overview["waiting_by_task"],
                                       store.tracked_tasks(), pending)[0])
+
+    @server.delete("/tasks/<name>")
+    def delete_task(name: str):
+        try:
+            store.delete_tracked_task(name)
+        except TaskNotFound:
+            raise NotFound(f"no task {name[:80]!r}") from None
+        except TaskInUse as exc:
+            return error(409, str(exc))
+        return jsonify(name=name, deleted=True)
 
     @server.post("/experiments/<iid>/retry")
     def retry(iid: str):

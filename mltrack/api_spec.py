@@ -28,6 +28,11 @@ MAX_PAGE = 1000
 DEFAULT_PAGE = 100
 # Far beyond any real listing, and well inside what Redis takes as a range.
 MAX_OFFSET = 10**9
+# A tracked task's size: every log rewrites its registry entry and GET /tasks
+# shows it whole, so a script cannot grow it without bound (a real experiment
+# has a few dozen of each). Also the most one body may name.
+MAX_PARAMS = 64
+MAX_METRICS = 64
 STATUSES = ("waiting", "running", "done", "failed", "cancelled")
 IID_PATTERN = "^[0-9a-f]{32}$"
 TASK_NAME_WORDS = "lower case letters, digits, '_', '.' and '-' (a letter first, at most 64)"
@@ -39,6 +44,14 @@ class BadRequest(ValueError):
     def __init__(self, field: str, message: str):
         super().__init__(f"{field}: {message}")
         self.field = field
+
+
+def listed(names: Any, most: int = 20) -> str:
+    """Names for an error message: the first `most`, then how many more (a
+    task may have hundreds of sort names; a message is read, not searched)."""
+    names = [str(n) for n in names]
+    shown = ", ".join(n[:80] for n in names[:most])
+    return shown if len(names) <= most else f"{shown}, ... {len(names) - most} more"
 
 
 # -- pieces the declarations share -------------------------------------------------
@@ -346,12 +359,16 @@ RUN_BODY = {
                                              "tracked task; a worker's task checks the "
                                              "hyperparameters against its schema"},
         "hyper_params": {**HYPER_PARAMS, "propertyNames": METRIC_NAME,
+                         "maxProperties": MAX_PARAMS,
                          "description": "name -> a number, a string or a boolean; a tracked "
-                                        "task infers each one's type from its first value"},
+                                        "task infers each one's type from its first value "
+                                        f"(at most {MAX_PARAMS} in a tracked task)"},
         "metrics": {"type": "object", "propertyNames": METRIC_NAME,
+                    "maxProperties": MAX_METRICS,
                     "additionalProperties": {"type": "string", "enum": ["min", "max"]},
                     "description": "metric -> its goal; a metric not given here gets one "
-                                   "from its name when first logged (loss, error... min)"},
+                                   "from its name when first logged (loss, error... min); "
+                                   f"at most {MAX_METRICS} in a tracked task"},
         "num_epochs": {"type": "integer", "minimum": 1, "maximum": 1000000,
                        "description": "how many epochs the script means to log (progress)"},
         "lease": {"type": "number", "minimum": 1, "maximum": 86400, "default": 60,
@@ -363,9 +380,10 @@ LOG_BODY = {
         "token": TOKEN,
         "epoch": {"type": "integer", "minimum": 1, "maximum": 10**9,
                   "description": "1-based; each above the last logged (gaps allowed)"},
-        "metrics": {"type": "object", "minProperties": 1, "propertyNames": METRIC_NAME,
-                    "additionalProperties": {"type": "number"},
-                    "description": "metric -> a finite number"}}}
+        "metrics": {"type": "object", "minProperties": 1, "maxProperties": MAX_METRICS,
+                    "propertyNames": METRIC_NAME, "additionalProperties": {"type": "number"},
+                    "description": "metric -> a finite number (a tracked task has at most "
+                                   f"{MAX_METRICS} metrics)"}}}
 HEARTBEAT_BODY = {
     "type": "object", "required": ["token"], "additionalProperties": False,
     "properties": {
@@ -448,6 +466,15 @@ ROUTES: dict[str, Route] = {
     "task": Route(
         "get", "/tasks/{name}", "One task's schema", tag="tasks", errors={404: "no such task"},
         answers={200: ("the task", TASK)}),
+    "delete_task": Route(
+        "delete", "/tasks/{name}", "Remove a tracked task whose runs were all deleted",
+        tag="tasks",
+        description="Only a task that scripts track (POST /runs) and that has no job left; "
+                    "its name is free again. A task a worker declares is the worker's.",
+        errors={404: "no such task", 409: "a worker declares the task, or runs of it are left",
+                415: "a body that is not JSON"},
+        answers={200: ("removed", obj(["name", "deleted"], name={"type": "string"},
+                                      deleted={"type": "boolean"}))}),
     "workers": Route(
         "get", "/workers", "Live workers", tag="system",
         answers={200: ("the workers", obj(["workers", "total"],

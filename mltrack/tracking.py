@@ -28,12 +28,15 @@ import math
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from mltrack.api_spec import MAX_METRICS, MAX_PARAMS, listed
 from mltrack.params import MNIST
 from mltrack.task import (METRIC_RESERVED, NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int,
                           InvalidParams, Metric, Param, Schema, goal_from_name, json_type,
                           param_from_dict)
 
 MAX_CHOICES = 100  # distinct strings one tracked hyperparameter takes
+# A tracked task's size (MAX_PARAMS, MAX_METRICS) is declared with the routes:
+# every log rewrites its registry entry and GET /tasks shows it whole.
 MAX_TEXT = 200  # characters of a string hyperparameter
 MAX_WHOLE = 2**53  # integers beyond this lose digits as a sort score
 DESCRIPTION = "tracked from scripts (POST /runs)"
@@ -178,6 +181,17 @@ class Entry:
                 "tracked": True}
 
 
+def _check_size(entry: Entry) -> None:
+    """InvalidParams when a tracked task would outgrow MAX_PARAMS or MAX_METRICS."""
+    for field_name, kind, count, most in (("hyper_params", "hyperparameters",
+                                           len(entry.params), MAX_PARAMS),
+                                          ("metrics", "metrics", len(entry.metrics),
+                                           MAX_METRICS)):
+        if count > most:
+            raise InvalidParams(field_name, f"task {entry.name} would have {count} {kind}; a "
+                                            f"tracked task has at most {most}")
+
+
 @dataclass(frozen=True)
 class Plan:
     """What starting a run changes: the task's new entry (None: unchanged),
@@ -229,7 +243,7 @@ def plan_run(task: str, stored: Mapping[str, Any] | None, hyper_params: Mapping[
             if name not in entry.goals:
                 raise InvalidParams(name, f"task {task} is declared by its worker and has no "
                                           f"metric {name} (its metrics: "
-                                          f"{', '.join(entry.goals)})")
+                                          f"{listed(entry.goals)})")
             if entry.goals[name] != goal:
                 raise InvalidParams(name, f"task {task} declares goal {entry.goals[name]} "
                                           f"for {name}, not {goal}")
@@ -256,6 +270,7 @@ def plan_run(task: str, stored: Mapping[str, Any] | None, hyper_params: Mapping[
                                       f"not {goal}")
         if name not in known:
             entry.metrics.append(Metric(name, goal))
+    _check_size(entry)
     changed = entry.params != params_before or len(entry.metrics) != len(metric_names)
     return Plan(entry.to_dict() if changed or stored is None else None, out, entry.goals,
                 num_epochs)
@@ -277,10 +292,11 @@ def plan_log(task: str, stored: Mapping[str, Any] | None,
     if not entry.tracked:
         if new:
             raise InvalidParams(new[0], f"task {task} is declared by its worker and has no "
-                                        f"metric {new[0]} (its metrics: {', '.join(known)})")
+                                        f"metric {new[0]} (its metrics: {listed(known)})")
         return None, values, known
     for name in new:
         if name in entry.params:
             raise InvalidParams(name, f"{name} is a hyperparameter of task {task}, not a metric")
         entry.metrics.append(Metric(name, goal_from_name(name)))
+    _check_size(entry)
     return (entry.to_dict() if new else None), values, entry.goals

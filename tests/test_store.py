@@ -834,3 +834,21 @@ def test_tracked_run_writes_survive_lost_replies(redis_server, redis_client):
     entry = json.loads(direct.redis.hget(direct.keys.tasks, "script"))
     assert set(entry["params"]) == {"lr", "p0", "p1", "p2", "p3", "p4"}
     assert proxy.replies_dropped >= 5 and proxy.commands_dropped >= 2
+
+
+def test_only_a_tracked_task_with_no_jobs_is_removed(store):
+    from mltrack.store import TaskInUse, TaskNotFound
+    iid, token = tracked(store)
+    store.update_task_entry("script", lambda _: {"name": "script", "tracked": True,
+                                                 "params": {}, "metrics": []})
+    with pytest.raises(TaskInUse, match="1 run"):
+        store.delete_tracked_task("script")
+    store.finish_tracked(iid, token, Status.DONE)
+    store.delete(iid)
+    store.delete_tracked_task("script")
+    assert store.task_entry("script") is None and "script" not in store.tracked_tasks()
+    with pytest.raises(TaskNotFound):
+        store.delete_tracked_task("script")
+    store.register_task(Schema("declared", {"lr": Float(0.1)}, (Metric("loss"),)))
+    with pytest.raises(TaskInUse, match="worker"):
+        store.delete_tracked_task("declared")

@@ -577,3 +577,60 @@ def test_a_declared_tasks_epochs_come_from_its_hyperparameters(client, store):
     iid, token = start(client, "mine", num_epochs=2)  # a tracked task's: the body's
     assert log(client, iid, token, 2, loss=0.1).status_code == 200
     assert log(client, iid, token, 3, loss=0.1).status_code == 400
+
+
+def test_a_tracked_task_has_at_most_64_hyperparameters_and_64_metrics(client, store):
+    from mltrack.tracking import MAX_METRICS, MAX_PARAMS
+    assert MAX_PARAMS == MAX_METRICS == 64
+    many = {f"p{i}": i for i in range(65)}
+    r = post(client, "/runs", {"task": "big", "hyper_params": many})
+    assert r.status_code == 400 and r.json["field"] == "hyper_params", r.json
+    assert store.task_entry("big") is None and store.counts()["total"] == 0
+    r = post(client, "/runs", {"task": "big", "metrics": {f"m{i}": "min" for i in range(65)}})
+    assert r.status_code == 400 and r.json["field"] == "metrics"
+    iid, token = start(client, "big", hyper_params={f"p{i}": i for i in range(60)})
+    r = post(client, "/runs", {"task": "big", "hyper_params": {f"q{i}": i for i in range(5)}})
+    assert r.status_code == 400 and r.json["field"] == "hyper_params"
+    assert "64" in r.json["error"] and len(store.task_entry("big")["params"]) == 60
+    assert log(client, iid, token, 1, **{f"m{i}": 1.0 for i in range(60)}).status_code == 200
+    r = log(client, iid, token, 2, **{f"n{i}": 1.0 for i in range(5)})
+    assert r.status_code == 400 and r.json["field"] == "metrics" and "64" in r.json["error"]
+    assert len(store.task_entry("big")["metrics"]) == 60 and len(store.epochs(iid)) == 1
+    r = log(client, iid, token, 2, **{f"m{i}": 2.0 for i in range(60)}, n0=1.0)  # 61: fine
+    assert r.status_code == 200
+
+
+def test_an_error_listing_names_lists_the_first_20(client, store):
+    iid, token = start(client, "wide", hyper_params={f"p{i}": i for i in range(60)})
+    log(client, iid, token, 1, **{f"m{i}": 1.0 for i in range(60)})
+    for query in ("sort=nope&task=wide", "sort=nope"):
+        r = client.get(f"/experiments?{query}")
+        assert r.status_code == 400 and r.json["field"] == "sort"
+        assert len(r.json["error"]) < 600 and " more" in r.json["error"], r.json
+    for i in range(30):  # declared tasks: /train lists those it could queue for
+        store.register_task(QUADRATIC.__class__(f"task{i}", QUADRATIC.params, QUADRATIC.metrics,
+                                                QUADRATIC.epochs))
+    r = post(client, "/train", {"task": "nope"})
+    assert r.status_code == 400 and len(r.json["error"]) < 600 and " more" in r.json["error"]
+
+
+def test_a_tracked_task_with_no_runs_left_can_be_removed(client, store):
+    iid, token = start(client, "gone", hyper_params={"lr": 0.1})
+    log(client, iid, token, 1, loss=0.5)
+    r = client.delete("/tasks/gone")
+    assert r.status_code == 409 and "1 run" in r.json["error"]
+    assert client.get("/tasks/gone").status_code == 200
+    post(client, f"/runs/{iid}/finish", {"token": token, "status": "done"})
+    assert client.delete(f"/experiments/{iid}").status_code == 200
+    r = client.delete("/tasks/gone")
+    assert r.status_code == 200 and r.json == {"name": "gone", "deleted": True}
+    assert client.get("/tasks/gone").status_code == 404 and store.task_entry("gone") is None
+    assert "gone" not in [t["name"] for t in client.get("/tasks").json["tasks"]]
+    assert client.delete("/tasks/gone").status_code == 404
+    start(client, "gone", hyper_params={"lr": "adam"})  # the name is free again, any type
+    store.register_task(QUADRATIC)
+    for name in ("quadratic", "mnist"):
+        r = client.delete(f"/tasks/{name}")
+        assert r.status_code == 409 and "worker" in r.json["error"], r.json
+    assert store.task_entry("quadratic") is not None
+    assert client.delete("/tasks/nothing").status_code == 404

@@ -7,7 +7,7 @@ and the scripts, `redis_store` the `Store` that puts them together.
 from mltrack.store.model import (EPOCH_FIELDS, TERMINAL, TRANSITIONS, Claim,
                                   EpochOutOfOrder, IllegalTransition, InvalidValue, Job,
                                   JobNotFound, NotTracked, Page, StaleAttempt, Status,
-                                  StoreError, WrongToken)
+                                  StoreError, TaskInUse, TaskNotFound, WrongToken)
 from mltrack.store.redis_store import DEFAULT_LEASE, DEFAULT_MAX_LOST, DEFAULT_PREFIX, Store
 from mltrack.store.sorting import STATUS_ORDER, SortKey, sort_keys, text_score
 
@@ -15,5 +15,5 @@ __all__ = [
     "DEFAULT_LEASE", "DEFAULT_MAX_LOST", "DEFAULT_PREFIX", "EPOCH_FIELDS", "STATUS_ORDER",
     "SortKey", "sort_keys", "TERMINAL", "TRANSITIONS", "Claim", "EpochOutOfOrder", "IllegalTransition",
     "InvalidValue", "Job", "JobNotFound", "NotTracked", "Page", "StaleAttempt", "Status", "Store",
-    "StoreError", "WrongToken", "text_score",
+    "StoreError", "TaskInUse", "TaskNotFound", "WrongToken", "text_score",
 ]

@@ -54,6 +54,20 @@ class IllegalTransition(StoreError):
         self.iid, self.current, self.wanted = iid, current, wanted
 
 
+class TaskNotFound(StoreError):
+    def __init__(self, name: str):
+        super().__init__(f"no task {name[:80]!r}")
+        self.name = name
+
+
+class TaskInUse(StoreError):
+    """A task that cannot be removed: a worker declared it, or jobs of it are left."""
+
+    def __init__(self, name: str, reason: str):
+        super().__init__(f"task {name} cannot be removed: {reason}")
+        self.name, self.reason = name, reason
+
+
 class StaleAttempt(StoreError):
     """A worker wrote for an attempt that is no longer the job's current one."""
 

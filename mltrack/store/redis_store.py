@@ -46,7 +46,7 @@ from mltrack.params import MNIST
 from mltrack.store.keys import Keys
 from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
                                   InvalidValue, Job, JobNotFound, NotTracked, Page, StaleAttempt,
-                                  Status, WrongToken)
+                                  Status, TaskInUse, TaskNotFound, WrongToken)
 from mltrack.store.scripts import load_scripts
 from mltrack.store.sorting import (BUILTIN_SORTS, LATE_KEYS, SortKey, index_scores, late_indexes,
                                    param_score, sort_keys, status_order)
@@ -432,6 +432,24 @@ class Store:
             except ValueError:
                 continue
         return out
+
+    def delete_tracked_task(self, name: str) -> None:
+        """Remove a tracked task whose jobs were all deleted (its name is free
+        again). TaskNotFound for no such task; TaskInUse for one a worker
+        declares (mnist included) or one with jobs left."""
+        if name == MNIST.name:
+            raise TaskInUse(name, "it is built in, run by workers")
+        result = self._run("delete_task", name)
+        self._schemas_read = -math.inf
+        if result[0] == "NOTFOUND":
+            raise TaskNotFound(name)
+        if result[0] == "DECLARED":
+            raise TaskInUse(name, "a worker declares it (it is not a tracked-only task)")
+        if result[0] == "JOBS":
+            left = int(result[1])
+            raise TaskInUse(name, f"{left} run{'s' if left != 1 else ''} of it "
+                                  f"{'are' if left != 1 else 'is'} left; delete "
+                                  f"{'them' if left != 1 else 'it'} first")
 
     def tracked_tasks(self) -> frozenset[str]:
         """Tasks whose schema comes from tracked runs (no worker declared them)."""
