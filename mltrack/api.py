@@ -18,9 +18,9 @@ from mltrack.export import csv_response
 from mltrack.jsonio import strict_loads
 from mltrack.openapi import document
 from mltrack.params import MNIST
-from mltrack.store import (EpochOutOfOrder, IllegalTransition, InvalidValue, Job, JobNotFound,
-                           SortKey, StaleAttempt, Status, Store, TaskInUse, TaskNotFound,
-                           WrongToken)
+from mltrack.store import (EpochOutOfOrder, IllegalTransition, InvalidValue, Job, JobDeleted,
+                           JobNotFound, SortKey, StaleAttempt, Status, Store, TaskInUse,
+                           TaskNotFound, WrongToken)
 from mltrack.task import InvalidParams, Schema, json_type
 
 log = logging.getLogger(__name__)
@@ -270,6 +270,10 @@ def register_api(server: Flask, store: Store) -> None:
     Each route's query and body rules are its declaration in api_spec.ROUTES."""
 
     def listing_query(declared: Mapping[str, Any]) -> dict[str, Any]:
+        # a parameter given twice is refused, not read as its first value
+        twice = sorted(k for k in request.args if len(request.args.getlist(k)) > 1)
+        if twice:
+            raise BadRequest(twice[0][:80], "given more than once; give it once")
         args = request.args.to_dict()
         tasks = {*store.schemas(), *store.tracked_tasks()}
         return parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
@@ -489,6 +493,10 @@ def register_error_handlers(server: Flask) -> None:
     @server.errorhandler(JobNotFound)
     def not_found(exc: JobNotFound):
         return error(404, str(exc))
+
+    @server.errorhandler(JobDeleted)
+    def deleted(exc: JobDeleted):  # a tracked run's write: gone, not unknown
+        return error(410, run_stopped_message(None))
 
     @server.errorhandler(IllegalTransition)
     def conflict(exc: IllegalTransition):

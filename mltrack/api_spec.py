@@ -405,6 +405,7 @@ FINISH_BODY = {
 OK = obj(["ok"], ok={"type": "boolean", "const": True})
 RUN_ERRORS = {**BAD, **WRITE, 403: "the token is not the run's",
               404: "no tracked run with that iid",
+              410: "the run was deleted (after a cancel or its end): stop",
               409: "the run no longer runs (cancelled, failed as lost, finished): stop"}
 
 ROUTES: dict[str, Route] = {

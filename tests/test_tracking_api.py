@@ -634,3 +634,21 @@ def test_a_tracked_task_with_no_runs_left_can_be_removed(client, store):
         assert r.status_code == 409 and "worker" in r.json["error"], r.json
     assert store.task_entry("quadratic") is not None
     assert client.delete("/tasks/nothing").status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/experiments", "/experiments.csv"])
+def test_a_query_parameter_given_twice_is_refused(client, store, path):
+    r = client.get(f"{path}?offset=1&offset=x")
+    assert r.status_code == 400 and r.json["field"] == "offset" and "once" in r.json["error"]
+
+
+def test_a_write_to_a_deleted_run_is_410_gone(client, store):
+    iid, token = start(client)
+    post(client, f"/experiments/{iid}/cancel", {})
+    assert client.delete(f"/experiments/{iid}").status_code == 200
+    for path, body in (("heartbeat", {}), ("log", {"epoch": 1, "metrics": {"loss": 0.2}}),
+                       ("finish", {"status": "done"})):
+        r = post(client, f"/runs/{iid}/{path}", {"token": token, **body})
+        assert r.status_code == 410 and r.json["error"] == "the run was deleted; stop training"
+    r = post(client, f"/runs/{'0' * 32}/heartbeat", {"token": token})
+    assert r.status_code == 404  # never was

@@ -21,6 +21,10 @@ class Keys:
     def epochs(self, iid: str) -> str:
         return f"{self.prefix}job:{iid}:epochs"
 
+    def tombstone(self, iid: str) -> str:
+        """Set for a day when a job is deleted (lua/delete.lua)."""
+        return f"{self.prefix}deleted:{iid}"
+
     def checkpoint(self, iid: str) -> str:
         return f"{self.prefix}job:{iid}:checkpoint"
 

@@ -76,6 +76,14 @@ class StaleAttempt(StoreError):
         self.iid, self.attempt = iid, attempt
 
 
+class JobDeleted(JobNotFound):
+    """The job was deleted (its tombstone is there, for a day)."""
+
+    def __init__(self, iid: str):
+        StoreError.__init__(self, f"job {iid} was deleted")
+        self.iid = iid
+
+
 class NotTracked(JobNotFound):
     """A tracked-run write named a job that a worker runs, not a script."""
 

@@ -45,8 +45,8 @@ from redis.retry import Retry
 from mltrack.params import MNIST
 from mltrack.store.keys import Keys
 from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
-                                  InvalidValue, Job, JobNotFound, NotTracked, Page, StaleAttempt,
-                                  Status, TaskInUse, TaskNotFound, WrongToken)
+                                  InvalidValue, Job, JobDeleted, JobNotFound, NotTracked, Page,
+                                  StaleAttempt, Status, TaskInUse, TaskNotFound, WrongToken)
 from mltrack.store.scripts import load_scripts
 from mltrack.store.sorting import (BUILTIN_SORTS, LATE_KEYS, SortKey, index_scores, late_indexes,
                                    param_score, sort_keys, status_order)
@@ -355,8 +355,9 @@ class Store:
         """The tracked run `iid` if `token` is its token: JobNotFound, NotTracked
         or WrongToken otherwise (a wrong token learns nothing more)."""
         h = self.redis.hgetall(self.keys.job(iid))
-        if not h:
-            raise JobNotFound(iid)
+        if not h:  # deleted (cancelled or ended, then deleted): its script should stop
+            raise JobDeleted(iid) if self.redis.exists(self.keys.tombstone(iid)) else \
+                JobNotFound(iid)
         if h.get("tracked") != "1":
             raise NotTracked(iid)
         if not hmac.compare_digest(h.get("token", ""), _token_hash(token)):
