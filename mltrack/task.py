@@ -340,7 +340,8 @@ class Schema:
             if not isinstance(name, str) or not NAME.fullmatch(name):
                 raise TaskError(f"task {self.name}: the {kind} name {name!r} must be lower "
                                 "case letters, digits and _ (a letter first, at most 40)")
-            if name in RESERVED or name.startswith("best_"):
+            taken = METRIC_RESERVED if kind == "metric" else RESERVED
+            if name in taken or name.startswith("best_"):
                 raise TaskError(f"task {self.name}: {name!r} is a name mltrack uses itself "
                                 "(pick another)")
             if name in seen:

@@ -192,3 +192,13 @@ def test_every_key_the_api_shows_of_a_job_is_reserved_from_metrics():
     keys = set(serialize_status(job, []))
     assert keys - METRIC_RESERVED == set()
     assert RESERVED <= METRIC_RESERVED and "tracked" in RESERVED
+
+
+def test_a_declared_metric_cannot_take_a_name_of_the_job_record():
+    # num_epochs is a hyperparameter name (MNIST's) but never a metric's
+    mltrack.Task(name="ok", params={"num_epochs": mltrack.Int(3, low=1, high=9)},
+                 metrics=[mltrack.Metric("loss")], epochs="num_epochs",
+                 train=lambda params, run: None)
+    with pytest.raises(TaskError, match="'num_epochs' is a name mltrack uses itself"):
+        mltrack.Task(name="bad", params={}, metrics=[mltrack.Metric("num_epochs")],
+                     train=lambda params, run: None)
