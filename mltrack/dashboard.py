@@ -386,7 +386,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
                                 on.get(spec["id"]["field"], True)) for spec in ctx.outputs_list[1]]
         token = uuid.uuid4().hex  # a new state of the form: it may be queued (once)
         if errors:
-            return (field_errors, classes, errors.get(form.FORM_ERROR, ""), "", "Queue jobs",
+            return (field_errors, classes, form.errors_summary(errors), "", "Queue jobs",
                     True, token)
         n = len(jobs)
         return (field_errors, classes, "", form.preview(n),
@@ -555,7 +555,8 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     def restore(search):
         if search is not None and not isinstance(search, str):
             raise PreventUpdate
-        view = views.view_from_query(search or "", [s.value for s in Status], store.schemas())
+        view = views.view_from_query(search or "", [s.value for s in Status], store.schemas(),
+                                     store.sort_keys(None))
         out = [view["status"], view["q"], view["task"], view["where"],
                {"sort": view["sort"], "order": view["order"], "ticked": view["ticked"]}]
         if chart_options:

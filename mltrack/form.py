@@ -282,6 +282,19 @@ def form_inputs(items: Any, task: str) -> dict[str, Any] | None:
     return out
 
 
+def errors_summary(errors: dict[str, str]) -> str:
+    """What the submit footer says while fields are wrong: how many and which
+    (their own messages sit under each field, maybe out of view)."""
+    if FORM_ERROR in errors:
+        return errors[FORM_ERROR]
+    names = [_words(name) for name in errors]
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"Fix {names[0]} first (see its message above)."
+    return f"Fix {len(names)} fields first: {', '.join(names)} (see their messages above)."
+
+
 def preview(count: int) -> str:
     return (f"This will queue {count} jobs (every combination of the listed values)."
             if count > 1 else "")

@@ -632,10 +632,12 @@ MAX_TICKED_IN_URL = 100
 _CHART_KEY = re.compile(r"chart_([a-z][a-z0-9_]{0,31})")
 
 
-def view_from_query(query: str, statuses: Iterable[str], tasks: Iterable[str]) -> dict[str, Any]:
+def view_from_query(query: str, statuses: Iterable[str], tasks: Iterable[str],
+                    sorts: Iterable[str] | None = None) -> dict[str, Any]:
     """A page's query string -> the view it asks for: {"status", "q", "task",
     "where", "sort", "order", "ticked", "chart"}. Anything that is not what
-    the page writes is left out (a link may say anything)."""
+    the page writes is left out (a link may say anything); `sorts`, when
+    given, are the sort names a link may name (`__proto__` is none of them)."""
     from urllib.parse import parse_qs
 
     try:
@@ -659,7 +661,8 @@ def view_from_query(query: str, statuses: Iterable[str], tasks: Iterable[str]) -
     return {"status": status if status in set(statuses) else None,
             "task": task if task in set(tasks) else None,
             "q": one("q") or "", "where": one("where") or "",
-            "sort": sort if sort and re.fullmatch(r"[a-z_][a-z0-9_]{0,63}", sort) else None,
+            "sort": sort if sort and re.fullmatch(r"[a-z][a-z0-9_]{0,63}", sort)
+            and (sorts is None or sort in set(sorts)) else None,
             "order": order if order in ("asc", "desc") else None,
             "ticked": list(dict.fromkeys(ticked))[:MAX_TICKED_IN_URL], "chart": chart}
 

@@ -138,4 +138,7 @@ def test_every_bad_field_is_explained_at_once_in_words(dash_duo, live_app, store
     dash_duo.wait_for_text_to_equal(field_error("batch_size"),
                                     "batch size must be a whole number from 1 to 8192, not 0")
     assert dash_duo.find_element("#submit").get_attribute("disabled") == "true"
+    # beside the button (always in view), which fields are wrong
+    dash_duo.wait_for_text_to_equal(
+        "#form-error", "Fix 2 fields first: learning rate, batch size (see their messages above).")
     assert store.counts()["total"] == 0 and Status  # nothing queued

@@ -354,3 +354,13 @@ def test_momentum_in_a_sweep_over_optimizers_applies_to_sgd_only_and_is_counted(
         ("adam", 0.0), ("sgd", 0.5), ("sgd", 0.9)]
     assert form.preview(len(jobs)) == "This will queue 3 jobs (every combination of the " \
                                       "listed values)."
+
+
+def test_the_submit_footer_names_the_fields_to_fix():
+    assert form.errors_summary({}) == ""
+    assert form.errors_summary({"batch_size": "..."}) == (
+        "Fix batch size first (see its message above).")
+    assert form.errors_summary({"learning_rate": "...", "seed": "..."}) == (
+        "Fix 2 fields first: learning rate, seed (see their messages above).")
+    assert form.errors_summary({form.FORM_ERROR: "too many jobs", "seed": "..."}) == (
+        "too many jobs")
