@@ -485,7 +485,9 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         view, error = checked
         page = table_query.page(store, view, query["sort"], query["order"], query["offset"],
                                 query["limit"])
-        return ({"rowData": views.table_rows(page.jobs, store.schemas()),
+        schemas = store.schemas()
+        bests = table_query.task_bests(store, page.jobs, schemas)
+        return ({"rowData": views.table_rows(page.jobs, schemas, bests),
                  "rowCount": page.total},
                 header_chips(store), views.matching_text(page.total), error,
                 {"sort": query["sort"], "order": query["order"], "total": page.total})

@@ -5,11 +5,12 @@ table still shows.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, Mapping
 
 from mltrack import views
 from mltrack.api import MAX_PAGE
 from mltrack.store import InvalidValue, Job, Page, Store
+from mltrack.task import Schema
 
 MAX_BULK = 100_000  # jobs one "all matching" action takes at most
 
@@ -45,3 +46,19 @@ def shown(store: Store, iids: Iterable[str], where: views.TableFilter, sort: str
     jobs = [j for j in store.get_many(dict.fromkeys(iids))
             if views.shows(j, where, sort, schemas)]
     return views.table_order(jobs, keys[sort], order, schemas) if sort in keys else jobs
+
+
+def task_bests(store: Store, jobs: Iterable[Job], schemas: Mapping[str, Schema]
+               ) -> dict[str, float]:
+    """The best primary-metric value of the done runs of each task among `jobs`
+    (a row is flagged when far behind it): one listing of one row per task."""
+    out: dict[str, float] = {}
+    for task in {job.task for job in jobs if job.task in schemas}:
+        metric = schemas[task].primary
+        try:
+            top = store.list_jobs(sort=f"best_{metric.name}", task=task, status="done", limit=1)
+        except ValueError:  # no such sort (yet)
+            continue
+        if top.jobs and metric.name in top.jobs[0].best:
+            out[task] = top.jobs[0].best[metric.name]
+    return out

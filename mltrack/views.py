@@ -125,16 +125,18 @@ def time_left(job: Job) -> str:
     return ESTIMATING if eta is None else duration(eta)
 
 
-def table_rows(jobs: Iterable[Job],
-               schemas: Mapping[str, Schema] | None = None) -> list[dict[str, Any]]:
+def table_rows(jobs: Iterable[Job], schemas: Mapping[str, Schema] | None = None,
+               task_best: Mapping[str, float] | None = None) -> list[dict[str, Any]]:
     """One grid row per job: its hyperparameters and metrics under their own
     names (the column ids); numbers stay numbers, the grid formats them. `note`
-    (the status cell's tooltip) says why a run failed or that it ended far from
-    its best (`flagged`)."""
+    (the status cell's tooltip) says why a run failed, or that it ended far from
+    its best or far behind the best done run of its task (`task_best`, by
+    task: its primary metric's value) (`flagged`)."""
     rows = []
     for job in jobs:
         running = job.status is Status.RUNNING
-        flagged, note = run_note(job, (schemas or {}).get(job.task))
+        flagged, note = run_note(job, (schemas or {}).get(job.task),
+                                 (task_best or {}).get(job.task))
         rows.append({
             **job.hyper_params,
             **job.summary(),
@@ -572,12 +574,17 @@ def matching_text(total: int) -> str:
 
 # How far a finished run may end from its best before the table flags it.
 FLAG_DROP = 0.5
+FLAG_BEHIND = 0.5  # a metric to maximise under half the task's best: flagged
+FLAG_BEHIND_MIN = 10.0  # a metric to minimise over ten times the task's best: flagged
 
 
-def run_note(job: Job, schema: Schema | None) -> tuple[bool, str]:
+def run_note(job: Job, schema: Schema | None,
+             task_best: float | None = None) -> tuple[bool, str]:
     """(flagged, note) for a row: a failed run's error; a done run whose primary
     metric ended far from its best (it diverged or collapsed: worse than its best
-    by more than half the best's size) is flagged and says so."""
+    by more than half the best's size), or far behind `task_best`, the best
+    done run of its task (never learned: under half of it for a metric to
+    maximise, over ten times it for one to minimise), is flagged and says so."""
     if job.status is Status.FAILED:
         return True, job.error or "failed (no error recorded)"
     if job.status is not Status.DONE or schema is None:
@@ -590,6 +597,12 @@ def run_note(job: Job, schema: Schema | None) -> tuple[bool, str]:
     if drop > FLAG_DROP * abs(best) and drop > 0:
         return True, (f"ended at {short_number(last)} {header_name(metric.name)}, "
                       f"its best was {short_number(best)}: it diverged or collapsed")
+    if task_best is not None and task_best > 0 and (
+            last < task_best * FLAG_BEHIND if metric.goal == "max"
+            else last > task_best * FLAG_BEHIND_MIN):
+        return True, (f"ended at {short_number(last)} {header_name(metric.name)}, far behind "
+                      f"the best run of its task ({short_number(task_best)}): it never "
+                      "learned (a rate too high or too low?)")
     return False, ""
 
 

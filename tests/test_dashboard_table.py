@@ -137,13 +137,25 @@ def test_a_run_that_collapsed_and_a_failed_run_stand_out(dash_duo, live_app, sto
     store.finish(collapsed, claim.attempt, Status.DONE)
     failed = store.create(HyperParams())
     finish(store, failed, Status.FAILED, error="RuntimeError: CUDA out of memory")
+    never = store.create(HyperParams(num_epochs=2, learning_rate=3.0, optimizer="sgd"))
+    claim = store.claim("w2")
+    for n in (1, 2):  # at chance from the start: its best is its last
+        store.record_epoch(never, claim.attempt, {
+            "epoch": n, "train_loss": 2.3, "train_accuracy": 10.0, "test_loss": 2.3,
+            "test_accuracy": 10.0, "time_training": float(n)})
+    store.finish(never, claim.attempt, Status.DONE)
     open_dashboard(dash_duo, live_app)
-    rows = wait_for(lambda: (lambda r: len(r) == 3 and {x["row-id"]: x for x in r})(
+    rows = wait_for(lambda: (lambda r: len(r) == 4 and {x["row-id"]: x for x in r})(
         grid_rows(dash_duo)))
     assert rows[fine]["status"].lower() == "done"
     assert rows[collapsed]["status"].lower() == "done ⚠"
+    assert rows[never]["status"].lower() == "done ⚠"
     tip = hover_tooltip(dash_duo, collapsed)
     assert "ended at 10 test accuracy" in tip and "best was 97" in tip, tip
+    dash_duo.find_element(".brand").click()
+    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"), timeout=10)
+    tip = hover_tooltip(dash_duo, never)
+    assert "far behind the best run of its task (97)" in tip, tip
     dash_duo.find_element(".brand").click()
     wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"), timeout=10)
     assert "CUDA out of memory" in hover_tooltip(dash_duo, failed)

@@ -364,3 +364,20 @@ def test_the_submit_footer_names_the_fields_to_fix():
         "Fix 2 fields first: learning rate, seed (see their messages above).")
     assert form.errors_summary({form.FORM_ERROR: "too many jobs", "seed": "..."}) == (
         "too many jobs")
+
+
+def test_a_done_run_far_behind_the_best_of_its_task_is_flagged():
+    never = job(Status.DONE, epochs_done=2)
+    never.metrics["test_accuracy"] = never.best["test_accuracy"] = 10.0
+    assert views.run_note(never, MNIST) == (False, "")  # alone: nothing to compare with
+    flagged, note = views.run_note(never, MNIST, task_best=98.0)
+    assert flagged and "far behind the best run of its task (98)" in note
+    close = job(Status.DONE, epochs_done=2)
+    close.metrics["test_accuracy"] = close.best["test_accuracy"] = 90.0
+    assert views.run_note(close, MNIST, task_best=98.0) == (False, "")
+    # a metric to minimise: ten times the task's best
+    lossy = qjob()
+    lossy.metrics["loss"] = lossy.best["loss"] = 5.0
+    lossy.status = Status.DONE
+    assert views.run_note(lossy, QUADRATIC, task_best=0.4)[0]
+    assert not views.run_note(lossy, QUADRATIC, task_best=0.6)[0]
