@@ -544,8 +544,13 @@ class Worker:
             if exc.expected <= epoch:
                 raise
             # Trained again after an older checkpoint: the first recording stays
-            # (the script refused the whole write; the checkpoint stays held).
+            # (the script refused the whole write; the checkpoint stays held),
+            # and the training time goes on from it, so that the next epochs'
+            # times follow the recorded ones (the repeated work is not counted).
             log.debug("job %s: epoch %d was recorded before; kept as it was", c.iid, epoch)
+            recorded = self._write(job, lambda: self.store.epochs(c.iid))
+            if len(recorded) >= epoch:
+                job.time_before, job.train_started = recorded[epoch - 1]["time_training"], now
         job.last_epoch = epoch
         job.logged += 1
         job.epoch_seconds = now - job.epoch_started

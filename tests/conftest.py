@@ -67,8 +67,11 @@ def live_app(store):
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{server.effective_port}"
+    # Requests still in flight (the browser polls until its fixture ends) finish
+    # first, before the store's fixtures flush the database under them, and
+    # before close() closes the server's wake-up pipe: a request thread that
+    # ends later writes b"x" to that file descriptor number, which by then may
+    # be a new Redis connection's socket ("unknown command 'x*8'" at teardown).
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
     server.close()
     thread.join(5)
-    # requests still in flight (the browser polls until its fixture ends) finish
-    # before the store's fixtures flush the database under them
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)

@@ -384,14 +384,14 @@ def test_the_run_gives_a_device_and_a_data_dir_of_the_tasks_own(store, tmp_path)
     assert (tmp_path / "tasks" / "toy" / "cache").read_text() == "kept between jobs"
 
 
-def ten_second_epochs(clock, after_log=lambda epoch: None):
+def ten_second_epochs(clock, after_log=lambda epoch: None, seconds=10):
     """`steps` epochs of 10 s each on `clock`; calls after_log(epoch) after each."""
     def train(params, run):
         start = int(run.checkpoint) + 1 if run.checkpoint is not None else 1
         for epoch in range(start, params["steps"] + 1):
             if run.should_stop():
                 return
-            clock.advance(10)
+            clock.advance(seconds)
             run.log(epoch, {"loss": 1 / epoch, "score": float(run.epochs_done)},
                     checkpoint=str(epoch).encode())
             after_log(epoch)
@@ -448,7 +448,7 @@ def test_after_a_kill_9_only_the_epochs_after_the_checkpoint_run_again_each_reco
 
     def resume(params, run):
         seen.append(run.epochs_done)
-        ten_second_epochs(new_clock)(params, run)
+        ten_second_epochs(new_clock, seconds=5)(params, run)  # a quicker machine
 
     Worker(store, make_task(resume), name="new", config=config, clock=new_clock).run_once()
     gate.set()
@@ -458,6 +458,8 @@ def test_after_a_kill_9_only_the_epochs_after_the_checkpoint_run_again_each_reco
     assert [e["epoch"] for e in epochs] == list(range(1, 9))
     # epochs 4 and 5 as the first worker recorded them (score: epochs done at its start)
     assert [e["score"] for e in epochs] == [0, 0, 0, 0, 0, 3, 3, 3]
+    # the training time goes on from the last recorded epoch (50 s), 5 s an epoch
+    assert [e["time_training"] for e in epochs] == [10, 20, 30, 40, 50, 55, 60, 65]
     assert store.get(iid).status is Status.DONE
 
 

@@ -33,7 +33,9 @@ def main() -> None:
     else:
         train = FakeTrain(batches=10, batch_seconds=0.05)
     worker = Worker(Store.from_url(url, prefix), fake_task(train), name=worker_id("proc"),
-                    config=WorkerConfig(lease=float(lease), idle_poll=0.05), stop_event=stop)
+                    # a checkpoint every epoch: a crash resumes after the last epoch recorded
+                    config=WorkerConfig(lease=float(lease), idle_poll=0.05, checkpoint_every=0),
+                    stop_event=stop)
     print("worker ready", flush=True)
     worker.run()
 
