@@ -77,6 +77,20 @@ def json_type(value: Any) -> str:
     return type(value).__name__
 
 
+def finite_number(name: str, value: Any, rule: Callable[[], str] | None = None) -> float:
+    """`value` (a JSON number) as a finite float, or InvalidParams naming `name`
+    (and the rule `rule()` says, when given)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise InvalidParams(name, f"must be a number, got {json_type(value)}")
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits
+        number = math.inf
+    if not math.isfinite(number):
+        raise InvalidParams(name, "must be a finite number" + (f" ({rule()})" if rule else ""))
+    return number
+
+
 def _fmt(x: float) -> str:
     return f"{x:g}"
 
@@ -130,14 +144,7 @@ class Float(Param):
         return f"{lo}value{hi}"
 
     def parse(self, name: str, value: Any) -> float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise InvalidParams(name, f"must be a number, got {json_type(value)}")
-        try:
-            number = float(value)
-        except OverflowError:  # an integer of hundreds of digits
-            number = math.inf
-        if not math.isfinite(number):
-            raise InvalidParams(name, f"must be a finite number ({self.rule().replace('value', name)})")
+        number = finite_number(name, value, lambda: self.rule().replace("value", name))
         too_low = number <= self.low if self.low_open else number < self.low
         too_high = number >= self.high if self.high_open else number > self.high
         if too_low or too_high:

@@ -31,8 +31,8 @@ from typing import Any, Mapping
 from mltrack.api_spec import MAX_METRICS, MAX_PARAMS, listed
 from mltrack.params import MNIST
 from mltrack.task import (METRIC_RESERVED, NAME, RESERVED, TASK_NAME, Bool, Choice, Float, Int,
-                          InvalidParams, Metric, Param, Schema, goal_from_name, json_type,
-                          param_from_dict)
+                          InvalidParams, Metric, Param, Schema, finite_number, goal_from_name,
+                          json_type, param_from_dict)
 
 MAX_CHOICES = 100  # distinct strings one tracked hyperparameter takes
 # A tracked task's size (MAX_PARAMS, MAX_METRICS) is declared with the routes:
@@ -61,19 +61,6 @@ def check_name(name: Any, kind: str) -> str:
         raise InvalidParams(name, f"{name!r} is a name mltrack uses itself; pick another "
                                   f"{kind} name")
     return name
-
-
-def finite_number(name: str, value: Any) -> float:
-    """A metric's value as a finite float, or InvalidParams naming it."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise InvalidParams(name, f"must be a number, got {json_type(value)}")
-    try:
-        number = float(value)
-    except OverflowError:  # an integer of hundreds of digits
-        number = math.inf
-    if not math.isfinite(number):
-        raise InvalidParams(name, "must be a finite number")
-    return number
 
 
 def _value(name: str, value: Any) -> Any:
