@@ -64,3 +64,18 @@ def test_the_form_offers_no_task_that_is_only_tracked(app, client, store):
     filter_tasks = [o["value"] for o in outputs["task-filter"]["options"]]
     assert "scripted" in filter_tasks and "scripted" not in form_tasks
     assert MNIST.name in form_tasks
+
+
+def test_a_link_to_the_runs_opens_at_the_runs(dash_duo, live_app, store):
+    for accuracy in (96.0, 97.0, 98.0):
+        finished_job(store, accuracy, 10.0, epochs=1, model="mlp")
+    open_dashboard(dash_duo, f"{live_app}/?status=done#runs")
+    top = lambda: dash_duo.driver.execute_script(  # noqa: E731
+        "return document.getElementById('runs').getBoundingClientRect().top;")
+    # scrolled to the runs: they are at the top, or the page is scrolled as far as it goes
+    scrolled = lambda: dash_duo.driver.execute_script(  # noqa: E731
+        "return window.scrollY > 0 && window.scrollY + window.innerHeight >= "
+        "document.documentElement.scrollHeight - 2;")
+    wait_for(lambda: abs(top()) < 100 or scrolled(), timeout=10)
+    wait_for(lambda: dash_duo.driver.execute_script("return window.location.hash;") == "#runs")
+    assert "status=done" in dash_duo.driver.current_url

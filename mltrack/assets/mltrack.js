@@ -109,8 +109,9 @@ window.mltrack.writeUrl = function (status, text, task, where, read, ticked, cha
     else if (typeof value === 'string' && value) { args.set('chart_' + key, value); }
   });
   var query = args.toString();
-  var url = window.location.pathname + (query ? '?' + query : '');
-  if (url !== window.location.pathname + window.location.search) {
+  // the part of the page a link points to (#runs) stays in it
+  var url = window.location.pathname + (query ? '?' + query : '') + window.location.hash;
+  if (url !== window.location.pathname + window.location.search + window.location.hash) {
     window.history.replaceState(window.history.state, '', url);
   }
   return query;
@@ -122,3 +123,17 @@ document.addEventListener('click', function (event) {
     if (!menu.contains(event.target)) { menu.removeAttribute('open'); }
   });
 });
+
+// A link to a part of the page (#runs, #experiments): the browser looked for
+// the anchor before Dash drew the page, so look again once it is there, and
+// once more when the table above it has its rows.
+(function scrollToAnchor(tries) {
+  var id = window.location.hash.slice(1);
+  var target = id && document.getElementById(id);
+  if (target) {
+    target.scrollIntoView();
+    setTimeout(function () { target.scrollIntoView(); }, 1000);
+  } else if (id && tries > 0) {
+    setTimeout(function () { scrollToAnchor(tries - 1); }, 100);
+  }
+})(100);
