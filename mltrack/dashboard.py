@@ -532,8 +532,9 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if views.all_matching(everything):
             total = read.get("total") if isinstance(read, dict) else None
             total = total if isinstance(total, int) and not isinstance(total, bool) else 0
-            allowed = {"cancel": total > 0, "delete": total > 0, "clone": False,
-                       "retry": total > 0}
+            # what the matching jobs' statuses allow (all done: Delete only)
+            allowed = {**views.actions_allowed(table_query.statuses_matching(store, view[0])),
+                       "clone": False}
         else:
             total = None
             allowed = views.actions_allowed([j.status.value for j in jobs])

@@ -5,11 +5,12 @@ table still shows.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Iterable, Mapping
 
 from mltrack import views
 from mltrack.api import MAX_PAGE
-from mltrack.store import InvalidValue, Job, Page, Store
+from mltrack.store import InvalidValue, Job, Page, Status, Store
 from mltrack.task import Schema
 
 MAX_BULK = 100_000  # jobs one "all matching" action takes at most
@@ -35,6 +36,14 @@ def every_match(store: Store, where: views.TableFilter) -> list[Job]:
         if len(got.jobs) < MAX_PAGE:
             break
     return out
+
+
+def statuses_matching(store: Store, where: views.TableFilter) -> list[str]:
+    """The statuses of the jobs the table lists (what "all matching" would act
+    on): a count per status, no rows read."""
+    statuses = [where.status] if where.status else [s.value for s in Status]
+    return [s for s in statuses
+            if page(store, replace(where, status=s), "created", "desc", 0, 0).total]
 
 
 def shown(store: Store, iids: Iterable[str], where: views.TableFilter, sort: str,

@@ -79,3 +79,18 @@ def test_a_link_to_the_runs_opens_at_the_runs(dash_duo, live_app, store):
     wait_for(lambda: abs(top()) < 100 or scrolled(), timeout=10)
     wait_for(lambda: dash_duo.driver.execute_script("return window.location.hash;") == "#runs")
     assert "status=done" in dash_duo.driver.current_url
+
+
+def test_all_matching_enables_only_what_the_matching_jobs_allow(dash_duo, live_app, store):
+    for accuracy in (96.0, 97.0):
+        finished_job(store, accuracy, 10.0, epochs=1, model="mlp")
+    store.create(HyperParams(model="cnn"))  # waiting, but filtered out
+    open_dashboard(dash_duo, live_app)
+    dash_duo.find_element("#text-filter").send_keys("mlp")
+    dash_duo.wait_for_text_to_equal("#match-count", "2 matching")
+    dash_duo.find_element("#all-matching input").click()
+    dash_duo.wait_for_text_to_equal("#ticked-count", "acting on all 2 matching jobs")
+    enabled = lambda name: dash_duo.find_element(f"#action-{name}").is_enabled()  # noqa: E731
+    wait_for(lambda: enabled("delete"), timeout=10)
+    # every matching job is done: nothing to cancel or retry
+    assert not enabled("cancel") and not enabled("retry") and not enabled("clone")
