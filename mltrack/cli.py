@@ -523,17 +523,26 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                         bars[iid] = progress.add_task(_label(r, tasks.get(r["task"])),
                                                       total=total, **fields)
                     progress.update(bars[iid], total=total, **fields)
-                waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
-                           if args.task else counts.get("waiting", 0))
-                header.plain = (f"running {len(now)}  waiting {waiting}  "
-                                f"done {counts.get('done', 0)}  failed {counts.get('failed', 0)}"
-                                f"  cancelled {counts.get('cancelled', 0)}")
+                waiting, header.plain = _queue_counts(client, args, counts, len(now))
                 live.refresh()
                 if not now and not waiting:
                     break
                 time.sleep(args.interval)
     except KeyboardInterrupt:
         return 0
+    return _queue_empty(out, ended)
+
+
+def _queue_counts(client: Client, args: argparse.Namespace, counts: Mapping[str, int],
+                  running: int) -> tuple[int, str]:
+    """The jobs waiting (of --task, when given) and the counts line `watch` shows."""
+    waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
+               if args.task else counts.get("waiting", 0))
+    return waiting, (f"running {running}  waiting {waiting}  done {counts.get('done', 0)}  "
+                     f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}")
+
+
+def _queue_empty(out, ended: int) -> int:
     out.print(f"the queue is empty ({ended} job{'s' * (ended != 1)} ended while watching)",
               style="dim")
     return 0
@@ -561,10 +570,7 @@ def _watch_plain(client: Client, args: argparse.Namespace, out, primary: Mapping
                     out.print(" ".join(x for x in (
                         f"{iid[:8]} {r['task']} running", f"epochs {fields['epochs']}",
                         fields["metric"], fields["eta"]) if x))
-            waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
-                       if args.task else counts.get("waiting", 0))
-            header = (f"running {len(now)}  waiting {waiting}  done {counts.get('done', 0)}  "
-                      f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}")
+            waiting, header = _queue_counts(client, args, counts, len(now))
             if header != last_header:
                 last_header = header
                 out.print(header, style="bold")
@@ -574,9 +580,7 @@ def _watch_plain(client: Client, args: argparse.Namespace, out, primary: Mapping
             time.sleep(args.interval)
     except KeyboardInterrupt:
         return 0
-    out.print(f"the queue is empty ({ended} job{'s' * (ended != 1)} ended while watching)",
-              style="dim")
-    return 0
+    return _queue_empty(out, ended)
 
 
 def _label(r: Mapping[str, Any], task: Mapping[str, Any] | None) -> str:

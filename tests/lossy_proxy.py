@@ -70,9 +70,14 @@ class LossyProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            hang_up(source, sink)
+
+
+def hang_up(*sockets: socket.socket) -> None:
+    """Close both ends of a forwarded connection, whatever state they are in."""
+    for s in sockets:
+        try:
+            s.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        s.close()

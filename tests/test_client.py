@@ -16,6 +16,7 @@ import requests
 
 import mltrack
 from helpers import REPO, ChildProcess, child_env, start_mltrack, wait_for
+from lossy_proxy import hang_up
 from mltrack.client import Client, ClientError, RunStopped
 from mltrack.params import MNIST, HyperParams
 from sample_tasks import quadratic_run
@@ -420,12 +421,7 @@ class LossyHttpProxy:
         except OSError:
             pass
         finally:
-            for s in (source, sink):
-                try:
-                    s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
-                s.close()
+            hang_up(source, sink)
 
 
 def test_a_tracked_run_resends_what_got_no_answer_and_records_each_epoch_once(server,
