@@ -105,8 +105,11 @@ def test_a_task_from_a_file_runs_end_to_end(tmp_path, task_file, started):
     path, _ = task_file
     app = start_mltrack(tmp_path / "data", "--task", f"{path}:task")
     started.append(app)
-    listed = {t["name"]: t for t in app.get("/tasks").json()["tasks"]}
-    assert listed["slowquad"]["workers"] == 1 and listed["slowquad"]["primary"] == "loss"
+    # the worker thread registers itself just after the server answers
+    def slowquad():
+        return {t["name"]: t for t in app.get("/tasks").json()["tasks"]}["slowquad"]
+    wait_for(lambda: slowquad()["workers"] == 1, timeout=20, step=0.1)
+    assert slowquad()["primary"] == "loss"
     bad = app.post("/train", {"task": "slowquad", "hyper_params": {"lr": 5}})
     assert bad.status_code == 400 and bad.json()["field"] == "lr"
     iids = [app.post("/train", {"task": "slowquad", "hyper_params": {"lr": lr, "steps": 4}}
