@@ -18,6 +18,7 @@ from mltrack.export import csv_response
 from mltrack.jsonio import strict_loads
 from mltrack.openapi import document
 from mltrack.params import MNIST
+from mltrack.store import annotations, fingerprints
 from mltrack.store import (EpochOutOfOrder, IllegalTransition, InvalidValue, Job, JobDeleted,
                            JobNotFound, SortKey, StaleAttempt, Status, Store, TaskInUse,
                            TaskNotFound, WrongToken)
@@ -59,6 +60,10 @@ def serialize_job(job: Job, schemas: Mapping[str, Schema] | None = None) -> dict
         "progress": job.progress if job.status is Status.RUNNING else None,
         "retry_of": job.retry_of,
         "tracked": job.tracked,
+        "search": job.search,  # a search's trial: its search id and Optuna trial number
+        "trial": job.trial,
+        "tags": job.tags,  # runmeta
+        "note": job.note,
     }
     out["task"] = job.task
     out["runtime"] = job.runtime
@@ -232,6 +237,7 @@ def parse_list_args(args: Mapping[str, str], sorts: Mapping[str, SortKey],
         "limit": query["limit"],
         "offset": query["offset"],
         "text": (query["q"] or "")[:200],
+        "search": query.get("search") or None,  # search: its trials only
     }
 
 
@@ -271,29 +277,46 @@ def register_api(server: Flask, store: Store) -> None:
 
     def listing_query(declared: Mapping[str, Any]) -> dict[str, Any]:
         # a parameter given twice is refused, not read as its first value
-        twice = sorted(k for k in request.args if len(request.args.getlist(k)) > 1)
+        twice = sorted(k for k in request.args if len(request.args.getlist(k)) > 1
+                       and k != "tag")  # runmeta: tag=a&tag=b means both
         if twice:
             raise BadRequest(twice[0][:80], "given more than once; give it once")
         args = request.args.to_dict()
         tasks = {*store.schemas(), *store.tracked_tasks()}
-        return parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
-                                                     else None), tasks, declared)
+        query = parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
+                                                      else None), tasks, declared)
+        query["tags"] = annotations.tag_filter(request.args.getlist("tag"))  # runmeta
+        return query
 
     @server.post("/train")
     def train():
-        schema, params = parse_train_body(body_of(ROUTES["train"]), store.schemas(),
-                                          store.tracked_tasks())
+        body = body_of(ROUTES["train"])
+        skip = body.pop("if_exists", "run") == "skip"  # runmeta: "already ran?"
+        schema, params = parse_train_body(body, store.schemas(), store.tracked_tasks())
+        found = fingerprints.existing(fingerprints.same_jobs(store, schema.name, params)) \
+            if skip else None
+        if found is not None:
+            return jsonify(iid=found.iid, status=found.status.value, task=schema.name,
+                           hyper_params=found.hyper_params, existing=True), 200, {
+                "Location": f"/status/{found.iid}"}
         iid = store.create(params, schema=schema)
         response = jsonify(iid=iid, status=Status.WAITING.value, task=schema.name,
-                           hyper_params=params)
+                           hyper_params=params, existing=False)
         return response, 201, {"Location": f"/status/{iid}"}
 
     @server.post("/sweep")
     def sweep():
-        schema, jobs = parse_sweep_body(body_of(ROUTES["sweep"]), store.schemas(),
-                                        store.tracked_tasks())
-        iids = store.create_many(jobs, schema=schema)
-        return jsonify(iids=iids, count=len(iids), task=schema.name), 201
+        body = body_of(ROUTES["sweep"])
+        skip = body.pop("if_exists", "run") == "skip"  # runmeta: "already ran?"
+        schema, jobs = parse_sweep_body(body, store.schemas(), store.tracked_tasks())
+        found = [fingerprints.existing(fingerprints.same_jobs(store, schema.name, p))
+                 if skip else None for p in jobs]
+        new = iter(store.create_many([p for p, f in zip(jobs, found) if f is None],
+                                     schema=schema))
+        iids = [f.iid if f is not None else next(new) for f in found]
+        existing = [f.iid for f in found if f is not None]
+        return jsonify(iids=iids, count=len(iids), task=schema.name, existing=existing), \
+            201 if len(existing) < len(iids) else 200
 
     def tracked_without_metric(schemas: Mapping[str, Schema]) -> dict[str, dict[str, Any]]:
         """Tracked tasks with no metric logged yet (a script that crashed before
@@ -464,6 +487,8 @@ def register_api(server: Flask, store: Store) -> None:
                              error=body.get("error") if status is Status.FAILED else None)
         return jsonify(ok=True)
 
+    from mltrack.search_api import register_search_api  # search: /searches
+    register_search_api(server, store)
     register_error_handlers(server)
 
 

@@ -33,7 +33,7 @@ MAX_OFFSET = 10**9
 # has a few dozen of each). Also the most one body may name.
 MAX_PARAMS = 64
 MAX_METRICS = 64
-STATUSES = ("waiting", "running", "done", "failed", "cancelled")
+STATUSES = ("waiting", "running", "done", "failed", "cancelled", "pruned")
 IID_PATTERN = "^[0-9a-f]{32}$"
 TASK_NAME_WORDS = "lower case letters, digits, '_', '.' and '-' (a letter first, at most 64)"
 
@@ -95,7 +95,13 @@ JOB = {
         "device": nullable("string"), "precision": nullable("string"),
         "progress": {"type": ["object", "null"]}, "retry_of": nullable("string"),
         "runtime": nullable("number"),
-        "tracked": {"type": "boolean", "description": "a script outside the queue runs it"}},
+        "tracked": {"type": "boolean", "description": "a script outside the queue runs it"},
+        "search": {"type": ["string", "null"], "description": "the search it is a trial of"},
+        "trial": {"type": ["integer", "null"], "description": "its trial number in the search"},
+        # runmeta: the user's tags and note (PUT /experiments/{iid}/tags, .../note)
+        "tags": {"type": "array", "items": {"type": "string"},
+                 "description": "the run's tags, lower case, in the order added"},
+        "note": {"type": ["string", "null"], "description": "the run's note"}},
     # each metric of its task under its name (last value) and best_<name>
     "additionalProperties": nullable("number"),
 }
@@ -144,6 +150,13 @@ LISTING_QUERY: dict[str, dict[str, Any]] = {
                          "`adam done test_accuracy>=97`"},
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
+    # search: a search's trials (GET /searches/{search_id})
+    "search": {"type": "string", "maxLength": 64,
+               "description": "a search's id: only its trials; '': every job"},
+    # runmeta: a repeatable filter (the API reads every value; see api.listing_query)
+    "tag": {"type": "string", "minLength": 1, "maxLength": 40,
+            "description": "only runs with this tag; give it again for runs with every one "
+                           "of them (at most 20); the same as a word tag:name in q"},
 }
 # The CSV is streamed a page at a time, so its limit needs no bound above; left
 # out, every matching row (no "default": JSON Schema has no "none" integer).
@@ -332,9 +345,15 @@ BAD = {400: "a field or parameter breaks its rule; `field` names it"}
 WRITE = {413: "the body is over 64 KiB", 415: "the body is not application/json"}
 GONE = {404: "no job with that iid"}
 
+# runmeta: what POST /train and /sweep do when the same job exists (fingerprints.py)
+IF_EXISTS = {"type": "string", "enum": ["run", "skip"], "default": "run",
+             "description": "run (default): queue it anyway; skip: answer with the existing "
+                            "job of the same task and hyperparameters (defaults filled in, "
+                            "seed included) instead: done first, else running, else waiting, "
+                            "the newest; a failed, cancelled or pruned one is run again"}
 TRAIN_BODY = {
     "type": "object",
-    "properties": {"task": TASK_NAME, "hyper_params": HYPER_PARAMS},
+    "properties": {"task": TASK_NAME, "hyper_params": HYPER_PARAMS, "if_exists": IF_EXISTS},
     # the seed's bare form: the hyperparameters themselves, without "hyper_params"
     "additionalProperties": SCALAR,
     "description": '{"task": name, "hyper_params": {...}}, or the hyperparameters '
@@ -342,7 +361,7 @@ TRAIN_BODY = {
 SWEEP_BODY = {
     "type": "object", "required": ["sweep"], "additionalProperties": False,
     "properties": {
-        "task": TASK_NAME, "hyper_params": HYPER_PARAMS,
+        "task": TASK_NAME, "hyper_params": HYPER_PARAMS, "if_exists": IF_EXISTS,
         "sweep": {"type": "object", "minProperties": 1,
                   "description": "hyperparameter -> the values to try (every combination "
                                  "is one job, at most 1000)",
@@ -403,10 +422,93 @@ FINISH_BODY = {
                   "description": "what went wrong (status failed)"}}}
 
 OK = obj(["ok"], ok={"type": "boolean", "const": True})
+# runmeta: tags and notes (store/annotations.py checks the rules themselves)
+TAG_WORDS = ("A tag is 1-40 letters, digits, '-', '_', '.' or ':' (case does not matter: "
+             "stored in lower case); a run has at most 20.")
+_TAG_LIST = {"type": "array", "maxItems": 20,
+             "items": {"type": "string", "minLength": 1, "maxLength": 40}}
+TAGS_BODY = {"type": "object", "required": ["tags"], "additionalProperties": False,
+             "properties": {"tags": {**_TAG_LIST, "description": "the run's tags from now on"}}}
+EDIT_TAGS_BODY = {"type": "object", "additionalProperties": False,
+                  "properties": {"add": {**_TAG_LIST, "description": "tags to add"},
+                                 "remove": {**_TAG_LIST, "description": "tags to remove"}}}
+NOTE_BODY = {"type": "object", "required": ["note"], "additionalProperties": False,
+             "properties": {"note": {"type": "string", "maxLength": 10000,
+                                     "description": "the note; '' removes it"}}}
+TAGS_ANSWER = obj(["iid", "tags"], iid=IID, tags={"type": "array", "items": {"type": "string"}})
+SWEEP_ANSWER = obj(["iids", "count", "task"], iids={"type": "array", "items": IID},
+                   count={"type": "integer"}, task={"type": "string"},
+                   existing={"type": "array", "items": IID,
+                             "description": "if_exists skip: the iids (of `iids`) that "
+                                            "existed and were not queued again"})
 RUN_ERRORS = {**BAD, **WRITE, 403: "the token is not the run's",
               404: "no tracked run with that iid",
               410: "the run was deleted (after a cancel or its end): stop",
               409: "the run no longer runs (cancelled, failed as lost, finished): stop"}
+
+# -- search: the bodies and answers of /searches ------------------------------------
+SEARCH_ID_PATTERN = IID_PATTERN
+SEARCH_ID = {"type": "string", "pattern": SEARCH_ID_PATTERN,
+             "description": "a search's id (32 hex digits)"}
+_NEW_SEARCH = {"parameters": {"search_id": "$response.body#/id"}}
+_SPACE_ENTRY = {"anyOf": [
+    {"type": "array", "minItems": 1, "maxItems": 1000, "items": SCALAR,
+     "description": "values to choose from (a Choice's options, true/false, numbers)"},
+    {"type": "object", "required": ["low", "high"], "additionalProperties": False,
+     "description": "a range of an Int (whole numbers) or Float parameter, within its bounds",
+     "properties": {"low": {"type": "number"}, "high": {"type": "number"},
+                    "log": {"type": "boolean", "default": False}}}]}
+OBJECTIVE = {"type": "object", "additionalProperties": False,
+             "description": "default: the task's primary metric and its goal; the value of a "
+                            "trial is the metric at its last epoch",
+             "properties": {"metric": {"type": "string"},
+                            "goal": {"type": "string", "enum": ["min", "max"]}}}
+SEARCH_BODY = {
+    "type": "object", "required": ["trials", "space"], "additionalProperties": False,
+    "properties": {
+        "task": TASK_NAME, "name": {"type": ["string", "null"], "maxLength": 200},
+        "space": {"type": "object", "minProperties": 1, "maxProperties": MAX_PARAMS,
+                  "additionalProperties": _SPACE_ENTRY,
+                  "description": "hyperparameter -> a range {low, high, log} or a list of "
+                                 "values; the grid sampler takes lists only"},
+        "fixed": {**HYPER_PARAMS, "description": "hyperparameters every trial has; any other "
+                                                 "takes its default"},
+        "trials": {"type": "integer", "minimum": 1, "maximum": 10000,
+                   "description": "how many trials run, exactly, across restarts"},
+        "sampler": {"type": "string", "enum": ["tpe", "random", "grid"], "default": "tpe"},
+        "parallel": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 1,
+                     "description": "how many trials wait or run at once"},
+        "pruner": {"type": ["string", "null"], "enum": ["median", "halving", None],
+                   "description": "stops trials behind the others at an epoch (status pruned)"},
+        "objective": OBJECTIVE,
+        "seed": {"type": ["integer", "null"], "minimum": 0, "maximum": 2**31 - 1,
+                 "description": "the sampler's seed: the same trials after a restart"}}}
+_COUNT = {"type": "integer", "minimum": 0}
+SEARCH_RECORD = {
+    "type": "object",
+    "required": ["id", "name", "task", "status", "trials", "finished", "running", "waiting",
+                 "pruned", "failed", "space", "fixed", "sampler", "pruner", "parallel",
+                 "objective", "best", "iids", "created"],
+    "properties": {
+        "id": SEARCH_ID, "name": {"type": "string"}, "task": {"type": "string"},
+        "status": {"type": "string", "enum": ["running", "done", "cancelled"]},
+        "trials": {"type": "integer", "description": "trials it runs in all"},
+        "started": {**_COUNT, "description": "trials queued so far"},
+        "finished": {**_COUNT, "description": "trials ended (done, pruned, failed, cancelled)"},
+        "running": _COUNT, "waiting": _COUNT, "done": _COUNT, "pruned": _COUNT,
+        "failed": _COUNT, "cancelled": _COUNT,
+        "missing": {**_COUNT, "description": "trials whose job was deleted"},
+        "space": {"type": "object"}, "fixed": {"type": "object"},
+        "sampler": {"type": "string"}, "pruner": {"type": ["string", "null"]},
+        "parallel": {"type": "integer"}, "seed": {"type": ["integer", "null"]},
+        "objective": obj(["metric", "goal"], metric={"type": "string"},
+                         goal={"type": "string"}),
+        "best": {"type": ["object", "null"], "description": "the done trial with the best "
+                                                            "objective value",
+                 "properties": {"iid": IID, "trial": {"type": ["integer", "null"]},
+                                "value": {"type": "number"}, "hyper_params": HYPER_PARAMS}},
+        "iids": {"type": "array", "items": IID, "description": "its trials' jobs, in order"},
+        "created": {"type": "number"}, "ended": {"type": ["number", "null"]}}}
 
 ROUTES: dict[str, Route] = {
     "train": Route(
@@ -414,13 +516,17 @@ ROUTES: dict[str, Route] = {
         links=JOB_LINKS,
         answers={201: ("queued", obj(["iid", "status", "task", "hyper_params"], iid=IID,
                                      status={"type": "string"}, task={"type": "string"},
-                                     hyper_params=HYPER_PARAMS))}),
+                                     hyper_params=HYPER_PARAMS, existing={"type": "boolean"})),
+                 200: ("if_exists skip: the existing job, not queued again",
+                       obj(["iid", "status", "task", "hyper_params", "existing"], iid=IID,
+                           status={"type": "string"}, task={"type": "string"},
+                           hyper_params=HYPER_PARAMS, existing={"type": "boolean"}))}),
     "sweep": Route(
         "post", "/sweep", "Queue every combination of a grid", body=SWEEP_BODY,
         errors={**BAD, **WRITE},
-        answers={201: ("queued", obj(["iids", "count", "task"],
-                                     iids={"type": "array", "items": IID},
-                                     count={"type": "integer"}, task={"type": "string"}))}),
+        answers={201: ("queued", SWEEP_ANSWER),
+                 200: ("if_exists skip: every combination exists; nothing queued",
+                       SWEEP_ANSWER)}),
     "status": Route(
         "get", "/status/{iid}", "One job with its per-epoch metrics", errors=GONE,
         answers={200: ("the job", STATUS_ANSWER)}),
@@ -507,6 +613,57 @@ ROUTES: dict[str, Route] = {
     "finish_run": Route(
         "post", "/runs/{iid}/finish", "End the run as done or failed", body=FINISH_BODY,
         tag="tracked runs", errors=RUN_ERRORS, answers={200: ("ended", OK)}),
+    # -- runmeta: tags, notes, the trained model (annotations_api.py) --------------
+    "set_tags": Route(
+        "put", "/experiments/{iid}/tags", "Replace a run's tags", body=TAGS_BODY,
+        errors={**BAD, **WRITE, **GONE}, tag="annotations",
+        description=f"Any run: queued, tracked, a search's trial. {TAG_WORDS}",
+        answers={200: ("its tags now", TAGS_ANSWER)}),
+    "edit_tags": Route(
+        "post", "/experiments/{iid}/tags", "Add and remove tags of a run", body=EDIT_TAGS_BODY,
+        errors={**BAD, **WRITE, **GONE}, tag="annotations",
+        description=f"Removing a tag the run lacks is fine. {TAG_WORDS}",
+        answers={200: ("its tags now", TAGS_ANSWER)}),
+    "set_note": Route(
+        "put", "/experiments/{iid}/note", "Set a run's note", body=NOTE_BODY,
+        errors={**BAD, **WRITE, **GONE}, tag="annotations",
+        description="Free text, at most 10,000 characters; an empty or blank note removes it.",
+        answers={200: ("its note now", obj(["iid", "note"], iid=IID, note=nullable("string")))}),
+    "model": Route(
+        "get", "/experiments/{iid}/model", "Download a done run's trained model",
+        tag="annotations", media="application/octet-stream",
+        description="The final weights in mltrack's pickle-free checkpoint format "
+                    "(mltrack.checkpoint.unpack_state reads it; see the README). Only a done "
+                    "run whose task saved a model has one, kept by the server that took it "
+                    "under its --keep-models.",
+        errors={404: "no such run, or it has no model here: not done, its task saved none, "
+                     "no longer kept, or kept by another server (the message says which)"},
+        answers={200: ("the model file", {"type": "string", "format": "binary"})}),
+    # -- search: searches on Optuna (search_api.py; mltrack/search/spec.py checks
+    # each rule itself and names the field, e.g. space.learning_rate) ---------------
+    "create_search": Route(
+        "post", "/searches", "Start a search: an Optuna study whose trials are jobs",
+        body=SEARCH_BODY, tag="searches", errors={**BAD, **WRITE},
+        links={"search": ("search", _NEW_SEARCH), "cancel": ("cancel_search", _NEW_SEARCH)},
+        description="The task's schema (GET /tasks/{name}) says which hyperparameters, "
+                    "bounds and metrics a search may name. Exactly `trials` trials run, "
+                    "across restarts; each is a job (GET /experiments?search={search_id}).",
+        answers={201: ("the search", SEARCH_RECORD)}),
+    "searches": Route(
+        "get", "/searches", "Every search, newest first", tag="searches",
+        answers={200: ("the searches", obj(["searches"], searches={
+            "type": "array", "items": SEARCH_RECORD}))}),
+    "search": Route(
+        "get", "/searches/{search_id}", "One search: progress, best trial, its trials",
+        tag="searches", errors={404: "no search with that id"},
+        answers={200: ("the search", SEARCH_RECORD)}),
+    "cancel_search": Route(
+        "post", "/searches/{search_id}/cancel", "Cancel a search: no new trials, its "
+                                                "waiting and running trials cancelled",
+        body=EMPTY_BODY, body_required=False, tag="searches",
+        errors={404: "no search with that id", 409: "the search is done",
+                400: "the body is not a JSON object", **WRITE},
+        answers={200: ("the search", SEARCH_RECORD)}),
     "openapi": Route(
         "get", "/openapi.json", "This document (OpenAPI 3.1)", tag="system",
         answers={200: ("the document", {"type": "object"})}),

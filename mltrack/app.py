@@ -5,10 +5,12 @@ from flask import Flask, Request, Response, request
 from flask_compress import Compress
 from werkzeug.exceptions import HTTPException, MethodNotAllowed, NotFound
 
+from mltrack.annotations_api import register_annotations_api
 from mltrack.api import json_http_error, register_api
 from mltrack.dash_guard import guard_dash_routes
 from mltrack.dashboard import create_dashboard
 from mltrack.jsonio import StrictJSONProvider
+from mltrack.model_files import ModelFiles
 from mltrack.security import install_security
 from mltrack.store import Store
 
@@ -19,14 +21,16 @@ _METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 
 
 def create_app(store: Store, *, password: str | None = None,
-               loopback_only: bool = True) -> Flask:
-    """Build the server: guards, REST API and dashboard, all over `store`."""
+               loopback_only: bool = True, models: ModelFiles | None = None) -> Flask:
+    """Build the server: guards, REST API and dashboard, all over `store`;
+    `models`: where this server keeps trained models (None: it keeps none)."""
     server = Flask("mltrack")
     server.json = StrictJSONProvider(server)
     # `/experiments/` is `/experiments`, with no redirect (a POST would lose its body).
     server.url_map.strict_slashes = False
     install_security(server, password=password, loopback_only=loopback_only)
     register_api(server, store)
+    register_annotations_api(server, store, models)  # runmeta: tags, notes, models
     _compress_and_cache(server)
     dash_app = create_dashboard(server, store)
     guard_dash_routes(server, dash_app)

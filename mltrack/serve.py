@@ -15,6 +15,7 @@ import redis
 
 from mltrack.app import create_app
 from mltrack.embedded import EmbeddedRedis, EmbeddedServerError, Watchdog
+from mltrack.model_files import ModelFiles, start_keeper
 from mltrack.security import SERVER_MAX_BODY
 from mltrack.settings import (Settings, SettingsError, check_exposure, is_loopback,
                               parse_settings)
@@ -81,6 +82,9 @@ def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack
     threads = [threading.Thread(target=run_reaper, args=(store, stop, config), daemon=True,
                                 name="reaper")]
     threads[0].start()
+    # search: every mltrack process drives searches (one at a time per search, by lock)
+    from mltrack.search.driver import start_driver
+    threads.append(start_driver(store, stop))
     if settings.workers:
         threads += start_workers(store, tasks, settings.workers, stop, config,
                                  data_dir=settings.data_dir, device=settings.device)
@@ -125,8 +129,9 @@ def serve(settings: Settings, tasks: Mapping[str, Task]) -> int:
     try:
         with contextlib.ExitStack() as stack:
             store = open_store(settings, stack, on_database_lost=fatal)
+            models = ModelFiles(settings.data_dir / "models", settings.keep_models)  # runmeta
             app = create_app(store, password=settings.password,
-                             loopback_only=is_loopback(settings.host))
+                             loopback_only=is_loopback(settings.host), models=models)
             try:
                 server = waitress.create_server(app, host=settings.host, port=settings.port,
                                                 threads=settings.threads, ident="mltrack",
@@ -136,6 +141,9 @@ def serve(settings: Settings, tasks: Mapping[str, Task]) -> int:
                                     f"{exc.strerror or exc}") from exc
             stack.callback(server.close)
             start_training(settings, store, stack, tasks)
+            keeper_stop = threading.Event()  # runmeta: models from Redis to the data dir
+            start_keeper(models, store, keeper_stop)
+            stack.callback(keeper_stop.set)
             if hasattr(server, "effective_port"):
                 host, port = server.effective_host, server.effective_port
             else:  # a name that resolves to several addresses: several sockets

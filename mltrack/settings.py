@@ -43,6 +43,7 @@ class Settings:
     lease: float = 30.0
     checkpoint_every: float = 30.0
     tasks: tuple[str, ...] = ()  # task specs (module:attr or file.py:attr) besides mnist
+    keep_models: int = 100  # runmeta: trained models kept in <data dir>/models (0: none)
 
 
 def is_loopback(host: str) -> bool:
@@ -85,6 +86,7 @@ _count = _bounded(int, 0, 64)  # worker threads
 _seconds = _bounded(float, 1, 3600)  # the lease
 _checkpoint_seconds = _bounded(float, 0, 86400)
 _positive = _bounded(int, 1, 256)  # HTTP threads
+_models = _bounded(int, 0, 1_000_000)  # runmeta: --keep-models
 
 
 def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentParser:
@@ -148,6 +150,11 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
              "(mypkg.tasks:task) or path/to/file.py:attr (attr defaults to task); "
              "repeat it for several [MLTRACK_TASKS, comma separated] (installed packages "
              "add theirs through the mltrack.tasks entry point)")
+    parser.add_argument(  # runmeta
+        "--keep-models", type=_models, default=env("MLTRACK_KEEP_MODELS", "100"), metavar="N",
+        help="keep the trained models (final weights) of the N most recently finished runs "
+             "in <data dir>/models, for download; 0 keeps none [MLTRACK_KEEP_MODELS] "
+             "(default: %(default)s)")
     parser.add_argument(
         "--threads", type=_positive, default=env("MLTRACK_THREADS", "8"),
         help="HTTP server threads [MLTRACK_THREADS] (default: %(default)s)")
@@ -184,6 +191,7 @@ def parse_settings(argv: Sequence[str] | None = None,
         device=args.device,
         lease=args.lease,
         checkpoint_every=args.checkpoint_every,
+        keep_models=args.keep_models,
         tasks=tuple(args.tasks if args.tasks is not None
                     else parse_task_list(environ.get("MLTRACK_TASKS", ""))),
     )

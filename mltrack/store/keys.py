@@ -14,6 +14,9 @@ class Keys:
         self.workers = f"{prefix}workers"
         self.vocab = f"{prefix}text:vocab"
         self.text_indexed = f"{prefix}text:indexed"  # set once every job is in the text index
+        # runmeta: set once every job is in the fingerprint index (fingerprints.py)
+        self.fp_indexed = f"{prefix}fp:indexed"
+        self.models_pending = f"{prefix}models:pending"  # iids whose model waits in Redis
 
     def job(self, iid: str) -> str:
         return f"{self.prefix}job:{iid}"
@@ -43,3 +46,20 @@ class Keys:
 
     def token(self, token: str) -> str:
         return f"{self.prefix}text:tok:{token}"
+
+    def search_jobs(self, search_id: str) -> str:
+        """The set of a search's trial iids (store/searches.py has the search's other keys)."""
+        return f"{self.prefix}search:{search_id}:jobs"
+
+    # -- runmeta: "already ran?", tags, models (fingerprints.py, annotations.py, models.py)
+    def fingerprint(self, digest: str) -> str:
+        """The iids of the jobs of one task with the same hyperparameters."""
+        return f"{self.prefix}fp:{digest}"
+
+    def tag(self, name: str) -> str:
+        """The iids of the jobs tagged `name`."""
+        return f"{self.prefix}tag:{name}"
+
+    def model(self, iid: str) -> str:
+        """A done job's model, on its way from a worker to a server's disk."""
+        return f"{self.prefix}job:{iid}:model"

@@ -17,21 +17,24 @@ class Status(str, Enum):
     DONE = "done"
     FAILED = "failed"
     CANCELLED = "cancelled"
+    PRUNED = "pruned"  # a search's pruner stopped it (mltrack.search)
 
     @property
     def terminal(self) -> bool:
         return self in TERMINAL
 
 
-TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED})
+TERMINAL = frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.PRUNED})
 
 # The lifecycle of DESIGN.md: which states each state may move to.
 TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.WAITING: frozenset({Status.RUNNING, Status.CANCELLED}),
-    Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.WAITING}),
+    Status.RUNNING: frozenset({Status.DONE, Status.FAILED, Status.CANCELLED, Status.WAITING,
+                               Status.PRUNED}),
     Status.DONE: frozenset(),
     Status.FAILED: frozenset(),
     Status.CANCELLED: frozenset(),
+    Status.PRUNED: frozenset(),
 }
 
 # What every epoch records besides its task's metrics.
@@ -147,6 +150,12 @@ class Job:
     runtime: float | None = None  # seconds of training at the last recorded epoch
     metrics: dict[str, float] = field(default_factory=dict)  # each metric's last value
     best: dict[str, float] = field(default_factory=dict)  # and its best, by its goal
+    search: str | None = None  # the search whose trial this job runs (mltrack.search)
+    trial: int | None = None  # that trial's Optuna number
+    # -- runmeta: the user's tags (lower case, in order) and note (store/annotations.py)
+    tags: list[str] = field(default_factory=list)
+    note: str | None = None
+    # -- end runmeta
 
     @classmethod
     def from_hash(cls, h: dict[str, str]) -> "Job":
@@ -175,6 +184,10 @@ class Job:
             runtime=_float(h.get("runtime")),
             metrics={k[2:]: float(v) for k, v in h.items() if k.startswith("m:")},
             best={k[2:]: float(v) for k, v in h.items() if k.startswith("b:")},
+            search=h.get("search") or None,  # search
+            trial=int(h["trial"]) if h.get("trial") else None,  # search
+            tags=(h.get("tags") or "").split(),  # runmeta
+            note=h.get("note") or None,  # runmeta
         )
 
     def summary(self) -> dict[str, float | None]:

@@ -36,6 +36,7 @@ import math
 import secrets
 import time
 import uuid
+from dataclasses import replace
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import redis
@@ -109,6 +110,8 @@ class Store:
         self._schemas: dict[str, Schema] = {}
         self._tracked_tasks: frozenset[str] = frozenset()
         self._schemas_read = -math.inf
+        # runmeta: called with each deleted iid (model_files removes the job's file)
+        self.on_delete: list[Callable[[str], None]] = []
         # Checkpoints are bytes: read them through a client that does not decode.
         pool = client.connection_pool
         self._raw = redis.Redis(connection_pool=redis.ConnectionPool(
@@ -310,6 +313,8 @@ class Store:
     def delete(self, iid: str) -> None:
         """Remove a finished job with its epochs; waiting and running jobs refuse."""
         self._check(self._run("delete", iid), iid, "deleted")
+        for hook in self.on_delete:  # runmeta: what lives outside Redis (a model file)
+            hook(iid)
 
     # -- tracked runs: scripts outside the queue -------------------------------
     def update_task_entry(self, name: str,
@@ -529,14 +534,17 @@ class Store:
 
     def list_jobs(self, *, sort: str = "created", order: str | None = None,
                   status: Status | str | None = None, task: str | None = None,
-                  limit: int = 100, offset: int = 0, text: str = "") -> Page:
+                  limit: int = 100, offset: int = 0, text: str = "",
+                  tags: Sequence[str] = (), search: str | None = None) -> Page:
         """One page of jobs sorted and filtered in Redis.
 
         `sort` is a name of sort_keys(task); a listing sorted by a metric or a
         hyperparameter holds the jobs of the tasks that have it, those without
         a value yet last. Without `text` the cost grows with the page, not the
         total. With it, only jobs matching every word count (see text.py); the
-        cost grows with the number of matches at most.
+        cost grows with the number of matches at most. `tags`: only jobs
+        with every one of them (as `tag:x` words in `text`; annotations.py).
+        `search`: only the trials of that search (store/searches.py).
         """
         key = self.sort_keys(task).get(sort)
         if key is None:
@@ -551,11 +559,15 @@ class Store:
             query = Query.parse(text)
         except InvalidFilter as exc:
             raise InvalidValue("q", str(exc)) from None
+        if tags:  # runmeta
+            query = replace(query, tags=tuple(dict.fromkeys((*query.tags, *tags))))
+        if search is not None:  # search: the set of its trials' iids
+            query = replace(query, sets=(*query.sets, self.keys.search_jobs(search)))
         ranges = self._filter_ranges(query.filters, task)
         if query.statuses is not None:
             statuses = [s for s in query.statuses if statuses is None or s in statuses]
         segments = self._segments(key, order, statuses, task)
-        if not query.words and not ranges:
+        if not query.words and not ranges and not query.tags and not query.sets:
             total, *hashes = self._run("list", offset, limit,
                                        *(x for k, desc in segments for x in (k, int(desc))))
             return Page([_job(h) for h in hashes if h], int(total))

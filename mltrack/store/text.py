@@ -24,6 +24,7 @@ import json
 import math
 import re
 import time
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
@@ -38,6 +39,8 @@ WORDS_KEPT = 64  # words whose matches are kept (the least recently used go)
 FEW_MATCHES = 2000  # up to this many matches, sort them; above, walk the index
 WALK_STRETCH = 2000  # index entries one walk call reads
 _STATUSES = {s.value for s in Status}
+TAG_WORD = "tag:"  # runmeta: `tag:baseline` keeps the jobs tagged baseline
+MAX_TAG_WORDS = 20
 _OPERATORS = (">=", "<=", ">", "<", "=")
 # a filter word: a name, an operator, a value (spaces around the operator allowed)
 _FILTER = re.compile(r"^([^<>=\s]+)(>=|<=|>|<|=)(\S+)$")
@@ -96,14 +99,18 @@ class Query:
     words: tuple[str, ...]  # token prefixes, every one must match
     statuses: frozenset[str] | None  # the job's status must be one of these (None: any)
     filters: tuple[Filter, ...] = ()  # value ranges, every one must hold
+    tags: tuple[str, ...] = ()  # runmeta: `tag:x` words, the job must have every one
+    sets: tuple[str, ...] = ()  # search: sets of iids the job must be in (a search's trials)
 
     @classmethod
     def parse(cls, text: str) -> "Query":
         """The query typed; InvalidFilter for a filter word that is not one."""
-        words, statuses, filters = [], None, []
+        words, statuses, filters, tags = [], None, [], []
         text = _SPACED_OPERATOR.sub(lambda m: m.group(1), text.lower())
         for word in dict.fromkeys(text.split()):
-            if word in _STATUSES:
+            if word.startswith(TAG_WORD) and len(word) > len(TAG_WORD):  # runmeta
+                tags.append(unicodedata.normalize("NFC", word[len(TAG_WORD):]))
+            elif word in _STATUSES:
                 statuses = (statuses or frozenset(_STATUSES)) & {word}
             elif (found := _filter(word)) is not None:
                 if len(filters) < MAX_WORDS:
@@ -113,7 +120,7 @@ class Query:
                                     "as in test_accuracy>97")
             elif len(words) < MAX_WORDS:
                 words.append(word)
-        return cls(tuple(words), statuses, tuple(filters))
+        return cls(tuple(words), statuses, tuple(filters), tuple(tags[:MAX_TAG_WORDS]))
 
 
 # A range condition: (sorted set, min, max), scores in Redis's range syntax.
@@ -137,6 +144,8 @@ class Search:
         sets = self._word_sets(query.words)
         if sets is None:  # a word that matches nothing
             return 0, []
+        sets += [self.keys.tag(t) for t in query.tags]  # runmeta: each tag's set of jobs
+        sets += list(query.sets)  # search: its trials' set
         ranges = list(ranges)
         sizes = self._pipe(lambda p: [p.scard(k) for k in sets]
                            + [p.zcount(key, low, high) for key, low, high in ranges])

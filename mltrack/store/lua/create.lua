@@ -8,7 +8,10 @@ local created = server_now(ARGV[2])
 if ARGV[4] and redis.call('EXISTS', K.job(ARGV[4])) == 1 then return 'EXISTS' end
 local words = cached_words()
 -- a database that starts with this version has every job in the text index
-if redis.call('EXISTS', K.idx('all', 'created')) == 0 then redis.call('SET', K.text_indexed, 1) end
+if redis.call('EXISTS', K.idx('all', 'created')) == 0 then
+  redis.call('SET', K.text_indexed, 1)
+  redis.call('SET', K.fp_indexed, 1)  -- runmeta: and in the fingerprint index
+end
 local i = 4
 while i <= #ARGV do
   local iid, task = ARGV[i], ARGV[i + 1]
@@ -17,6 +20,7 @@ while i <= #ARGV do
              'hyper_params', ARGV[i + 2], 'created', created, 'attempts', 0,
              'num_epochs', ARGV[i + 3], 'epochs_done', 0, 'goals', ARGV[i + 5])
   if ARGV[3] ~= '' then redis.call('HSET', jk, 'retry_of', ARGV[3]) end
+  redis.call('SADD', K.fp(fingerprint(task, ARGV[i + 2])), iid)  -- runmeta: "already ran?"
   index_text(iid, ARGV[i + 4], words)
   local keys = {'created', 'epochs'}
   index_add(iid, task, 'waiting', 'created', created)

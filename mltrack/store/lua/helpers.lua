@@ -21,6 +21,16 @@ function K.worker(id) return P .. 'worker:' .. id end
 function K.idx(scope, key) return P .. 'idx:' .. scope .. ':' .. key end
 function K.token(token) return P .. 'text:tok:' .. token end
 function K.word(word) return P .. 'text:word:' .. word end
+-- runmeta: the fingerprint index, tag sets, models on their way to disk (keys.py)
+K.fp_indexed = P .. 'fp:indexed'
+K.models_pending = P .. 'models:pending'
+function K.fp(digest) return P .. 'fp:' .. digest end
+function K.tag(name) return P .. 'tag:' .. name end
+function K.model(iid) return P .. 'job:' .. iid .. ':model' end
+-- a job's fingerprint: its task and its stored (filled, sorted) hyperparameters
+local function fingerprint(task, hyper_params)
+  return redis.sha1hex((task or 'mnist') .. '\n' .. hyper_params)
+end
 
 local TOMBSTONE_SECONDS = 86400
 
@@ -119,7 +129,7 @@ local function unindex_text(iid)
 end
 
 local function is_terminal(status)
-  return status == 'done' or status == 'failed' or status == 'cancelled'
+  return status == 'done' or status == 'failed' or status == 'cancelled' or status == 'pruned'
 end
 
 -- A search's conditions from ARGV[first]: number of sets, the sets, number of
