@@ -16,9 +16,9 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from mltrack.client import MAX_PAGE, Client, ClientError, epoch_columns, metric_names
 
-STATUSES = ("waiting", "running", "done", "failed", "cancelled")
+STATUSES = ("waiting", "running", "done", "failed", "cancelled", "pruned")
 STATUS_STYLE = {"waiting": "yellow", "running": "cyan", "done": "green", "failed": "red",
-                "cancelled": "magenta"}
+                "cancelled": "magenta", "pruned": "blue"}
 _TRUE, _FALSE = ("true", "yes", "on", "1", "t", "y"), ("false", "no", "off", "0", "f", "n")
 
 
@@ -539,7 +539,8 @@ def _queue_counts(client: Client, args: argparse.Namespace, counts: Mapping[str,
     waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
                if args.task else counts.get("waiting", 0))
     return waiting, (f"running {running}  waiting {waiting}  done {counts.get('done', 0)}  "
-                     f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}")
+                     f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}"
+                     + (f"  pruned {counts['pruned']}" if counts.get("pruned") else ""))
 
 
 def _queue_empty(out, ended: int) -> int:

@@ -33,7 +33,7 @@ from urllib3.util.retry import Retry
 DEFAULT_URL = "http://127.0.0.1:8050"
 # The server's largest page (api.MAX_PAGE): the fewest round trips for a full listing.
 MAX_PAGE = 1000
-TERMINAL = frozenset({"done", "failed", "cancelled"})
+TERMINAL = frozenset({"done", "failed", "cancelled", "pruned"})
 # The keys of a listing's record that are neither hyperparameters nor metrics
 # (api.serialize_job); every other key of a record is a metric (last or best_).
 RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created", "started",

@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from mltrack import __version__
-from mltrack.api_spec import ERROR, IID, ROUTES, Route
+from mltrack.api_spec import ERROR, IID, ROUTES, SEARCH_ID, Route
 
 # Answers any route may give, whatever it takes.
 COMMON_ERRORS = {
@@ -19,7 +19,8 @@ COMMON_ERRORS = {
     403: "the Host header is not a loopback name on a loopback-only mltrack",
     503: "the database is unreachable or cannot write; try again shortly",
 }
-_PATH_PARAMETERS = {"iid": IID, "name": {"type": "string", "description": "a task's name"}}
+_PATH_PARAMETERS = {"iid": IID, "name": {"type": "string", "description": "a task's name"},
+                    "search_id": SEARCH_ID}  # search
 
 
 def _json(schema: Any, media: str = "application/json") -> dict[str, Any]:

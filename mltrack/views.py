@@ -26,6 +26,7 @@ STATUS_COLORS = {
     "done": "#1f9d55",
     "failed": "#d64545",
     "cancelled": "#b7791f",
+    "pruned": "#7c5cbf",  # a search's pruner stopped it
 }
 
 

@@ -32,6 +32,7 @@ import redis
 
 from mltrack.store import (DEFAULT_LEASE, DEFAULT_MAX_LOST, Claim, EpochOutOfOrder,
                            IllegalTransition, JobNotFound, StaleAttempt, Status, Store)
+from mltrack.store.models import MAX_MODEL_BYTES, put_model
 from mltrack.task import Schema, Task
 
 log = logging.getLogger(__name__)
@@ -206,6 +207,11 @@ class _Running:
     # a newer checkpoint than the saved one, packed only if it is saved:
     # (epoch, time_training, the task's bytes)
     held_checkpoint: tuple[int, float, bytes] | None = None
+    model: bytes | None = None  # runmeta: run.save_model's bytes, handed over when done
+    # search: a trial's pruning (mltrack.search.pruning), looked up at its first epoch
+    pruning: Any = None
+    pruning_looked_up: bool = False
+    pruned: bool = False  # its search's pruner stopped it
 
     @property
     def ended(self) -> bool:
@@ -263,13 +269,25 @@ class WorkerRun:
 
     def should_stop(self) -> bool:
         job, worker = self._job, self._worker
-        if job.cancel.is_set() or job.ended or worker.stop_event.is_set():
+        if job.cancel.is_set() or job.pruned or job.ended or worker.stop_event.is_set():
             job.asked_to_stop = True
             return True
         return False
 
     def describe(self, **info: Any) -> None:
         self._worker._describe(self._job, info)
+
+    def save_model(self, data: bytes) -> None:  # runmeta: see store/models.py
+        """Keep `data` (the trained model, bytes) as the run's model: handed to
+        the server when the run ends done (a later call replaces it)."""
+        if not isinstance(data, (bytes, bytearray, memoryview)):
+            raise self._misuse(f"run.save_model: the model must be bytes, got "
+                               f"{type(data).__name__} (e.g. mltrack.checkpoint.pack_state"
+                               "(model.state_dict()))")
+        if len(data) > MAX_MODEL_BYTES:
+            raise self._misuse(f"run.save_model: at most {MAX_MODEL_BYTES // 2**20} MiB, got "
+                               f"{len(data) / 2**20:.0f} MiB")
+        self._job.model = bytes(data)
 
     # -- checks ---------------------------------------------------------------
     def _misuse(self, message: str) -> RunMisuse:
@@ -487,6 +505,8 @@ class Worker:
             self._finish(job, Status.FAILED, error=error, traceback=trace)
         elif finished_all or not job.asked_to_stop:
             self._finish(job, Status.DONE)
+        elif job.pruned:  # search: stopped by its search's pruner, its epochs kept
+            self._finish(job, Status.PRUNED)
         elif job.cancel.is_set():
             self._finish(job, Status.CANCELLED)
         else:  # this worker is stopping: the job goes back, to resume elsewhere
@@ -503,6 +523,13 @@ class Worker:
     def _finish(self, job: _Running, status: Status, *, error: str | None = None,
                 traceback: str | None = None) -> None:
         c = job.claim
+        if status is Status.DONE and job.model is not None:  # runmeta: before it is done
+            try:
+                self._write(job, lambda: put_model(self.store, c.iid, c.attempt, job.model))
+            except (JobLost, Abandoned):
+                pass  # finish() below meets the same and says it
+            except redis.RedisError as exc:  # too big for the server, say: the run is done
+                log.warning("job %s: its model could not be kept: %s", c.iid, exc)
         try:
             self._write(job, lambda: self.store.finish(c.iid, c.attempt, status, error=error,
                                                        traceback=traceback))
@@ -555,6 +582,22 @@ class Worker:
         job.logged += 1
         job.epoch_seconds = now - job.epoch_started
         job.epoch_started = now
+        if not last:
+            self._report_trial(job, epoch, values)
+
+    def _report_trial(self, job: _Running, epoch: int, values: Mapping[str, float]) -> None:
+        """search: a trial of a search with a pruner reports the epoch to its
+        study; should it be pruned, should_stop() says so from now on."""
+        if not job.pruning_looked_up:  # at the first epoch: the driver linked the job by then
+            job.pruning_looked_up = True
+            try:
+                from mltrack.search.pruning import pruning_for
+                job.pruning = pruning_for(self.store, job.claim.iid)
+            except Exception:  # no pruning is no reason to fail the job
+                log.exception("job %s: cannot set up its search's pruning", job.claim.iid)
+        if job.pruning is not None and job.pruning.report(epoch, values):
+            log.info("job %s pruned at epoch %d by its search's pruner", job.claim.iid, epoch)
+            job.pruned = True
 
     def _progress(self, job: _Running, done: Any, total: Any) -> None:
         now = self.clock()

@@ -53,7 +53,7 @@ def test_create_records_and_queues(store, redis_client):
     # JSON, never pickle: the record reads back as plain text
     assert redis_client.hget(f"test:job:{iid}", "hyper_params").startswith("{")
     assert store.counts() == {"waiting": 1, "running": 0, "done": 0, "failed": 0,
-                              "cancelled": 0, "total": 1}
+                              "cancelled": 0, "pruned": 0, "total": 1}
 
 
 def test_claim_is_fifo_and_counts_attempts(store):

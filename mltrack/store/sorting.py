@@ -17,7 +17,7 @@ from mltrack.task import Param, Schema
 
 # Listings also sort by status, in this order (within one, newest first): the
 # per-status indexes, read one after another.
-STATUS_ORDER = ("running", "waiting", "failed", "cancelled", "done")
+STATUS_ORDER = ("running", "waiting", "failed", "cancelled", "pruned", "done")
 # Sorts every job has, with the order that puts the best first.
 BUILTIN_SORTS = {"created": "desc", "epochs": "desc", "runtime": "asc", "status": "asc"}
 # Keys without a value until the first epoch.

@@ -1,0 +1,100 @@
+"""A search as an Optuna study: its storage in the store's Redis, distributions,
+sampler and pruner. Imports Optuna (only the driver and pruning workers load this).
+
+The study of search `<id>` is named `<id>` and kept by Optuna's JournalStorage
+with a JournalRedisBackend under the search's own key prefix
+(`<prefix>search:<id>:optuna`), on the same Redis (the same connection
+settings) as the store: every mltrack and worker on that Redis reads and
+appends the same journal, and a restart replays it.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Any, Mapping
+
+import optuna
+import redis
+from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
+                                  IntDistribution)
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalRedisBackend
+
+from mltrack.store import Store
+from mltrack.store.searches import SearchStore
+from mltrack.task import Int, Schema
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+log = logging.getLogger(__name__)
+
+
+class _StoreBackend(JournalRedisBackend):
+    """Optuna's Redis journal on the store's own connection settings (the
+    store may reach Redis over a unix socket, with retries and timeouts):
+    the same keys and Lua as JournalRedisBackend, the client made from the
+    store's instead of from a URL."""
+
+    def __init__(self, store: Store, prefix: str):
+        pool = store.redis.connection_pool
+        # the journal's snapshot is bytes: a client that does not decode
+        self._redis = redis.Redis(connection_pool=redis.ConnectionPool(
+            connection_class=pool.connection_class,
+            **{**pool.connection_kwargs, "decode_responses": False}))
+        self._url = ""
+        self._use_cluster = False
+        self._prefix = prefix
+
+
+def storage(store: Store, search_id: str) -> JournalStorage:
+    return JournalStorage(_StoreBackend(store, SearchStore(store).journal_prefix(search_id)))
+
+
+def distributions(schema: Schema, space: Mapping[str, Any]) -> dict[str, BaseDistribution]:
+    """Each searched hyperparameter as an Optuna distribution (a checked space)."""
+    out: dict[str, BaseDistribution] = {}
+    for name, given in space.items():
+        if isinstance(given, list):
+            out[name] = CategoricalDistribution(given)
+        elif isinstance(schema.params[name], Int):
+            out[name] = IntDistribution(int(given["low"]), int(given["high"]), log=given["log"])
+        else:
+            out[name] = FloatDistribution(float(given["low"]), float(given["high"]),
+                                          log=given["log"])
+    return out
+
+
+def sampler(spec: Mapping[str, Any], number: int) -> optuna.samplers.BaseSampler:
+    """The sampler that picks trial `number`. Made for each trial: a seeded
+    search draws the same trials after a restart (seed + trial number), and
+    every sampler here keeps no state of its own (the history is the study)."""
+    seed = None if spec.get("seed") is None else (spec["seed"] + number) % 2**31
+    kind = spec["sampler"]
+    if kind == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    if kind == "grid":
+        return optuna.samplers.GridSampler(dict(spec["space"]), seed=seed)
+    return optuna.samplers.TPESampler(seed=seed)
+
+
+def pruner(spec: Mapping[str, Any]) -> optuna.pruners.BasePruner:
+    """Optuna's defaults: median after 5 finished trials; successive halving
+    with rungs of a factor 4 from the first epoch."""
+    kind = spec.get("pruner")
+    if kind == "median":
+        return optuna.pruners.MedianPruner()
+    if kind == "halving":
+        return optuna.pruners.SuccessiveHalvingPruner()
+    return optuna.pruners.NopPruner()
+
+
+def direction(spec: Mapping[str, Any]) -> str:
+    return "maximize" if spec["objective"]["goal"] == "max" else "minimize"
+
+
+def open_study(store: Store, search_id: str, spec: Mapping[str, Any],
+               create: bool = False) -> optuna.Study:
+    """The search's study (created when `create`, else it must exist)."""
+    kwargs = dict(study_name=search_id, storage=storage(store, search_id),
+                  sampler=optuna.samplers.RandomSampler(), pruner=pruner(spec))
+    if create:
+        return optuna.create_study(direction=direction(spec), load_if_exists=True, **kwargs)
+    return optuna.load_study(**kwargs)
