@@ -151,8 +151,9 @@ LISTING_QUERY: dict[str, dict[str, Any]] = {
     "limit": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": DEFAULT_PAGE},
     "offset": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET, "default": 0},
     # search: a search's trials (GET /searches/{search_id})
-    "search": {"type": "string", "maxLength": 64,
-               "description": "a search's id: only its trials; '': every job"},
+    "search": {"type": "string",
+               "description": "a search's id: only its trials (an unknown id: none); "
+                              "'': every job"},
     # runmeta: a repeatable filter (the API reads every value; see api.listing_query)
     "tag": {"type": "string", "minLength": 1, "maxLength": 40,
             "description": "only runs with this tag; give it again for runs with every one "

@@ -39,7 +39,7 @@ TERMINAL = frozenset({"done", "failed", "cancelled", "pruned"})
 RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created", "started",
                  "finished", "attempts", "epochs_done", "num_epochs", "error",
                  "cancel_requested", "worker", "device", "precision", "progress", "retry_of",
-                 "tracked", "runtime", "traceback", "in_update")
+                 "tracked", "runtime", "traceback", "in_update", "tags", "note")
 _TIMES = ("created", "started", "finished")
 WAIT_BATCH = 25  # jobs whose status `wait` reads per round
 # Delays before a tracked run's log or finish is sent again when no answer came.
@@ -162,20 +162,65 @@ class Client:
         return body
 
     # -- jobs ------------------------------------------------------------------
-    def submit(self, hyper_params: Mapping[str, Any] | None = None, task: str = "mnist") -> str:
-        """Queue one job; its iid. Defaults fill in what `hyper_params` leaves out."""
+    def submit(self, hyper_params: Mapping[str, Any] | None = None, task: str = "mnist",
+               if_exists: str = "run") -> str:
+        """Queue one job; its iid. Defaults fill in what `hyper_params` leaves out.
+        `if_exists="skip"`: when a job of the task with the same hyperparameters
+        (defaults filled in, seed included) is done, running or waiting, its iid
+        instead of a new job (done first, then running, then waiting)."""
         body = {"task": task, "hyper_params": _plain(hyper_params)}
+        if if_exists != "run":
+            body["if_exists"] = if_exists
         return self.request("POST", "/train", json=body)["iid"]
 
     def sweep(self, base: Mapping[str, Any] | None, grid: Mapping[str, Sequence[Any]],
-              task: str = "mnist") -> list[str]:
+              task: str = "mnist", if_exists: str = "run") -> list[str]:
         """Queue every combination of `grid`'s values on top of `base`, in one
         batch (all or nothing); the iids, in the order of the combinations.
         Each of `grid`'s values is a list (tuple, range, array) of values; a
-        single value there is a ClientError naming it (put it in `base`)."""
+        single value there is a ClientError naming it (put it in `base`).
+        `if_exists="skip"`: a combination that exists (see submit) is its
+        existing job's iid, not queued again."""
         body = {"task": task, "hyper_params": _plain(base),
                 "sweep": {name: _values(name, values) for name, values in grid.items()}}
+        if if_exists != "run":
+            body["if_exists"] = if_exists
         return self.request("POST", "/sweep", json=body)["iids"]
+
+    # -- runmeta: tags, notes, the trained model ------------------------------------
+    def tag(self, iid: str, add: str | Iterable[str] = (),
+            remove: str | Iterable[str] = ()) -> list[str]:
+        """Add and remove tags of a run (any run); its tags now (lower case)."""
+        body = {"add": [add] if isinstance(add, str) else list(add),
+                "remove": [remove] if isinstance(remove, str) else list(remove)}
+        return self.request("POST", f"/experiments/{iid}/tags", json=body)["tags"]
+
+    def set_tags(self, iid: str, tags: Iterable[str]) -> list[str]:
+        """Replace a run's tags; its tags now."""
+        return self.request("PUT", f"/experiments/{iid}/tags", json={"tags": list(tags)})["tags"]
+
+    def note(self, iid: str, text: str) -> str | None:
+        """Set a run's note ('' removes it); the note now."""
+        return self.request("PUT", f"/experiments/{iid}/note", json={"note": text})["note"]
+
+    def model(self, iid: str, path: str | os.PathLike[str] | None = None) -> bytes:
+        """A done run's trained model file (bytes; also written to `path` if
+        given). MNIST's: mltrack.mnist_task.load_model(bytes) builds the network."""
+        url = f"{self.url}/experiments/{iid}/model"
+        try:
+            response = self.session.get(url, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise ClientError(f"GET {url}: {_reason(exc)}", url=url) from None
+        if response.status_code != 200:
+            try:
+                message = response.json()["error"]
+            except (ValueError, KeyError, TypeError):
+                message = response.text.strip()[:200] or response.reason
+            raise ClientError(message, response.status_code, None, url)
+        if path is not None:
+            with open(path, "wb") as out:
+                out.write(response.content)
+        return response.content
 
     def status(self, iid: str) -> dict[str, Any]:
         """A job's record, with its per-epoch metrics as columns (`in_update`)."""
@@ -207,6 +252,51 @@ class Client:
 
     def workers(self) -> list[dict[str, Any]]:
         return self.request("GET", "/workers")["workers"]
+
+    # -- search: searches on Optuna (POST /searches; mltrack.search) ---------------
+    def search(self, task: str, space: Mapping[str, Any], *, trials: int,
+               fixed: Mapping[str, Any] | None = None, sampler: str = "tpe",
+               parallel: int = 1, pruner: str | None = None,
+               objective: str | Mapping[str, str] | None = None, seed: int | None = None,
+               name: str | None = None) -> str:
+        """Start a search of `trials` trials; its id. `space` maps each searched
+        hyperparameter to a range {"low", "high", "log"} or a list of values;
+        `objective` is a metric's name or {"metric", "goal"} (default: the
+        task's primary metric); `pruner` "median" or "halving" stops trials
+        that fall behind (status pruned)."""
+        body: dict[str, Any] = {"task": task, "space": dict(space), "trials": trials,
+                                "fixed": _plain(fixed), "sampler": sampler,
+                                "parallel": parallel, "pruner": pruner}
+        if objective is not None:
+            body["objective"] = ({"metric": objective} if isinstance(objective, str)
+                                 else dict(objective))
+        if seed is not None:
+            body["seed"] = seed
+        if name is not None:
+            body["name"] = name
+        return self.request("POST", "/searches", json=body)["id"]
+
+    def search_status(self, search_id: str) -> dict[str, Any]:
+        """A search's record: status, counts, best trial, its trials' iids."""
+        return self.request("GET", f"/searches/{search_id}")
+
+    def searches(self) -> list[dict[str, Any]]:
+        """Every search's record, newest first."""
+        return self.request("GET", "/searches")["searches"]
+
+    def cancel_search(self, search_id: str) -> dict[str, Any]:
+        """No new trials; the search's waiting and running trials cancelled."""
+        return self.request("POST", f"/searches/{search_id}/cancel", json={})
+
+    def search_trials(self, search_id: str, sort: str = "created") -> list[dict[str, Any]]:
+        """The search's trial jobs as listed records (GET /experiments?search=)."""
+        out: list[dict[str, Any]] = []
+        while True:
+            page = self.request("GET", "/experiments", params={
+                "search": search_id, "sort": sort, "limit": MAX_PAGE, "offset": len(out)})
+            out += page["results"]
+            if not page["results"] or len(out) >= page["total"]:
+                return out
 
     # -- waiting -----------------------------------------------------------------
     def wait(self, iids: str | Iterable[str], timeout: float | None = None,
@@ -260,27 +350,31 @@ class Client:
     # -- listings ----------------------------------------------------------------
     def page(self, sort: str = "created", order: str | None = None, status: str | None = None,
              task: str | None = None, q: str | None = None, limit: int = 100,
-             offset: int = 0) -> dict[str, Any]:
-        """One page of GET /experiments as the server answers it (results, total)."""
+             offset: int = 0, tag: str | Sequence[str] | None = None) -> dict[str, Any]:
+        """One page of GET /experiments as the server answers it (results, total);
+        `tag`: only runs with that tag (a list: with every one)."""
         params = {"sort": sort, "order": order, "status": status, "task": task, "q": q,
-                  "limit": limit, "offset": offset}
+                  "limit": limit, "offset": offset,
+                  "tag": [tag] if isinstance(tag, str) else list(tag or []) or None}
         return self.request("GET", "/experiments",
                             params={k: v for k, v in params.items() if v not in (None, "")})
 
     def records(self, sort: str = "created", order: str | None = None,
                 status: str | None = None, task: str | None = None, q: str | None = None,
-                limit: int | None = None) -> list[dict[str, Any]]:
+                limit: int | None = None, tag: str | Sequence[str] | None = None
+                ) -> list[dict[str, Any]]:
         """The listing's records in the server's order: every matching job when
         `limit` is None or 0 (as `mltrack ls --limit 0`), fetched in the server's
         largest pages; a negative or non-whole limit is a ClientError."""
-        return list(self._iter_records(sort, order, status, task, q, _limit(limit)))
+        return list(self._iter_records(sort, order, status, task, q, _limit(limit), tag))
 
-    def _iter_records(self, sort, order, status, task, q, limit) -> Iterator[dict[str, Any]]:
+    def _iter_records(self, sort, order, status, task, q, limit,
+                      tag=None) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         offset = 0
         while limit is None or len(seen) < limit:
             size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(seen))
-            page = self.page(sort, order, status, task, q, size, offset)
+            page = self.page(sort, order, status, task, q, size, offset, tag)
             for record in page["results"]:
                 # A job created while paging shifts the pages after it by one:
                 # its neighbour would come twice. Each job is listed once.
@@ -293,15 +387,16 @@ class Client:
 
     def experiments(self, sort: str = "created", order: str | None = None,
                     status: str | None = None, task: str | None = None, q: str | None = None,
-                    limit: int | None = None):
+                    limit: int | None = None, tag: str | Sequence[str] | None = None):
         """The jobs as a pandas DataFrame, one row per job in the server's order
         (the dashboard's table order for the same sort and filters): iid, task,
         status, each hyperparameter, each metric's last value and `best_<metric>`,
         then the record (epochs, runtime, times as UTC timestamps, error...).
         A hyperparameter named like a record field or a metric is
         `params.<name>` (but mnist's num_epochs, equal to the record's, is the
-        one `num_epochs` column). Every matching job when `limit` is None or 0."""
-        return records_frame(self.records(sort, order, status, task, q, limit))
+        one `num_epochs` column). Every matching job when `limit` is None or 0;
+        `tag`: only runs with that tag (a list: every one)."""
+        return records_frame(self.records(sort, order, status, task, q, limit, tag))
 
     def history(self, iids: str | Iterable[str]):
         """Per-epoch metrics as a pandas DataFrame: one row per epoch of each

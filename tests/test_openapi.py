@@ -94,7 +94,8 @@ def test_the_document_describes_every_api_route(app):
     assert start["responses"]["201"]["links"]["log"]["operationId"] == "log_run"
     listing = {p["name"]: p for p in ops["experiments"]["parameters"]}
     csv = {p["name"]: p for p in ops["experiments_csv"]["parameters"]}
-    assert set(listing) == set(csv) == {"sort", "order", "status", "task", "q", "limit", "offset"}
+    assert set(listing) == set(csv) == {"sort", "order", "status", "task", "q", "limit", "offset",
+                                        "tag", "search"}
     assert listing["limit"]["schema"]["maximum"] == 1000
 
 

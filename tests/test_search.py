@@ -361,3 +361,24 @@ def test_the_driver_costs_one_read_when_nothing_is_active(quad):
     assert {k: v["calls"] for k, v in calls.items()
             if not k.startswith(("cmdstat_config", "cmdstat_info"))} == {"cmdstat_smembers": 100}
     print(f"idle driver tick: {took * 10:.2f} ms")  # shown with -s; not asserted
+
+
+def test_the_client_starts_reads_lists_and_cancels_searches(live_app, quad):
+    from mltrack.client import Client, ClientError
+
+    with Client(live_app) as api:
+        search_id = api.search("quadratic", {"lr": {"low": 0.01, "high": 0.5, "log": True}},
+                               trials=4, parallel=2, fixed={"steps": 2}, objective="x",
+                               pruner="median", seed=1, name="from the client")
+        record = api.search_status(search_id)
+        assert record["objective"] == {"metric": "x", "goal": "max"}
+        assert record["pruner"] == "median" and record["name"] == "from the client"
+        assert [s["id"] for s in api.searches()] == [search_id]
+        SearchDriver(quad).tick()  # two trials queued
+        trials = api.search_trials(search_id)
+        assert len(trials) == 2 and all(t["search"] == search_id for t in trials)
+        assert api.cancel_search(search_id)["status"] == "cancelled"
+        assert {t["status"] for t in api.search_trials(search_id)} == {"cancelled"}
+        with pytest.raises(ClientError) as caught:
+            api.search("quadratic", {"lr": {"low": 0.5, "high": 0.1}}, trials=2)
+        assert caught.value.status == 400 and caught.value.field == "space.lr"
