@@ -10,7 +10,8 @@ from __future__ import annotations
 import sys
 from typing import Sequence
 
-CLIENT_COMMANDS = ("submit", "ls", "show", "watch", "cancel", "retry", "delete")
+CLIENT_COMMANDS = ("submit", "ls", "show", "watch", "cancel", "retry", "delete",
+                   "tag", "note", "model")  # runmeta: tags, notes, models
 
 
 def is_client_command(argv: Sequence[str]) -> bool:

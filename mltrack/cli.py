@@ -1,4 +1,4 @@
-"""The client's commands: `mltrack submit|ls|show|watch|cancel|retry|delete`.
+"""The client's commands: `mltrack submit|ls|show|watch|cancel|retry|delete|tag|note|model`.
 
 They talk to a running mltrack through `mltrack.client.Client` (--url or
 MLTRACK_URL, MLTRACK_PASSWORD) and print with rich. Exit status: 0 on
@@ -70,6 +70,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--status", choices=STATUSES)
     ls.add_argument("--task", help="only this task's jobs (then --sort takes its names)")
     ls.add_argument("--q", help="words that must all match: iid, task, hyperparameter values")
+    ls.add_argument("--tag", action="append", help="only runs with this tag (repeat it: with "
+                                                    "every one)")
     ls.add_argument("--limit", type=_count, default=20,
                     help="rows to show, 0 for all (default: %(default)s)")
     ls.add_argument("--wide", action="store_true",
@@ -89,6 +91,22 @@ def build_parser() -> argparse.ArgumentParser:
                        ("delete", "delete finished jobs")):
         one = sub.add_parser(name, parents=[common], allow_abbrev=False, help=what)
         one.add_argument("iids", nargs="+", metavar="IID", help="iids, or their first characters")
+    # -- runmeta: tags, notes, models
+    tag = sub.add_parser("tag", parents=[common], allow_abbrev=False,
+                         help="add (+name or name) and remove (-name) tags of a run: "
+                              "mltrack tag IID +baseline -draft (after -- when a name could be "
+                              "an option)")
+    tag.add_argument("iid", help="a job's iid, or its first characters")
+    tag.add_argument("changes", nargs="*", metavar="[+|-]TAG")
+    note = sub.add_parser("note", parents=[common], allow_abbrev=False,
+                          help="set a run's note (\"\" removes it; - reads it from stdin)")
+    note.add_argument("iid", help="a job's iid, or its first characters")
+    note.add_argument("text")
+    model = sub.add_parser("model", parents=[common], allow_abbrev=False,
+                           help="download a done run's trained model")
+    model.add_argument("iid", help="a job's iid, or its first characters")
+    model.add_argument("-o", "--output", help="the file to write (default: "
+                                              "<task>-<iid>.mltmodel here)")
     return parser
 
 
@@ -105,6 +123,9 @@ def _count(text: str) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args, rest = parser.parse_known_args(sys.argv[1:] if argv is None else list(argv))
+    if args.command == "tag":  # runmeta: "-draft" is a removal, not an option
+        args.changes += rest
+        rest = []
     if args.command != "submit" and rest:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     client = Client(args.url)
@@ -138,6 +159,11 @@ def submit_parser(task: Mapping[str, Any] | None) -> argparse.ArgumentParser:
     if "wait" not in params:
         parser.add_argument("--wait", action="store_true",
                             help="then wait for the jobs, with a progress bar")
+    if "if_exists" not in params:  # runmeta
+        parser.add_argument("--if-exists", choices=["run", "skip"], default="run",
+                            help="skip: when a job with the same task and hyperparameters "
+                                 "(defaults and seed included) is done, running or waiting, "
+                                 "print its iid instead of queueing it again (default: run)")
     group = parser.add_argument_group(f"parameters of task {task['name']}" if task else
                                       "parameters (give --task and a reachable --url to list "
                                       "them)")
@@ -228,10 +254,11 @@ def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
             base[name] = values[0]
         else:
             grid[name] = values
+    if_exists = options.get("if_exists") or "run"
     if grid:
-        iids = client.sweep(base, grid, task=task["name"])
+        iids = client.sweep(base, grid, task=task["name"], if_exists=if_exists)
     else:
-        iids = [client.submit(base, task=task["name"])]
+        iids = [client.submit(base, task=task["name"], if_exists=if_exists)]
     for iid in iids:
         print(iid)
     print(f"queued {len(iids)} job{'s' * (len(iids) != 1)} of task {task['name']}",
@@ -347,7 +374,8 @@ def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, st
 def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     from rich.table import Table
 
-    query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q)
+    query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q,
+                 tag=args.tag)
     if args.limit and args.limit <= MAX_PAGE:
         page = client.page(**query, limit=args.limit)
         records, total = page["results"], page["total"]
@@ -373,6 +401,9 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     table.add_column("runtime", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
     errors = any(r.get("error") for r in records)
+    tags = any(r.get("tags") for r in records)  # runmeta
+    if tags:
+        table.add_column("tags", no_wrap=True)
     if errors:
         table.add_column("error", no_wrap=True, max_width=80, overflow="ellipsis")
     for r in records:
@@ -383,6 +414,8 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         row += [_show(r.get(m)) for m in metrics]
         row += [_show(hyper.get(p)) for p in params]
         row += [_duration(r.get("runtime")), _when(r.get("created"))]
+        if tags:
+            row.append(" ".join(r.get("tags") or []))
         if errors:
             row.append(r.get("error") or "")
         table.add_row(*row)
@@ -429,6 +462,10 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
               style="dim")
     if record.get("error"):
         out.print(f"[red]error:[/] {record['error']}")
+    if record.get("tags"):  # runmeta
+        out.print("tags: " + " ".join(record["tags"]))
+    if record.get("note"):
+        out.print("note: " + record["note"], markup=False)
     params = Table(title="parameters", title_justify="left", box=None, show_header=False,
                    pad_edge=False)
     params.add_column(style="bold")
@@ -620,5 +657,30 @@ def _ended(record: Mapping[str, Any], primary: Mapping[str, str]) -> str:
     return text
 
 
+# -- runmeta: tags, notes, models ------------------------------------------------------
+def tag(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    iid = resolve(client, args.iid)
+    add = [c[1:] if c.startswith("+") else c for c in args.changes if not c.startswith("-")]
+    remove = [c[1:] for c in args.changes if c.startswith("-")]
+    tags = client.tag(iid, add=add, remove=remove) if args.changes else client.status(iid)["tags"]
+    print(" ".join(tags) if tags else "(no tags)")
+    return 0
+
+
+def note(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    text = sys.stdin.read() if args.text == "-" else args.text
+    now = client.note(resolve(client, args.iid), text)
+    print(now if now is not None else "(no note)")
+    return 0
+
+
+def model(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    iid = resolve(client, args.iid)
+    path = args.output or f"{client.status(iid)['task']}-{iid}.mltmodel"
+    data = client.model(iid, path)
+    print(f"{path} ({len(data):,} bytes)")
+    return 0
+
+
 COMMANDS = {"submit": submit, "ls": ls, "show": show, "watch": watch, "cancel": cancel,
-            "retry": retry, "delete": delete}
+            "retry": retry, "delete": delete, "tag": tag, "note": note, "model": model}

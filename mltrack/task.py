@@ -40,7 +40,7 @@ RESERVED = frozenset({
 # /experiments), so no metric may take any of their names. num_epochs is one,
 # but mnist's hyperparameter too (hyperparameters sit apart, under
 # "hyper_params"), so it is reserved from metrics only.
-METRIC_RESERVED = RESERVED | {"num_epochs"}
+METRIC_RESERVED = RESERVED | {"num_epochs", "tags", "note"}  # runmeta: tags, note
 MAX_SWEEP = 1000  # jobs one sweep may queue
 # Words that make a metric one to minimise when its goal is not given.
 _MINIMISED = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl",
@@ -528,6 +528,12 @@ class Run(Protocol):
 
     def describe(self, **info: str) -> None:
         """Record how the job trains (`precision`, `device`), shown in the run view."""
+
+    def save_model(self, data: bytes) -> None:
+        """Keep `data` as the run's trained model (bytes in any format; MNIST's is
+        mltrack.checkpoint's): downloadable once the run is done (GET
+        /experiments/<iid>/model). A later call replaces it; a run that does not
+        end done keeps none."""
 
 
 TrainFn = Callable[[dict[str, Any], Run], Any]
