@@ -30,6 +30,7 @@ from dash.exceptions import PreventUpdate
 from flask import Flask
 
 from mltrack import form, run_view, table_query, views
+from mltrack import analysis_view, search_form, search_view  # insight: searches, analysis
 from mltrack.params import FAST_PRESET, MNIST, HyperParams
 from mltrack.store import IllegalTransition, Job, JobNotFound, Status, Store, sort_keys
 from mltrack.task import Float, Param, Schema
@@ -118,6 +119,7 @@ def _form(schemas: dict[str, Schema]) -> html.Div:
             html.Button(FAST_PRESET_LABEL, id="preset-fast", className="button preset",
                         n_clicks=0, title=views.preset_title(FAST_PRESET)),
         ], id="form-presets", className="presets"),
+        search_form.mode_switch(),  # insight: jobs or a search
         html.P(form.SWEEP_HINT, className="field-hint sweep-hint"),
         html.Div(form_fields(schemas.get(MNIST.name, MNIST)), id="form-fields",
                  className="form-fields"),
@@ -127,7 +129,8 @@ def _form(schemas: dict[str, Schema]) -> html.Div:
             html.Div(id="sweep-preview", className="sweep-preview"),
             html.Button("Queue 1 job", id="submit", className="button primary", n_clicks=0),
             html.Div(id="submit-result", className="submit-result"),
-        ], className="form-submit"),
+        ], className="form-submit", id="form-submit"),
+        search_form.layout(schemas.get(MNIST.name, MNIST)),  # insight: the search mode
         dcc.Store(id="form-fill"),  # a run to fill the form with (clone)
         dcc.Store(id="form-token"),  # one per state of the form: queued once
     ], className="card form-card")
@@ -229,9 +232,14 @@ def layout(store: Store) -> html.Div:
                            className="view-tab"),
                     html.A(["Runs", html.Span(id="tab-runs-count", className="tab-count")],
                            href="#runs", id="tab-runs", className="view-tab"),
+                    # insight: searches and the analysis panel
+                    html.A("Searches", href="#searches", id="tab-searches", className="view-tab"),
+                    html.A("Analysis", href="#analysis", id="tab-analysis", className="view-tab"),
                 ], className="view-tabs"),
                 _table(schemas),
                 html.Div(run_view.layout(), id="runs", className="runs-anchor"),
+                search_view.layout(),  # insight
+                analysis_view.layout(),  # insight
             ], className="main-column"),
         ], className="body"),
         dcc.Interval(id="tick", interval=REFRESH_MS),
@@ -256,6 +264,10 @@ def create_dashboard(server: Flask, store: Store) -> dash.Dash:
     app.layout = lambda: layout(store)
     _register_callbacks(app, store)
     run_view.register_callbacks(app, store)
+    # insight: the form's search mode, the searches view, the analysis panel
+    search_form.register_callbacks(app, store, lambda: _queueable(store), PARAMS)
+    search_view.register_callbacks(app, store)
+    analysis_view.register_callbacks(app, store)
     return app
 
 
