@@ -11,7 +11,8 @@ import sys
 from typing import Sequence
 
 CLIENT_COMMANDS = ("submit", "ls", "show", "watch", "cancel", "retry", "delete",
-                   "tag", "note", "model")  # runmeta: tags, notes, models
+                   "tag", "note", "model",  # runmeta: tags, notes, models
+                   "search")  # search: mltrack search start|ls|show|cancel
 
 
 def is_client_command(argv: Sequence[str]) -> bool:

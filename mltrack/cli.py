@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
+from mltrack import search_cli
 from mltrack.client import MAX_PAGE, Client, ClientError, epoch_columns, metric_names
 
 STATUSES = ("waiting", "running", "done", "failed", "cancelled", "pruned")
@@ -107,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("iid", help="a job's iid, or its first characters")
     model.add_argument("-o", "--output", help="the file to write (default: "
                                               "<task>-<iid>.mltmodel here)")
+    search_cli.add_parser(sub, common)  # search: mltrack search start|ls|show|cancel
     return parser
 
 
@@ -683,4 +685,5 @@ def model(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 
 COMMANDS = {"submit": submit, "ls": ls, "show": show, "watch": watch, "cancel": cancel,
-            "retry": retry, "delete": delete, "tag": tag, "note": note, "model": model}
+            "retry": retry, "delete": delete, "tag": tag, "note": note, "model": model,
+            "search": search_cli.run}  # search

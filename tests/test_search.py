@@ -382,3 +382,31 @@ def test_the_client_starts_reads_lists_and_cancels_searches(live_app, quad):
         with pytest.raises(ClientError) as caught:
             api.search("quadratic", {"lr": {"low": 0.5, "high": 0.1}}, trials=2)
         assert caught.value.status == 400 and caught.value.field == "space.lr"
+
+
+def test_the_command_line_starts_lists_shows_and_cancels_a_search(live_app, quad, capsys):
+    from mltrack.cli import main
+
+    assert main(["search", "start", "quadratic", "--url", live_app, "--space",
+                 "lr=0.01:0.5:log", "--space", "method=gd,momentum", "--fixed", "steps=2",
+                 "--trials", "3", "--parallel", "2", "--pruner", "median",
+                 "--objective", "x:max", "--name", "cli"]) == 0
+    search_id = capsys.readouterr().out.strip()
+    record = search_record(quad, search_id)
+    assert record["space"] == {"lr": {"low": 0.01, "high": 0.5, "log": True},
+                               "method": ["gd", "momentum"]}
+    assert record["fixed"] == {"steps": 2} and record["objective"] == {"metric": "x",
+                                                                       "goal": "max"}
+    SearchDriver(quad).tick()
+    assert main(["search", "ls", "--url", live_app]) == 0
+    listed = capsys.readouterr().out
+    assert search_id[:8] in listed and "cli" in listed and "0/3" in listed
+    assert main(["search", "show", search_id[:6], "--url", live_app]) == 0
+    shown = capsys.readouterr().out
+    assert "waiting 2" in shown and shown.count("waiting") >= 3  # the line and two trials
+    assert main(["search", "cancel", search_id[:6], "--url", live_app]) == 0
+    assert search_record(quad, search_id)["status"] == "cancelled"
+    capsys.readouterr()
+    assert main(["search", "start", "quadratic", "--url", live_app, "--space", "lr=0.5:0.1",
+                 "--trials", "2"]) == 1
+    assert "space.lr" in capsys.readouterr().err

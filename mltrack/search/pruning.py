@@ -9,6 +9,7 @@ the trial then runs on, unpruned.
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Any, Mapping
 
 from mltrack.store import Store
@@ -16,14 +17,30 @@ from mltrack.store.searches import SearchNotFound, SearchStore
 
 log = logging.getLogger(__name__)
 
+# One study per search and store in a process: opening one replays the search's
+# journal (from its last snapshot), which its worker threads then share (Optuna's
+# JournalStorage takes a lock around each read and write).
+_studies: dict[tuple[int, str], Any] = {}
+_studies_lock = threading.Lock()
+
+
+def _study(store: Store, search_id: str, spec: Mapping[str, Any]):
+    from mltrack.search.study import open_study
+
+    key = (id(store), search_id)
+    with _studies_lock:
+        if key not in _studies:
+            if len(_studies) > 32:  # searches come and go: keep the newest few
+                _studies.pop(next(iter(_studies)))
+            _studies[key] = open_study(store, search_id, spec)
+        return _studies[key]
+
 
 class TrialPruning:
     """Reports one trial's epochs to its study and asks its pruner."""
 
     def __init__(self, store: Store, search_id: str, number: int, spec: Mapping[str, Any]):
-        from mltrack.search.study import open_study
-
-        self.study = open_study(store, search_id, spec)
+        self.study = _study(store, search_id, spec)
         self.storage = self.study._storage
         self.trial_id = self.storage.get_trial_id_from_study_id_trial_number(
             self.study._study_id, number)
