@@ -153,6 +153,7 @@ def table_rows(jobs: Iterable[Job], schemas: Mapping[str, Schema] | None = None,
             "cancel_requested": job.cancel_requested,
             "flagged": flagged,
             "note": note,
+            "tags": " ".join(job.tags),  # runmeta
         })
     return rows
 
@@ -228,6 +229,8 @@ def table_columns(schemas: Mapping[str, Schema], task: str | None,
             cols.append(_metric_column(owners[0].primary, sorts,
                                        header=f"{header_name(metric)} ({names})"))
         cols += progress
+    cols.append(_column("tags", "Tags", sorts, width=90,  # runmeta: `tag:x` filters by one
+                        tooltip="the run's tags; type tag:name in the search box to filter"))
     cols += [_column("runtime", "Run time", sorts, width=86),
              _column("created", "Created", sorts, width=120, initialSort="desc"),
              _column("iid", "iid", sorts, width=84,
@@ -500,6 +503,8 @@ def shows(job: Job, where: TableFilter, sort: str, schemas: Mapping[str, Schema]
     except InvalidFilter:
         return False  # the table shows no rows for it
     if query.statuses is not None and job.status.value not in query.statuses:
+        return False
+    if not set(query.tags) <= set(job.tags):  # runmeta
         return False
     if query.words:
         tokens = text_tokens(job.iid, job.hyper_params, job.task).split()

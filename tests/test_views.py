@@ -60,7 +60,7 @@ def test_one_tasks_columns_are_its_hyperparameters_and_metrics():
     ids = [c["field"] for c in cols]
     # what matters most first: its primary metric, last and best, then the rest
     assert ids == ["status", "loss", "best_loss", "epochs", "progress", "x0", "lr", "method",
-                   "beta", "noisy", "x", "runtime", "created", "iid"]
+                   "beta", "noisy", "x", "tags", "runtime", "created", "iid"]
     by_id = {c["field"]: c for c in cols}
     # every sortable column is a sort name of the store, best first on the first click
     assert {c["field"] for c in cols if c["sortable"]} <= set(sorts)
@@ -78,7 +78,7 @@ def test_mnist_alone_shows_its_own_columns_without_a_task_column():
     assert "task" not in ids and "num_epochs" not in ids  # the epochs column says it
     assert ids[:3] == ["status", "test_accuracy", "best_test_accuracy"]
     assert ids[ids.index("seed") + 1:ids.index("runtime")] == [
-        "train_loss", "train_accuracy", "test_loss"]
+        "train_loss", "train_accuracy", "test_loss", "tags"]
     assert {"optimizer", "learning_rate", "batch_size", "model", "seed"} <= set(ids)
 
 
@@ -86,7 +86,7 @@ def test_all_tasks_show_the_common_columns_and_each_primary_metric():
     sorts = sort_keys(SCHEMAS.values())
     cols = views.table_columns(SCHEMAS, None, sorts)
     assert [c["field"] for c in cols] == ["status", "task", "test_accuracy", "loss", "epochs",
-                                          "progress", "runtime", "created", "iid"]
+                                          "progress", "tags", "runtime", "created", "iid"]
     headers = {c["field"]: c["headerName"] for c in cols}
     assert headers["loss"] == "loss (quadratic)" and headers["test_accuracy"] == \
         "test accuracy (mnist)"
