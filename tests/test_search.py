@@ -410,3 +410,17 @@ def test_the_command_line_starts_lists_shows_and_cancels_a_search(live_app, quad
     assert main(["search", "start", "quadratic", "--url", live_app, "--space", "lr=0.5:0.1",
                  "--trials", "2"]) == 1
     assert "space.lr" in capsys.readouterr().err
+
+
+def test_the_study_is_a_json_journal_in_redis_replayed_without_a_pickle(client, quad):
+    record = client.post("/searches", json=body(trials=50)).get_json()
+    spec = SearchStore(quad).get(record["id"])["spec"]
+    study = open_study(quad, record["id"], spec, create=True)
+    for n in range(40):  # past Optuna's snapshot interval (100 journal entries)
+        trial = study.ask(distributions(QUADRATIC, record["space"]))
+        study.tell(trial, float(n))
+    journal = SearchStore(quad).journal_prefix(record["id"])
+    assert int(quad.redis.get(f"{journal}:log_number")) > 100
+    assert not quad.redis.exists(f"{journal}:snapshot")  # Optuna's is a pickle: never kept
+    again = open_study(quad, record["id"], spec)  # another process, or after a restart
+    assert [t.value for t in again.trials] == [float(n) for n in range(40)]

@@ -116,7 +116,7 @@ def test_every_transition_is_legal_or_raises(store, start, target):
 
 
 def test_terminal_states_are_final(store):
-    for status in (Status.DONE, Status.FAILED, Status.CANCELLED):
+    for status in (Status.DONE, Status.FAILED, Status.CANCELLED, Status.PRUNED):
         iid = make_job_in(store, status)
         before = store.get(iid)
         if status is Status.CANCELLED:
