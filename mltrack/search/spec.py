@@ -55,10 +55,10 @@ def _shown(value: Any) -> str:
 def _one_of(field: str, value: Any, options: tuple[str, ...], allow_none: bool = False) -> Any:
     if value is None and allow_none:
         return None
-    if not isinstance(value, str) or value.strip().lower() not in options:
+    if not isinstance(value, str) or value not in options:
         none = " or null" if allow_none else ""
         raise InvalidValue(field, f"must be one of {', '.join(options)}{none}; got {_shown(value)}")
-    return value.strip().lower()
+    return value
 
 
 def _parse(field: str, param: Param, name: str, value: Any) -> Any:
