@@ -424,3 +424,18 @@ def test_the_study_is_a_json_journal_in_redis_replayed_without_a_pickle(client, 
     assert not quad.redis.exists(f"{journal}:snapshot")  # Optuna's is a pickle: never kept
     again = open_study(quad, record["id"], spec)  # another process, or after a restart
     assert [t.value for t in again.trials] == [float(n) for n in range(40)]
+
+
+def test_a_failed_trial_counts_as_finished_and_is_told_failed(client, quad):
+    record = client.post("/searches", json=body(trials=2, parallel=1)).get_json()
+    driver = SearchDriver(quad)
+    driver.tick()
+    claim = quad.claim("w", tasks={"quadratic": QUADRATIC})
+    quad.finish(claim.iid, claim.attempt, Status.FAILED, error="boom")
+    driver.tick()  # told FAIL; the second (last) trial asked in its place
+    after = search_record(quad, record["id"])
+    assert after["failed"] == 1 and after["finished"] == 1 and after["started"] == 2
+    trials = study_of(quad, record["id"]).trials
+    assert trials[0].state.name == "FAIL" and trials[0].user_attrs["mltrack"] == \
+        "its job ended failed"
+    assert trials[1].state.name == "RUNNING"
