@@ -29,7 +29,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 from flask import Flask
 
-from mltrack import form, run_view, table_query, views
+from mltrack import already_ran_view, form, run_view, table_query, views
 from mltrack import analysis_view, search_form, search_view  # insight: searches, analysis
 from mltrack.params import FAST_PRESET, MNIST, HyperParams
 from mltrack.store import IllegalTransition, Job, JobNotFound, Status, Store, sort_keys
@@ -423,10 +423,12 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     @app.callback(Output("submit-result", "children"), Output("grid-version", "data"),
                   Output("submit", "children", allow_duplicate=True),
                   Output("submit", "disabled", allow_duplicate=True),
-                  Input("submit", "n_clicks"), State(PARAMS, "value"),
+                  Input("submit", "n_clicks"),
+                  Input(already_ran_view.BUTTONS, "n_clicks"),  # runmeta: "already ran?"
+                  State(PARAMS, "value"),
                   State("form-task", "value"), State("grid-version", "data"),
                   State("form-token", "data"), prevent_initial_call=True)
-    def submit(_clicks, _values, task, version, token):
+    def submit(_clicks, _already, _values, task, version, token):
         schema = _schema(store, task)
         values = form.form_inputs(ctx.states_list[0], task) if schema else None
         if values is None or set(values) != set(schema.params):
@@ -434,6 +436,11 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         jobs, errors = form.parse_form(schema, values)
         if errors:
             return "Fix the fields marked in red first.", no_update, no_update, no_update
+        if isinstance(ctx.triggered_id, dict) and not ctx.triggered[0].get("value"):
+            raise PreventUpdate  # runmeta: a warning's button drawn, not clicked
+        ask, jobs = already_ran_view.decide(store, schema, jobs, ctx.triggered_id, token)
+        if ask is not None or not jobs:  # runmeta: some exist: ask first (or nothing new)
+            return ask or "Nothing new to queue.", no_update, no_update, no_update
         if not first_use(token):
             return ("Already queued: change the form to queue more.", no_update,
                     no_update, True)

@@ -24,7 +24,7 @@ import dash
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
-from mltrack import charts, compare, views
+from mltrack import charts, compare, run_meta, views
 from mltrack.store import Job, Store
 from mltrack.task import Schema
 
@@ -64,6 +64,7 @@ def layout() -> html.Div:
         html.Div(id="run-compare", className="run-compare"),
         html.Div(_empty(), id="run-graphs", className="graphs"),
         html.Div(id="run-details", className="run-details"),
+        *run_meta.layout(),  # runmeta: tags, note, model download
         dcc.Store(id="run-signature"),
         dcc.Store(id="run-labels"),  # {iid: label} of the offered runs, status now
         dcc.Store(id=CHART_OPTIONS, data=dict(compare.DEFAULT_OPTIONS)),
@@ -97,6 +98,7 @@ def _param_names(store: Store) -> list[str]:
 
 def register_callbacks(app: dash.Dash, store: Store) -> None:
     """The run view's callbacks; they read `store` and the `TICKED` store."""
+    run_meta.register_callbacks(app, store, Input("run-select", "value"))  # runmeta
 
     @app.callback(Output("run-select", "value"), Output("run-select", "options"),
                   Input(TICKED, "data"), Input("run-select", "search_value"),
