@@ -13,6 +13,7 @@ metric or the number of matching runs changed (and at most every
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import replace
 from typing import Any
 
@@ -31,11 +32,13 @@ from mltrack.api import MAX_PAGE
 from mltrack.store import Job, Store
 from mltrack.task import Schema
 
+log = logging.getLogger(__name__)
 MAX_RUNS = 10_000  # the most recent matching done runs the analysis reads
 REFRESH_MS = 10_000
 TABLE = "table"
 SEARCH_PREFIX = "search:"
-_GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": "hover"}
+# no tool bar: it covered the charts' titles; drag to zoom, double-click to reset
+_GRAPH_CONFIG = {"displaylogo": False, "displayModeBar": False}
 
 
 def layout() -> html.Div:
@@ -66,13 +69,19 @@ def body(runs: analysis.RunSet, evaluator: str = analysis.PED_ANOVA) -> list[Any
     message = analysis.too_few_text(runs)
     if message:
         return [html.Div(message, className="run-empty analysis-empty", id="analysis-empty")]
-    shares = analysis.importances(runs, evaluator)
+    try:
+        shares = analysis.importances(runs, evaluator)
+    except Exception:  # an evaluator's surprise must not cost the charts (nor be a 500)
+        log.exception("importance failed over %d runs", len(runs.points))
+        shares = {}
     order = list(shares)
     fixed = ", ".join(f"{views.header_name(n)} {views.param_text(v)}"
                       for n, v in runs.fixed.items())
     return [
         html.Div([
-            _graph("importance", analysis.importance_figure(shares, evaluator)),
+            _graph("importance", analysis.importance_figure(shares, evaluator)) if shares else
+            html.Div("The importance could not be computed (see the server log).",
+                     className="run-empty"),
             _graph("best", analysis.best_so_far_figure(runs)),
         ], className="analysis-row"),
         html.Div(f"Same in every run: {fixed}." if fixed else "", className="field-hint"),

@@ -27,8 +27,7 @@ from mltrack.task import Bool, Choice, Float, Int, InvalidParams, Param, Schema
 
 MODE_JOBS, MODE_SEARCH = "jobs", "search"
 FIXED, RANGE, CHOICES = "fixed", "range", "choices"
-SAMPLERS = [("tpe", "TPE (learns from the trials so far)"), ("random", "random"),
-            ("grid", "grid (every combination of the choices)")]
+SAMPLERS = [("tpe", "TPE"), ("random", "random"), ("grid", "grid")]
 PRUNERS = [("none", "none"), ("median", "median"), ("halving", "successive halving")]
 SETTINGS = ("trials", "sampler", "parallel", "pruner", "objective", "name")
 DEFAULT_TRIALS, DEFAULT_PARALLEL = 20, 2
@@ -116,6 +115,7 @@ def search_body(schema: Schema, values: Mapping[str, Any], how: Mapping[str, Any
         if not on[name]:
             continue
         mode = how.get(name) or FIXED
+        mode = mode if isinstance(mode, str) else ""
         try:
             if mode == RANGE and is_number(param):
                 spec = ranges.get(name) or {}
@@ -154,15 +154,15 @@ def search_body(schema: Schema, values: Mapping[str, Any], how: Mapping[str, Any
     except InvalidParams as exc:
         errors["parallel"] = exc.message
     sampler = settings.get("sampler")
-    if sampler not in [s for s, _ in SAMPLERS]:
+    if not isinstance(sampler, str) or sampler not in [s for s, _ in SAMPLERS]:
         errors["sampler"] = "choose a sampler"
     body["sampler"] = sampler
     pruner = settings.get("pruner") or "none"
-    if pruner not in [p for p, _ in PRUNERS]:
+    if not isinstance(pruner, str) or pruner not in [p for p, _ in PRUNERS]:
         errors["pruner"] = "choose a pruner (or none)"
     body["pruner"] = None if pruner == "none" else pruner
     metric = settings.get("objective") or schema.primary.name
-    if metric not in schema.goals:
+    if not isinstance(metric, str) or metric not in schema.goals:
         errors["objective"] = f"the objective is one of {', '.join(schema.goals)}"
     else:
         body["objective"] = {"metric": metric, "goal": schema.goals[metric]}
@@ -282,6 +282,11 @@ def layout(schema: Schema) -> html.Div:
     ], id="search-panel", className="search-panel", style={"display": "none"})
 
 
+def _ticked(value: Any) -> bool:
+    """A log checklist's value: ["log"] when ticked (anything else a page sends: not)."""
+    return isinstance(value, list) and "log" in value
+
+
 def _by_field(items: Any, task: str) -> dict[str, Any] | None:
     """A pattern-matching State's items -> {field: value}, None unless all of `task`."""
     if not isinstance(items, list):
@@ -347,7 +352,7 @@ def register_callbacks(app: dash.Dash, store: Any,
             return ([no_update] * len(ctx.outputs_list[0]), [no_update] * len(ctx.outputs_list[1]),
                     "The form is changing task; try again.", "", no_update, no_update)
         ranges = {n: {"low": (lows or {}).get(n), "high": (highs or {}).get(n),
-                      "log": "log" in ((logs or {}).get(n) or [])} for n in schema.params}
+                      "log": _ticked((logs or {}).get(n))} for n in schema.params}
         settings = {"trials": trials, "parallel": parallel, "sampler": sampler,
                     "pruner": pruner, "objective": objective, "name": name}
         body, errors = search_body(schema, values, how, ranges, settings)

@@ -144,7 +144,7 @@ def detail(record: Mapping[str, Any], jobs: list[Job], schema: Schema | None) ->
         if runs.points:
             children.append(dcc.Graph(id="search-best-chart",
                                       figure=analysis.best_so_far_figure(runs),
-                                      config={"displaylogo": False, "displayModeBar": "hover"},
+                                      config={"displaylogo": False, "displayModeBar": False},
                                       className="graph"))
     children.append(trial_rows(record, jobs))
     return children
@@ -221,12 +221,16 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
                   prevent_initial_call=True)
     def open_search(clicks):
         trigger = ctx.triggered_id
-        if not isinstance(trigger, dict) or not any(isinstance(c, int) and c for c in clicks):
+        if not isinstance(trigger, dict) or not isinstance(clicks, list) or not any(
+                isinstance(c, int) and c for c in clicks):
             raise PreventUpdate  # the list was redrawn: no click
         value = ctx.triggered[0].get("value") if ctx.triggered else None
         if not value:
             raise PreventUpdate
-        return trigger.get("id")
+        sid = trigger.get("id")
+        if not isinstance(sid, str):
+            raise PreventUpdate
+        return sid
 
     @app.callback(Output("search-detail", "children"),
                   Output("search-detail-signature", "data"),
