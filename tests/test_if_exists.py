@@ -116,3 +116,18 @@ def test_a_bad_if_exists_is_400_naming_it_and_queues_nothing(client, store):
         assert r.status_code == 400, body
         assert r.json["field"] in ("if_exists", "task")
     assert store.counts()["total"] == 0
+
+
+def test_the_client_and_the_cli_skip(live_app, store, capsys):
+    from mltrack import cli
+    from mltrack.client import Client
+    with Client(live_app) as api:
+        first = api.submit({"seed": 4})
+        assert api.submit({"seed": 4}, if_exists="skip") == first
+        second = api.submit({"seed": 4})
+        assert second != first  # run: the default
+        grid = api.sweep({}, {"seed": [4, 5]}, if_exists="skip")
+        assert grid[0] == second and grid[1] not in (first, second)  # the newest waiting
+    assert cli.main(["--url", live_app, "submit", "--seed", "5", "--if-exists", "skip"]) == 0
+    assert capsys.readouterr().out.strip() == grid[1]
+    assert store.counts()["total"] == 3

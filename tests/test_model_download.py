@@ -213,3 +213,55 @@ def test_an_mnist_mlp_model_loads_and_classifies(store, models, web, mnist_root,
     assert load_model(models.path(iid)).fc1.weight.shape == (256, 784)
     with pytest.raises(ValueError, match="not an mltrack MNIST model"):
         load_model(pack_state({"format": "something else"}))
+
+
+@pytest.fixture
+def models_url(store, models):
+    """The real app keeping models in `models`, on a free loopback port."""
+    import threading
+
+    import waitress
+
+    from mltrack.security import SERVER_MAX_BODY
+    server = waitress.create_server(create_app(store, models=models), host="127.0.0.1", port=0,
+                                    threads=4, max_request_body_size=SERVER_MAX_BODY)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.effective_port}"
+    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    server.close()
+    thread.join(5)
+
+
+def test_the_client_cli_keeper_thread_and_setting(store, models, models_url, tmp_path, capsys):
+    import threading
+
+    from helpers import wait_for
+    from mltrack import cli
+    from mltrack.client import Client, ClientError
+    from mltrack.model_files import start_keeper
+    from mltrack.settings import parse_settings
+    stop = threading.Event()
+    start_keeper(models, store, stop)
+    try:
+        iid = run_job(store, {"seed": 8})
+        wait_for(lambda: models.find(iid), timeout=10)  # moved with no request
+    finally:
+        stop.set()
+    with Client(models_url) as api:
+        assert api.model(iid, tmp_path / "m.bin") == b"model of seed 8"
+        assert (tmp_path / "m.bin").read_bytes() == b"model of seed 8"
+        failed = run_job(store, {"fail": True})
+        with pytest.raises(ClientError) as caught:
+            api.model(failed)
+        assert caught.value.status == 404 and "is failed" in str(caught.value)
+    out = tmp_path / "cli.mltmodel"
+    assert cli.main(["--url", models_url, "model", iid[:6], "-o", str(out)]) == 0
+    assert out.read_bytes() == b"model of seed 8"
+    assert cli.main(["--url", models_url, "model", failed]) == 1
+    assert "only a done run has a model" in capsys.readouterr().err
+    assert parse_settings(["--keep-models", "0"], environ={}).keep_models == 0
+    assert parse_settings([], environ={"MLTRACK_KEEP_MODELS": "7"}).keep_models == 7
+    assert parse_settings([], environ={}).keep_models == 100
+    with pytest.raises(SystemExit):
+        parse_settings(["--keep-models", "-1"], environ={})
