@@ -73,9 +73,17 @@ class ModelFiles:
         return path
 
     def remove(self, iid: str) -> None:
-        """Remove a job's model file, if there is one."""
-        with _quiet():
+        """Remove a job's model file, if there is one (the store's delete hook:
+        the run is deleted already, so a file that cannot go is logged, not raised;
+        the keeper's sweep tries again)."""
+        try:
             self.path(iid).unlink()
+        except ValueError:  # not an iid: no file of ours
+            return
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("could not remove the model file of run %s: %s", iid, exc)
 
     def files(self) -> list[Path]:
         """The kept model files, newest first."""
