@@ -255,7 +255,7 @@ class SearchDriver:
                 return
             self.searches.set_status(search_id, DONE)
             log.info("search %s done: %d trials", search_id, len(reserved))
-        elif record["status"] != CANCELLED and record["status"] != DONE:
+        elif record["status"] not in (CANCELLED, DONE):
             return
         self.searches.deactivate(search_id)
         self.searches.unlock(search_id, self.token)

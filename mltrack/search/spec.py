@@ -24,7 +24,7 @@ import math
 from typing import Any, Mapping
 
 from mltrack.store.model import InvalidValue
-from mltrack.task import Bool, Choice, Float, Int, InvalidParams, Param, Schema, json_type
+from mltrack.task import Bool, Float, Int, InvalidParams, Param, Schema, json_type
 
 SAMPLERS = ("tpe", "random", "grid")
 PRUNERS = ("median", "halving")
