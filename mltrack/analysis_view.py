@@ -180,7 +180,8 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
 
     @app.callback(Output("analysis-scope", "options"),
                   Output("analysis-scope", "value", allow_duplicate=True),
-                  Input("tick", "n_intervals"), Input("search-analyse", "n_clicks"),
+                  # the searches view's list changed (not every tick)
+                  Input("search-list-signature", "data"), Input("search-analyse", "n_clicks"),
                   State("search-selected", "data"), State("analysis-scope", "options"),
                   prevent_initial_call="initial_duplicate")
     def scopes(_tick, _clicks, selected, shown):

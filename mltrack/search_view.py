@@ -202,19 +202,49 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
         search = _search_api()
         return list(search.list_searches(store, MAX_LISTED)) if search else []
 
+    # One request per tick for the whole view: the list and the shown search,
+    # each redrawn only when its signature changed.
     @app.callback(Output("search-list", "children"), Output("search-count", "children"),
                   Output("search-list-signature", "data"),
+                  Output("search-detail", "children"),
+                  Output("search-detail-signature", "data"),
+                  Output("search-actions", "style"), Output("search-cancel", "disabled"),
                   Input("tick", "n_intervals"), Input(SELECTED, "data"),
-                  State("search-list-signature", "data"))
-    def listing(_tick, selected, before):
-        found = records()[:MAX_LISTED]
-        shown = selected if isinstance(selected, str) else (
-            found[0]["id"] if found else None)
-        signature = list_signature(found) + f"|{shown}"
-        if signature == before:
-            raise PreventUpdate  # the same list: the browser keeps what it has
+                  Input("search-action-result", "children"),
+                  State("search-list-signature", "data"),
+                  State("search-detail-signature", "data"))
+    def refresh(_tick, selected, _acted, listed, shown_before):
+        search = _search_api()
+        if search is None:
+            raise PreventUpdate
+        found = records()
+        sid = selected if isinstance(selected, str) and len(selected) <= 64 else None
+        sid = sid or (found[0]["id"] if found else None)
+        signature = list_signature(found) + f"|{sid}"
         count = f"{len(found)} search{'es' if len(found) != 1 else ''}" if found else ""
-        return list_table(found, shown), count, signature
+        out: list[Any] = ([list_table(found, sid), count, signature] if signature != listed
+                          else [no_update] * 3)
+        record = next((r for r in found if r.get("id") == sid), None)
+        if record is None and sid is not None:
+            try:
+                record = search.search_record(store, sid)
+            except LookupError:  # SearchNotFound: an unknown id (a page may send any)
+                record = None
+        if record is None:
+            out += ([[], None, {"display": "none"}, True] if shown_before is not None
+                    else [no_update] * 4)
+        else:
+            jobs = store.get_many(record.get("iids") or [])
+            detail_sig = detail_signature(record, jobs)
+            if detail_sig == shown_before:
+                out += [no_update] * 4
+            else:
+                schema = store.schemas().get(record.get("task"))
+                out += [detail(record, jobs, schema), detail_sig, {"display": "flex"},
+                        record.get("status") != "running"]
+        if all(o is no_update for o in out):
+            raise PreventUpdate  # nothing changed: the browser keeps what it has
+        return tuple(out)
 
     @app.callback(Output(SELECTED, "data"),
                   Input({"type": "search-open", "id": ALL}, "n_clicks"),
@@ -231,35 +261,6 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
         if not isinstance(sid, str):
             raise PreventUpdate
         return sid
-
-    @app.callback(Output("search-detail", "children"),
-                  Output("search-detail-signature", "data"),
-                  Output("search-actions", "style"), Output("search-cancel", "disabled"),
-                  Input("tick", "n_intervals"), Input(SELECTED, "data"),
-                  Input("search-action-result", "children"),
-                  State("search-detail-signature", "data"))
-    def show(_tick, selected, _acted, before):
-        search = _search_api()
-        if search is None:
-            raise PreventUpdate
-        sid = selected if isinstance(selected, str) and len(selected) <= 64 else None
-        if sid is None:
-            sid = newest()
-        if sid is None:
-            if before is None:
-                raise PreventUpdate
-            return [], None, {"display": "none"}, True
-        try:
-            record = search.search_record(store, sid)
-        except LookupError:  # SearchNotFound: an unknown id (a page may send any)
-            raise PreventUpdate from None
-        jobs = store.get_many(record.get("iids") or [])
-        signature = detail_signature(record, jobs)
-        if signature == before:
-            raise PreventUpdate
-        schema = store.schemas().get(record.get("task"))
-        return (detail(record, jobs, schema), signature, {"display": "flex"},
-                record.get("status") != "running")
 
     @app.callback(Output("search-action-result", "children"),
                   Input("search-cancel", "n_clicks"), State(SELECTED, "data"),
