@@ -293,13 +293,14 @@ def register_api(server: Flask, store: Store) -> None:
         body = body_of(ROUTES["train"])
         skip = body.pop("if_exists", "run") == "skip"  # runmeta: "already ran?"
         schema, params = parse_train_body(body, store.schemas(), store.tracked_tasks())
-        found = fingerprints.existing(fingerprints.same_jobs(store, schema.name, params)) \
-            if skip else None
+        if skip:  # look and create in one step
+            ((iid, found),) = fingerprints.create_missing(store, schema, [params])
+        else:
+            iid, found = store.create(params, schema=schema), None
         if found is not None:
             return jsonify(iid=found.iid, status=found.status.value, task=schema.name,
                            hyper_params=found.hyper_params, existing=True), 200, {
                 "Location": f"/status/{found.iid}"}
-        iid = store.create(params, schema=schema)
         response = jsonify(iid=iid, status=Status.WAITING.value, task=schema.name,
                            hyper_params=params, existing=False)
         return response, 201, {"Location": f"/status/{iid}"}
@@ -309,12 +310,10 @@ def register_api(server: Flask, store: Store) -> None:
         body = body_of(ROUTES["sweep"])
         skip = body.pop("if_exists", "run") == "skip"  # runmeta: "already ran?"
         schema, jobs = parse_sweep_body(body, store.schemas(), store.tracked_tasks())
-        found = [fingerprints.existing(fingerprints.same_jobs(store, schema.name, p))
-                 if skip else None for p in jobs]
-        new = iter(store.create_many([p for p, f in zip(jobs, found) if f is None],
-                                     schema=schema))
-        iids = [f.iid if f is not None else next(new) for f in found]
-        existing = [f.iid for f in found if f is not None]
+        made = fingerprints.create_missing(store, schema, jobs) if skip else [
+            (iid, None) for iid in store.create_many(jobs, schema=schema)]
+        iids = [iid for iid, _ in made]
+        existing = [iid for iid, found in made if found is not None]
         return jsonify(iids=iids, count=len(iids), task=schema.name, existing=existing), \
             201 if len(existing) < len(iids) else 200
 

@@ -131,3 +131,23 @@ def test_the_client_and_the_cli_skip(live_app, store, capsys):
     assert cli.main(["--url", live_app, "submit", "--seed", "5", "--if-exists", "skip"]) == 0
     assert capsys.readouterr().out.strip() == grid[1]
     assert store.counts()["total"] == 3
+
+
+def test_skip_looks_and_creates_in_one_step(store):
+    """Requests racing with the same hyperparameters queue one job between them."""
+    import threading
+
+    params = MNIST.parse({"seed": 11})
+    barrier, got = threading.Barrier(6), []
+
+    def ask():
+        barrier.wait()
+        got.append(fingerprints.create_missing(store, MNIST, [params])[0][0])
+
+    threads = [threading.Thread(target=ask) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert len(got) == 6 and len(set(got)) == 1
+    assert store.counts()["total"] == 1

@@ -13,13 +13,17 @@ Tracked runs (scripts, POST /runs) are not in it: nothing queues them.
 Which match answers "skip" (`existing`): a job that has or will have a
 result, done first (the newest), else running, else waiting; failed,
 cancelled and pruned jobs never do (running it again is what the user
-wants then), so with only those a new job is queued.
+wants then), so with only those a new job is queued. `create_missing` looks
+and creates in one step: it WATCHes the fingerprints' sets, so two identical
+requests at the same moment queue one job (the second sees the first's).
 """
 from __future__ import annotations
 
 import hashlib
 import json
 from typing import Any, Mapping, Sequence
+
+import redis
 
 from mltrack.store.model import Job, Status
 
@@ -67,3 +71,27 @@ def existing(jobs: Sequence[Job]) -> Job | None:
             if job.status is status:
                 return job
     return None
+
+
+def create_missing(store: Any, schema: Any, jobs: Sequence[Mapping[str, Any]]
+                   ) -> list[tuple[str, Job | None]]:
+    """For each of `jobs` (checked hyperparameters of `schema`'s task): the
+    existing job `existing` picks, or a new job queued in one batch with the
+    others missing; (iid, the existing Job or None), in order. Atomic against
+    another create or delete of the same hyperparameters (optimistic: the
+    fingerprints' sets are watched, and a change meanwhile starts it again)."""
+    index_old_jobs(store)
+    keys = list(dict.fromkeys(store.keys.fingerprint(fingerprint(schema.name, p))
+                              for p in jobs))
+    with store.redis.pipeline(transaction=True) as pipe:
+        while True:
+            try:
+                pipe.watch(*keys)
+                found = [existing(same_jobs(store, schema.name, p)) for p in jobs]
+                missing = [p for p, f in zip(jobs, found) if f is None]
+                pipe.multi()
+                new = iter(store.create_many(missing, schema=schema, client=pipe))
+                pipe.execute()
+                return [(f.iid, f) if f is not None else (next(new), None) for f in found]
+            except redis.WatchError:
+                continue

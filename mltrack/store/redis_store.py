@@ -144,7 +144,7 @@ class Store:
 
     def create_many(self, params: Sequence[Mapping[str, Any] | Any], now: float | None = None,
                     retry_of: str | None = None, iids: Sequence[str] | None = None, *,
-                    schema: Schema = MNIST) -> list[str]:
+                    schema: Schema = MNIST, client: Any = None) -> list[str]:
         """Record and queue jobs of one task atomically (a sweep goes in whole or
         not at all). `params` are checked hyperparameters (dicts, or objects with
         to_dict()); they are checked against `schema` once more here.
@@ -167,8 +167,8 @@ class Store:
                      text_tokens(iid, hp, schema.name), goals, len(scores)]
             args += [x for pair in scores for x in pair]
             args += [len(late), *late]
-        if iids:
-            self._run("create", *args)
+        if iids:  # `client`: a pipeline in a transaction (fingerprints.create_missing)
+            self._run("create", *args, client=client)
         return iids
 
     def claim(self, worker: str, lease: float = DEFAULT_LEASE, now: float | None = None, *,
