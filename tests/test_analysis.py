@@ -183,3 +183,38 @@ def test_an_unknown_evaluator_is_refused():
     runs = analysis.run_set(driven_by_lr(10), QUADRATIC, OBJECTIVE)
     with pytest.raises(ValueError):
         analysis.importances(runs, "shap")
+
+
+def test_the_panel_says_why_it_has_no_charts_or_shows_them_all():
+    from mltrack import analysis_view
+
+    few = analysis.run_set(driven_by_lr(1), QUADRATIC, OBJECTIVE)
+    (message,) = analysis_view.body(few)
+    assert message.id == "analysis-empty" and "Too few runs" in message.children
+    runs = analysis.run_set(driven_by_lr(30), QUADRATIC, OBJECTIVE)
+    keys = [c.id["key"] for c in graphs(analysis_view.body(runs))]
+    assert keys[:3] == ["importance", "best", "parallel"]
+    assert sorted(keys[3:]) == ["slice-lr", "slice-method", "slice-steps", "slice-x0"]
+    assert keys[3] == "slice-lr"  # the slices in order of importance
+
+
+def test_the_panels_note_says_what_was_left_out_and_the_cap():
+    from mltrack import analysis_view
+
+    runs = analysis.run_set(driven_by_lr(10), QUADRATIC, OBJECTIVE)
+    text = analysis_view.note(runs, "task quadratic", matching=14, capped=True)
+    assert text.startswith("10 done runs of task quadratic")
+    assert "4 other matching runs" in text and "10,000 most recent" in text
+    assert "PED-ANOVA" in text
+
+
+def graphs(children) -> list:
+    """The dcc.Graph components among `children` (nested), in page order."""
+    from dash import dcc
+
+    if isinstance(children, dcc.Graph):
+        return [children]
+    if isinstance(children, (list, tuple)):
+        return [g for c in children for g in graphs(c)]
+    inner = getattr(children, "children", None)
+    return graphs(inner) if inner is not None else []
