@@ -92,6 +92,11 @@ def list_table(records: Sequence[Mapping[str, Any]], selected: str | None) -> An
     return html.Table([html.Thead(head), html.Tbody(rows)], className="search-table")
 
 
+def _value(value: Any) -> str:
+    """A sampled value as the trials' table shows it: floats to 5 digits (the run has all)."""
+    return views.short_number(value) if isinstance(value, float) else views.param_text(value)
+
+
 def trial_rows(record: Mapping[str, Any], jobs: Iterable[Job]) -> Any:
     """The search's trials in trial order: number, status, objective, the searched values."""
     metric = (record.get("objective") or {}).get("metric", "")
@@ -108,7 +113,7 @@ def trial_rows(record: Mapping[str, Any], jobs: Iterable[Job]) -> Any:
             html.Td(job.status.value, className=f"status-cell status-{job.status.value}"),
             html.Td(views.short_number(job.metrics.get(metric))
                     + (f" (epoch {job.epochs_done})" if job.status.value == "pruned" else "")),
-            *(html.Td(views.param_text(job.hyper_params.get(p))) for p in space),
+            *(html.Td(_value(job.hyper_params.get(p))) for p in space),
             html.Td(html.A(job.iid[:8], href=run_href(job.iid), className="run-link")),
         ]))
     return html.Table([html.Thead(head), html.Tbody(rows)], className="search-table trials")
