@@ -146,7 +146,8 @@ def _table(schemas: dict[str, Schema]) -> html.Div:
             dcc.Dropdown(id="status-filter", placeholder="any status", clearable=True,
                          options=[{"label": s.value, "value": s.value} for s in Status],
                          className="status-filter"),
-            dcc.Input(id="text-filter", placeholder="filter: mlp sgd 0.01 …", type="search",
+            dcc.Input(id="text-filter", placeholder="filter: mlp sgd 0.01 tag:best …",
+                      type="search",
                       debounce=0.4, className="text-input text-filter"),
             html.Div(dcc.Input(id="where-filter", placeholder="metric: test accuracy > 97",
                                type="search", debounce=0.4, className="text-input"),
@@ -438,6 +439,9 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             return "Fix the fields marked in red first.", no_update, no_update, no_update
         if isinstance(ctx.triggered_id, dict) and not ctx.triggered[0].get("value"):
             raise PreventUpdate  # runmeta: a warning's button drawn, not clicked
+        if isinstance(token, str) and token in queued_tokens:  # queued: say so, not "ran"
+            return ("Already queued: change the form to queue more.", no_update,
+                    no_update, True)
         ask, jobs = already_ran_view.decide(store, schema, jobs, ctx.triggered_id, token)
         if ask is not None or not jobs:  # runmeta: some exist: ask first (or nothing new)
             return ask or "Nothing new to queue.", no_update, no_update, no_update

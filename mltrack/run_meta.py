@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 import dash
-from dash import MATCH, Input, Output, State, dcc, html
+from dash import ALL, Input, Output, State, dcc, html
 from dash.exceptions import PreventUpdate
 
 from mltrack import views
@@ -20,10 +20,11 @@ from mltrack.annotations_api import MODELS_EXTENSION, model_missing
 from mltrack.store import InvalidValue, Job, JobNotFound, Status, Store, annotations
 
 MAX_SHOWN = 20  # the run view's MAX_RUNS_SHOWN
-TAGS = {"type": "meta-tags", "iid": MATCH}
-NOTE = {"type": "meta-note", "iid": MATCH}
-SAVE = {"type": "meta-save", "iid": MATCH}
-SAID = {"type": "meta-said", "iid": MATCH}
+# every block's widgets (ALL, not MATCH: the callback exists before any block does)
+TAGS = {"type": "meta-tags", "iid": ALL}
+NOTE = {"type": "meta-note", "iid": ALL}
+SAVE = {"type": "meta-save", "iid": ALL}
+SAID = {"type": "meta-said", "iid": ALL}
 
 
 def layout() -> list[Any]:
@@ -111,9 +112,16 @@ def register_callbacks(app: dash.Dash, store: Store, chosen_input: Input) -> Non
 
     @app.callback(Output(SAID, "children"), Input(SAVE, "n_clicks"), State(TAGS, "value"),
                   State(NOTE, "value"), prevent_initial_call=True)
-    def save_meta(clicks, tags_text, note):
-        iid = dash.ctx.triggered_id.get("iid") if isinstance(dash.ctx.triggered_id, dict) \
-            else None
-        if not clicks or not views.is_iid(iid):
-            raise PreventUpdate
-        return save(store, iid, tags_text, note)
+    def save_meta(_clicks, _tags, _notes):
+        ctx = dash.ctx
+        iid = ctx.triggered_id.get("iid") if isinstance(ctx.triggered_id, dict) else None
+        if not views.is_iid(iid) or not ctx.triggered or not ctx.triggered[0].get("value"):
+            raise PreventUpdate  # nothing clicked (a block drawn)
+
+        def of(items: Any) -> Any:  # the value of the clicked run's widget
+            return next((i.get("value") for i in items if isinstance(i, dict)
+                         and isinstance(i.get("id"), dict) and i["id"].get("iid") == iid), None)
+
+        said = save(store, iid, of(ctx.states_list[0]), of(ctx.states_list[1]))
+        return [said if isinstance(o, dict) and o.get("id", {}).get("iid") == iid
+                else dash.no_update for o in ctx.outputs_list]

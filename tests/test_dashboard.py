@@ -481,6 +481,10 @@ def test_clone_fills_the_form_for_the_jobs_task(dash_duo, live_app, store, quadr
     assert value(dash_duo, param("quadratic", "steps")) == "7"
     dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
     dash_duo.find_element("#submit").click()
+    # the same hyperparameters: the form asks first (runmeta's "already ran?")
+    dash_duo.wait_for_contains_text("#submit-result", "This job exists already")
+    next(b for b in dash_duo.find_elements("#already-ran button") if b.text == "Queue again"
+         ).click()
     dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 quadratic job.")
     clones = [j for j in store.list_jobs().jobs if j.iid != iid]
     assert [(j.task, j.hyper_params) for j in clones] == [
@@ -880,7 +884,7 @@ def test_the_form_check_reads_the_selected_tasks_schema(app, client, store):
 def test_submit_queues_the_selected_tasks_jobs_and_nothing_when_in_doubt(app, client, store):
     store.register_task(QUADRATIC)
     values = {**form.form_values(QUADRATIC), "x0": "1, 2, 3"}
-    r = call(client, form_body(app, "submit-result", "quadratic", values, version=4))
+    r = call(client, form_body(app, "..submit-result", "quadratic", values, version=4))
     assert r.status_code == 200
     answer = r.json["response"]
     assert answer["submit-result"]["children"] == "Queued 3 quadratic jobs."
@@ -891,7 +895,7 @@ def test_submit_queues_the_selected_tasks_jobs_and_nothing_when_in_doubt(app, cl
     for task, selected, changed in (("quadratic", "mnist", {}), ("quadratic", "cubic", {}),
                                     ("quadratic", "quadratic", {"x0": "11"}),
                                     ("quadratic", "quadratic", {"x0": None})):
-        r = call(client, form_body(app, "submit-result", task, {**values, **changed},
+        r = call(client, form_body(app, "..submit-result", task, {**values, **changed},
                                    selected_task=selected))
         assert r.status_code == 200 and "grid-version" not in r.json["response"]
     assert snapshot(store) == before
@@ -1075,7 +1079,7 @@ def test_a_form_state_is_queued_once_even_by_clicks_sent_before_the_first_answer
                                                                                   store):
     """Two submits of the same form state (its token): the second queues nothing."""
     values = {**form.form_values(MNIST), "seed": "1, 2"}
-    body = form_body(app, "submit-result", "mnist", values)
+    body = form_body(app, "..submit-result", "mnist", values)
     body["state"][-1]["value"] = "a" * 32  # the form's token, as check_form gave it
     first, second = call(client, body), call(client, body)
     assert first.json["response"]["submit-result"]["children"] == "Queued 2 mnist jobs."
@@ -1083,8 +1087,15 @@ def test_a_form_state_is_queued_once_even_by_clicks_sent_before_the_first_answer
         "Already queued: change the form to queue more.")
     assert "grid-version" not in second.json["response"] and store.counts()["total"] == 2
     body["state"][-1]["value"] = "b" * 32  # the form changed: a new token
+    # the same jobs exist now: the form asks first (runmeta), then queues on "Queue all again"
+    asked = call(client, body).json["response"]["submit-result"]["children"]
+    assert "2 of these 2 jobs exist already" in json.dumps(asked)
+    again = {"type": "already-ran", "action": "all", "token": "b" * 32}
+    body["inputs"][1] = [{"id": again, "property": "n_clicks", "value": 1}]
+    body["changedPropIds"] = [f"{id_key(again)}.n_clicks"]
     assert call(client, body).json["response"]["submit-result"]["children"] == (
         "Queued 2 mnist jobs.")
+    assert store.counts()["total"] == 4
 
 
 @pytest.mark.parametrize("read, everything, where", [
