@@ -5,7 +5,13 @@ Same data, same device, same network and optimizer (Adam, lr 1e-3), measured in
 one run after a warm-up; the ratio is what counts on a shared machine.
 
     python benchmarks/train_speed.py [--device cpu|cuda|auto] [--batch-size 1024]
-                                     [--repeat 1] [--data-dir DIR]
+                                     [--repeat 1] [--data-dir DIR] [--graphs-only]
+
+On CUDA it also prints the CUDA-graph table: seconds per epoch of the CNN at
+batch 128 and 1024 with the plain eager step and with the captured one
+(fit's step_mode plain vs graph; the second epoch, after the capture), and
+the time to 99.0% test accuracy of the fast preset both ways. Written
+without a GPU at hand: not yet run on one.
 """
 from __future__ import annotations
 
@@ -21,7 +27,7 @@ import torch.nn.functional as F
 
 from mltrack.mnist import MEAN, STD, build_model, evaluate, fit, load_mnist, resolve_device
 from mltrack.mnist_task import TASK
-from mltrack.params import HyperParams
+from mltrack.params import FAST_PRESET, HyperParams
 from mltrack.settings import default_data_dir
 
 
@@ -96,12 +102,17 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=1024)
     parser.add_argument("--repeat", type=int, default=1, help="epochs timed per way")
     parser.add_argument("--data-dir", type=Path, default=default_data_dir() / "mnist")
+    parser.add_argument("--graphs-only", action="store_true",
+                        help="on CUDA: only the CUDA-graph table")
     args = parser.parse_args()
     device = resolve_device(args.device)
     params = HyperParams(model="cnn", optimizer="adam", learning_rate=1e-3,
                          batch_size=args.batch_size, num_epochs=1)
     data = load_mnist(args.data_dir, device)
     n = len(data.train_x)
+    if device.type == "cuda" and args.graphs_only:
+        cuda_graphs_table(data, device, args.repeat)
+        return
     print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
           f"CNN, Adam 1e-3, batch {args.batch_size}, {n:,} images per epoch")
 
@@ -143,6 +154,51 @@ def main() -> None:
     seconds = statistics.median(t["train_seconds"] for t in mlp.timings)
     print(f"MLP 784-256-10, batch {args.batch_size}, {mlp.precision}: {seconds:.3f} s per epoch "
           f"(median of 5 epochs), test accuracy {mlp.epochs[-1]['test_accuracy']:.2f}% after 5")
+    if device.type == "cuda":
+        cuda_graphs_table(data, device, args.repeat)
+
+
+TARGET = 99.0
+
+
+def cuda_graphs_table(data, device: torch.device, repeat: int) -> None:
+    """The CNN's epoch at batch 128 and 1024 with the plain step and the
+    captured one (CUDA graphs), and the fast preset's time to 99% both ways."""
+    print(f"\nCUDA graphs on {torch.cuda.get_device_name(device)} (median of {repeat})")
+    print(f"{'batch':>6} {'step':>6} {'s / epoch':>10} {'images / s':>11} {'vs plain':>9}"
+          f" {'precision':>9}")
+    for batch in (128, 1024):
+        params = HyperParams(model="cnn", optimizer="adam", learning_rate=1e-3,
+                             batch_size=batch, num_epochs=2)
+        medians = {}
+        for mode in ("plain", "graph"):
+            runs = [fit(params, data, device=device, step_mode=mode, micro_batch=0)
+                    for _ in range(repeat)]
+            # the second epoch: the first pays for cuDNN's choices and the capture
+            seconds = statistics.median(r.timings[1]["train_seconds"] for r in runs)
+            medians[mode] = seconds
+            used = runs[0].step_mode  # "plain" when a capture failed (logged)
+            print(f"{batch:>6} {used:>6} {seconds:>10.3f} {len(data.train_x) / seconds:>11,.0f}"
+                  f" {medians['plain'] / seconds:>8.2f}x {runs[0].precision:>9}", flush=True)
+    print(f"\nfast preset {FAST_PRESET} to {TARGET}% test accuracy, fit alone")
+    for mode in ("plain", "graph"):
+        times = []
+        for _ in range(repeat):
+            reached: list[float] = []
+            start = time.perf_counter()
+
+            def on_epoch(metrics, _checkpoint, reached=reached, start=start):
+                if not reached and metrics["test_accuracy"] >= TARGET:
+                    reached.append(time.perf_counter() - start)
+
+            result = fit(HyperParams(**FAST_PRESET), data, device=device, step_mode=mode,
+                         micro_batch=0, on_epoch=on_epoch)
+            times.append(reached[0] if reached else None)
+        shown = ", ".join("never" if t is None else f"{t:.2f}" for t in times)
+        done = [t for t in times if t is not None]
+        median = f"{statistics.median(done):.2f} s" if len(done) == len(times) else "not always"
+        print(f"  {mode:<6} {median:>10}  (runs: {shown}; {result.step_mode}, "
+              f"final {result.epochs[-1]['test_accuracy']:.2f}%)", flush=True)
 
 
 def _stop_after(batches: int):

@@ -30,6 +30,7 @@ from torch import nn
 
 from mltrack.checkpoint import pack_state, unpack_state
 from mltrack.params import HyperParams
+from mltrack.static_step import StaticStep, try_static_step
 
 log = logging.getLogger(__name__)
 
@@ -263,6 +264,19 @@ class CNN(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
+class SmallCNN(CNN):
+    """The seed's layers with half the channels (16, 32): a quarter of its
+    arithmetic (the second convolution is most of it) for about 0.1-0.3 points
+    of accuracy; the fast preset's network."""
+
+    def __init__(self) -> None:
+        nn.Module.__init__(self)
+        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
+        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
+        self.fc1 = nn.Linear(32 * 7 * 7, 128)
+        self.fc2 = nn.Linear(128, 10)
+
+
 class MLP(nn.Module):
     def __init__(self, hidden: int = 256) -> None:
         super().__init__()
@@ -273,7 +287,8 @@ class MLP(nn.Module):
         return self.fc2(F.relu(self.fc1(x.flatten(1))))
 
 
-MODELS: dict[str, Callable[[], nn.Module]] = {"cnn": CNN, "mlp": MLP}
+MODELS: dict[str, Callable[[], nn.Module]] = {"cnn": CNN, "cnn_small": SmallCNN, "mlp": MLP}
+CONV_MODELS = ("cnn", "cnn_small")  # channels_last and cache-sized chunks pay off for these
 _init_lock = threading.Lock()
 
 
@@ -353,13 +368,43 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device("cpu")
 
 
+_bf16_probe: list[bool] = []  # the probe's answer, once per process
+
+
 def cpu_has_fast_bf16() -> bool:
-    """AVX-512 BF16 or AMX: bf16 matmuls run several times faster than fp32."""
+    """Whether bf16 matmuls run clearly faster than fp32 on this CPU.
+
+    The flags alone do not tell: with AVX-512 BF16 an AMD EPYC ran bf16 about
+    4x faster than fp32, while the 2-core Xeon (avx512_bf16, no AMX) ran it
+    2-3x slower, and the CNN's epoch under bf16 autocast 15-40% slower than
+    fp32 with channels_last (see /work/notes/speed.md). So where the flags
+    allow bf16, a short probe (about 0.1 s, once per process) decides.
+    """
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
         return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    if "avx512_bf16" not in flags and "amx_bf16" not in flags:
+        return False
+    with _init_lock:
+        if not _bf16_probe:
+            _bf16_probe.append(_bf16_faster())
+        return _bf16_probe[0]
+
+
+def _bf16_faster(size: int = 384, repeat: int = 5) -> bool:
+    """bf16 matmul at least 1.5x as fast as fp32 (best of `repeat`, interleaved,
+    so a busy machine slows both alike)."""
+    a = torch.randn(size, size)
+    pairs = {torch.float32: (a, a.t().contiguous()),
+             torch.bfloat16: (a.bfloat16(), a.t().contiguous().bfloat16())}
+    best = {dtype: math.inf for dtype in pairs}
+    for _ in range(repeat):
+        for dtype, (x, y) in pairs.items():
+            start = time.perf_counter()
+            x @ y
+            best[dtype] = min(best[dtype], time.perf_counter() - start)
+    return best[torch.bfloat16] * 1.5 <= best[torch.float32]
 
 
 def fast_precision(device: torch.device) -> str:
@@ -381,6 +426,7 @@ class FitResult:
     checkpoint: bytes | None = None
     timings: list[dict[str, float]] = field(default_factory=list)
     diverged: bool = False  # the loss went NaN or infinite; training stopped there
+    step_mode: str = "plain"  # the step it trained with: plain, static or graph (captured)
 
 
 EpochCallback = Callable[[dict[str, float], bytes], None]
@@ -421,11 +467,33 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, *,
     return loss.item() / len(x), correct.item() * 100.0 / len(x)
 
 
+STEP_MODES = ("auto", "plain", "static", "graph")
+GRAPH_MIN_STEPS = 20  # full batches per epoch before a capture (about 0.1-0.5 s) pays off
+
+
+def _static_step(mode: str, model: nn.Module, images: torch.Tensor, labels: torch.Tensor,
+                 batch: int, micro_batch: int, precision: str, channels_last: bool
+                 ) -> StaticStep | None:
+    """The fixed-buffer step `mode` asks for (None: the plain eager step)."""
+    if mode == "auto":
+        graphable = (images.device.type == "cuda" and not micro_batch
+                     and len(images) // batch >= GRAPH_MIN_STEPS)
+        mode = "graph" if graphable else "plain"
+    if mode == "plain":
+        return None
+    if micro_batch and micro_batch < batch:
+        raise ValueError("step_mode static or graph takes the batch whole (micro_batch 0)")
+    return try_static_step(model, images, labels, batch,
+                           autocast_dtype=torch.bfloat16 if precision == "bf16" else None,
+                           channels_last=channels_last, capture=mode == "graph")
+
+
 def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | None = None,
         on_start: Callable[[dict[str, str]], None] | None = None,
         on_epoch: EpochCallback | None = None, on_progress: ProgressCallback | None = None,
         should_stop: Callable[[], bool] | None = None, resume_from: bytes | None = None,
-        precision: str = "auto", micro_batch: int | None = None) -> FitResult:
+        precision: str = "auto", micro_batch: int | None = None,
+        step_mode: str = "auto") -> FitResult:
     """Train `params` on `data`, one epoch after another, reporting through callbacks.
 
     - on_start(info) once, with the `device` and `precision` it trains with.
@@ -433,6 +501,10 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     - on_progress(info) a few times a second at most, with batch, batches, epoch.
     - should_stop() before every batch; True stops the run (result.stopped).
     - resume_from: a checkpoint; training goes on with the next epoch.
+    - step_mode: "plain" (eager), "static" (the step on fixed buffers, eager:
+      what a graph replays, for tests), "graph" (that step captured as a CUDA
+      graph; a failed capture falls back to plain, logged once), "auto":
+      "graph" on CUDA for a whole-batch step with enough full batches, else plain.
 
     A loss that goes NaN or infinite ends the epoch at the next progress point
     and the run after its on_epoch (result.diverged): it never comes back.
@@ -445,11 +517,13 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
         precision = fast_precision(device)
     if precision not in ("bf16", "fp32"):
         raise ValueError(f"precision must be auto, bf16 or fp32, not {precision!r}")
+    if step_mode not in STEP_MODES:
+        raise ValueError(f"step_mode must be one of {', '.join(STEP_MODES)}, not {step_mode!r}")
     autocast = (lambda: torch.autocast(device.type, dtype=torch.bfloat16)) \
         if precision == "bf16" else nullcontext
-    channels_last = params.model == "cnn" and device.type != "mps"
+    channels_last = params.model in CONV_MODELS and device.type != "mps"
     if micro_batch is None:
-        micro_batch = CPU_CHUNK if device.type == "cpu" and params.model == "cnn" else 0
+        micro_batch = CPU_CHUNK if device.type == "cpu" and params.model in CONV_MODELS else 0
 
     train_x, test_x = data.images(torch.bfloat16 if precision == "bf16" else torch.float32)
     model = build_model(params).to(device)
@@ -460,6 +534,8 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     batch = params.batch_size
     steps = math.ceil(n / batch)
     schedule = build_schedule(params, optimizer, steps * params.num_epochs)
+    static = _static_step(step_mode, model, train_x, data.train_y, batch, micro_batch,
+                          precision, channels_last)
     generator = torch.Generator().manual_seed(params.seed)  # the batch order, on the CPU
     history: list[dict[str, float]] = []
     if resume_from is not None:
@@ -474,6 +550,8 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     time_before = history[-1]["time_training"] if history else 0.0
 
     result = FitResult(history, False, str(device), precision)
+    if static is not None:
+        result.step_mode = "graph" if static.graph is not None else "static"
     if on_start is not None:
         on_start({"device": str(device), "precision": precision})
     session_start = time.perf_counter()
@@ -482,8 +560,12 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
     for epoch in range(len(history) + 1, params.num_epochs + 1):
         model.train()
         order = torch.randperm(n, generator=generator).to(device)
-        loss_sum = torch.zeros((), device=device)
-        correct = torch.zeros((), device=device, dtype=torch.int64)
+        if static is not None:  # its accumulators: the graph adds into these very tensors
+            static.reset()
+            loss_sum, correct = static.loss_sum, static.correct
+        else:
+            loss_sum = torch.zeros((), device=device)
+            correct = torch.zeros((), device=device, dtype=torch.int64)
         epoch_start = time.perf_counter()
         seen = 0
         for step in range(steps):
@@ -491,10 +573,17 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
                 result.stopped = True
                 return result
             idx = order[step * batch:(step + 1) * batch]
-            optimizer.zero_grad(set_to_none=True)
-            # A large batch goes through in cache-sized chunks; the gradients
-            # add up to the same optimizer step as one pass over the batch.
-            for chunk in (idx.split(micro_batch) if micro_batch else (idx,)):
+            chunks: Any = ()  # the static step gathers, runs and adds up itself
+            if static is not None and len(idx) == batch:
+                static.step(idx)
+            elif static is not None:  # the epoch's last, smaller batch
+                static.partial(idx)
+            else:
+                optimizer.zero_grad(set_to_none=True)
+                # A large batch goes through in cache-sized chunks; the gradients
+                # add up to the same optimizer step as one pass over the batch.
+                chunks = idx.split(micro_batch) if micro_batch else (idx,)
+            for chunk in chunks:
                 x, y = train_x[chunk], data.train_y[chunk]
                 if channels_last:
                     x = x.contiguous(memory_format=torch.channels_last)

@@ -10,7 +10,7 @@ from mltrack.task import (MAX_SWEEP, Choice, Float, Int, InvalidParams, Metric, 
                           json_type)
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "rmsprop", "adadelta")
-MODELS = ("cnn", "mlp")
+MODELS = ("cnn", "mlp", "cnn_small")
 LR_SCHEDULES = ("constant", "onecycle", "cosine", "step")
 # Momentum is a parameter of these optimizers only; elsewhere a non-zero value
 # would be silently ignored, so it is refused instead.
@@ -24,7 +24,9 @@ MNIST_PARAMS = {
     "num_epochs": Int(5, low=1, high=100, help="passes over the 60,000 training images"),
     "batch_size": Int(128, low=1, high=8192, log=True, help="images per step"),
     "model": Choice(MODELS, default="cnn",
-                    help="cnn: the seed's convolutional network; mlp: 784-256-10"),
+                    help="cnn: the seed's convolutional network; mlp: 784-256-10; "
+                         "cnn_small: the cnn with half the channels (a quarter of its "
+                         "arithmetic)"),
     "lr_schedule": Choice(LR_SCHEDULES, default="constant",
                           help="constant: the learning rate throughout; onecycle: up to it "
                                "and down again; cosine: a short warm-up, then down to 0; "
