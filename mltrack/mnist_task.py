@@ -34,9 +34,11 @@ def train(params: dict[str, Any], run: Run) -> None:
         should_stop=run.should_stop,
         resume_from=run.checkpoint)
     # runmeta: the final weights, for download (a run stopped early or diverged keeps none)
-    final = result.checkpoint or run.checkpoint
     save = getattr(run, "save_model", None)  # a Run from before models: none
-    if save is not None and final is not None and not result.stopped and not result.diverged:
+    if save is None or result is None or result.stopped or result.diverged:
+        return
+    final = result.checkpoint or run.checkpoint
+    if final is not None:
         save(model_bytes(final, params))
 
 
