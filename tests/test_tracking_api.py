@@ -463,8 +463,11 @@ def test_csv_is_an_attachment_and_refuses_what_the_listing_refuses(client, store
 
 def test_csv_cells_a_spreadsheet_would_run_are_quoted(client, store):
     iid, token = start(client, hyper_params={"note": "=HYPERLINK(\"http://x\")", "shift": -1})
+    client.put(f"/experiments/{iid}/note", json={"note": "=1+1"})  # the run's own note too
     rows = read_csv(client.get("/experiments.csv"))
-    assert rows[0]["note"] == "'=HYPERLINK(\"http://x\")"
+    # a hyperparameter named like a record column (the run's note) is hyper_params.<name>
+    assert rows[0]["hyper_params.note"] == "'=HYPERLINK(\"http://x\")"
+    assert rows[0]["note"] == "'=1+1"
     assert rows[0]["shift"] == "-1"  # a number stays a number
 
 
