@@ -256,15 +256,28 @@ def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
             base[name] = values[0]
         else:
             grid[name] = values
-    if_exists = options.get("if_exists") or "run"
-    if grid:
-        iids = client.sweep(base, grid, task=task["name"], if_exists=if_exists)
+    existing: list[str] = []
+    if options.get("if_exists") == "skip":  # runmeta: the answer says which existed
+        body: dict[str, Any] = {"task": task["name"], "hyper_params": base, "if_exists": "skip"}
+        if grid:
+            answer = client.request("POST", "/sweep", json={**body, "sweep": grid})
+            iids, existing = answer["iids"], answer["existing"]
+        else:
+            answer = client.request("POST", "/train", json=body)
+            iids, existing = [answer["iid"]], [answer["iid"]] if answer.get("existing") else []
+    elif grid:
+        iids = client.sweep(base, grid, task=task["name"])
     else:
-        iids = [client.submit(base, task=task["name"], if_exists=if_exists)]
+        iids = [client.submit(base, task=task["name"])]
     for iid in iids:
         print(iid)
-    print(f"queued {len(iids)} job{'s' * (len(iids) != 1)} of task {task['name']}",
-          file=sys.stderr)
+    queued = len(iids) - len(existing)
+    said = f"queued {queued} job{'s' * (queued != 1)} of task {task['name']}"
+    if existing:
+        said += (f"; {len(existing)} existed already (--if-exists skip: "
+                 f"{'its' if len(existing) == 1 else 'their'} iid{'s' * (len(existing) != 1)} "
+                 "printed, not queued again)")
+    print(said, file=sys.stderr)
     if options.get("wait"):
         records = client.wait(iids)
         failed = [r for r in records if r["status"] != "done"]
