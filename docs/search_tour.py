@@ -110,7 +110,7 @@ def main() -> None:
             driver.save_screenshot(str(DOCS / "search-form.png"))
             driver.find_element(By.ID, "search-submit").click()
             wait_for(lambda: "Started search" in driver.find_element(
-                By.ID, "search-submit-result").text, timeout=30)
+                By.ID, "search-started").text, timeout=30)
             print("2. the search runs: 2 trials at a time, the median pruner stops laggards")
             scroll_to(driver, "searches")
             wait_for(lambda: "pruned" in driver.find_element(By.ID, "search-progress-text").text

@@ -277,7 +277,7 @@ def layout(schema: Schema) -> html.Div:
             html.Div(id="search-form-error", className="field-error"),
             html.Button("Start search", id="search-submit", className="button primary",
                         n_clicks=0),
-            html.Div(id="search-submit-result", className="submit-result"),
+            html.Div(id="search-started", className="submit-result"),
         ], className="form-submit"),
     ], id="search-panel", className="search-panel", style={"display": "none"})
 
@@ -330,7 +330,7 @@ def register_callbacks(app: dash.Dash, store: Any,
 
     @app.callback(Output(ERRORS, "children"), Output(SETTING_ERRORS, "children"),
                   Output("search-form-error", "children"),
-                  Output("search-submit-result", "children"),
+                  Output("search-started", "children"),
                   Output("grid-version", "data", allow_duplicate=True),
                   Output("search-selected", "data", allow_duplicate=True),
                   Input("search-submit", "n_clicks"), State(params_state, "value"),

@@ -175,7 +175,7 @@ def layout() -> html.Div:
                             n_clicks=0),
                 html.Button("Analyse its trials", id="search-analyse", className="button",
                             n_clicks=0, title="the analysis panel, over this search's trials"),
-                html.Span(id="search-action-result", className="action-result"),
+                html.Span(id="search-acted", className="action-result"),
             ], id="search-actions", className="toolbar search-actions",
                 style={"display": "none"}),
         ]),
@@ -215,7 +215,7 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
                   Output("search-detail-signature", "data"),
                   Output("search-actions", "style"), Output("search-cancel", "disabled"),
                   Input("tick", "n_intervals"), Input(SELECTED, "data"),
-                  Input("search-action-result", "children"),
+                  Input("search-acted", "children"),
                   State("search-list-signature", "data"),
                   State("search-detail-signature", "data"))
     def refresh(_tick, selected, _acted, listed, shown_before):
@@ -267,7 +267,7 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
             raise PreventUpdate
         return sid
 
-    @app.callback(Output("search-action-result", "children"),
+    @app.callback(Output("search-acted", "children"),
                   Input("search-cancel", "n_clicks"), State(SELECTED, "data"),
                   prevent_initial_call=True)
     def cancel(clicks, selected):

@@ -149,7 +149,7 @@ def test_a_search_started_from_the_form_shows_in_the_searches_view(dash_duo, liv
     set_props(dash_duo, {"type": "search-low", **key}, {"value": "0.001"})
     set_props(dash_duo, {"type": "search-high", **key}, {"value": "0.5"})
     dash_duo.find_element("#search-submit").click()
-    dash_duo.wait_for_contains_text("#search-submit-result", "Started search")
+    dash_duo.wait_for_contains_text("#search-started", "Started search")
     (record,) = list_searches(store)
     assert record["trials"] == 4 and set(record["space"]) == {"lr", "method"}
     assert record["space"]["lr"] == {"low": 0.001, "high": 0.5, "log": True}
@@ -159,7 +159,7 @@ def test_a_search_started_from_the_form_shows_in_the_searches_view(dash_duo, liv
     dash_duo.wait_for_contains_text("#search-list", "0/4")
     dash_duo.wait_for_contains_text("#search-progress-text", "of 4 finished")
     dash_duo.find_element("#search-cancel").click()
-    dash_duo.wait_for_contains_text("#search-action-result", "Cancelled search")
+    dash_duo.wait_for_contains_text("#search-acted", "Cancelled search")
     assert search_record(store, record["id"])["status"] == "cancelled"
 
 
