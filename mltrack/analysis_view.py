@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import replace
 from typing import Any
 
@@ -35,6 +36,7 @@ from mltrack.task import Schema
 log = logging.getLogger(__name__)
 MAX_RUNS = 10_000  # the most recent matching done runs the analysis reads
 REFRESH_MS = 10_000
+SLOW_FACTOR = 20  # a computation that took t seconds is redone on the timer after 20 t
 TABLE = "table"
 SEARCH_PREFIX = "search:"
 # no tool bar: it covered the charts' titles; drag to zoom, double-click to reset
@@ -110,6 +112,22 @@ def _search_api() -> Any:
     from mltrack.search_view import _search_api as api
 
     return api()
+
+
+def keep(before: Any, signature: str, background: bool, now: float | None = None) -> bool:
+    """Whether a refresh of its own (`background`: the panel's timer, a job
+    queued) keeps what the page shows: nothing changed, or the last computation
+    (`before`: {"sig", "at", "took"}) was slow and recent. 10,000 runs take
+    seconds: redone at most every SLOW_FACTOR times that on the timer, while
+    the user's own changes redo it at once."""
+    if not background or not isinstance(before, dict):
+        return False
+    if before.get("sig") == signature:
+        return True
+    at, took = before.get("at"), before.get("took")
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (at, took)):
+        return False
+    return (time.time() if now is None else now) - at < SLOW_FACTOR * took
 
 
 def _search_heads(store: Store, limit: int = 50) -> list[dict[str, Any]]:
@@ -226,7 +244,7 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
             if signature is None:
                 raise PreventUpdate
             signature += f"|{metric}"
-            if signature == before and ctx.triggered_id in ("analysis-tick", "grid-version"):
+            if keep(before, signature, ctx.triggered_id in ("analysis-tick", "grid-version")):
                 raise PreventUpdate  # nothing changed: keep what the page has
             got = table_runs(status, text, task, where)
             if got is None:
@@ -237,14 +255,16 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
         if got is None:
             raise PreventUpdate
         jobs, schema, matching, capped, what, signature = got
-        if (signature == before and ctx.triggered_id in ("analysis-tick", "grid-version")):
+        if keep(before, signature, ctx.triggered_id in ("analysis-tick", "grid-version")):
             raise PreventUpdate
+        started = time.monotonic()
         objective = analysis.objective_of(schema, metric)
         runs = analysis.run_set(jobs, schema, objective)
         options = [{"label": f"{views.header_name(m.name)} ({m.goal})", "value": m.name}
                    for m in schema.metrics]
-        return (body(runs), note(runs, what, matching, capped), options, objective.metric,
-                signature)
+        children = body(runs)
+        return (children, note(runs, what, matching, capped), options, objective.metric,
+                {"sig": signature, "at": time.time(), "took": time.monotonic() - started})
 
     def _search_runs(sid: str) -> tuple[list[Job], Schema, int, bool, str, str, str] | None:
         search = _search_api()

@@ -218,3 +218,14 @@ def graphs(children) -> list:
         return [g for c in children for g in graphs(c)]
     inner = getattr(children, "children", None)
     return graphs(inner) if inner is not None else []
+
+
+def test_the_panel_redoes_a_slow_analysis_on_its_timer_only_now_and_then():
+    from mltrack.analysis_view import SLOW_FACTOR, keep
+
+    before = {"sig": "a", "at": 1000.0, "took": 2.0}
+    assert keep(before, "a", background=True, now=1001)  # nothing changed
+    assert keep(before, "b", background=True, now=1000 + SLOW_FACTOR * 2 - 1)  # slow, recent
+    assert not keep(before, "b", background=True, now=1000 + SLOW_FACTOR * 2 + 1)
+    assert not keep(before, "a", background=False, now=1001)  # the user's change: at once
+    assert not keep(None, "a", background=True) and not keep({"sig": "x", "at": "?"}, "a", True)
