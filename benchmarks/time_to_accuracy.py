@@ -10,6 +10,7 @@ cancelled once it has reached the target. Median of --repeat runs per row.
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import subprocess
@@ -28,6 +29,8 @@ ROWS = {
     # mltrack's defaults (Adam 1e-3, batch 128, the CNN), given epochs enough to get there
     "defaults": {"num_epochs": 12},
     "fast preset": dict(FAST_PRESET),
+    # the preset before cnn_small: the same schedule on the seed's CNN
+    "cnn onecycle": {**FAST_PRESET, "model": "cnn"},
 }
 
 
@@ -79,6 +82,7 @@ def main() -> None:
     parser.add_argument("--rows", default=",".join(ROWS), help="comma separated: " + ", ".join(ROWS))
     parser.add_argument("--timeout", type=float, default=1800, help="seconds per run at most")
     args = parser.parse_args()
+    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     with tempfile.TemporaryDirectory() as tmp:
         (Path(tmp) / "mnist").symlink_to(args.data_dir.expanduser().resolve())
         proc, url = start(Path(tmp), args.device)
@@ -99,6 +103,7 @@ def main() -> None:
                 print(f"{name:<12} {'never' if median is None else f'{median:.1f}':>9} "
                       f"{ratio:>9} {shown:>22} {max(e for _, e in runs):>7}  {params}",
                       flush=True)
+            print(f"\nload average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
         finally:
             proc.terminate()
             proc.wait(60)
