@@ -39,7 +39,7 @@ TERMINAL = frozenset({"done", "failed", "cancelled", "pruned"})
 RECORD_FIELDS = ("iid", "task", "status", "hyper_params", "time_added", "created", "started",
                  "finished", "attempts", "epochs_done", "num_epochs", "error",
                  "cancel_requested", "worker", "device", "precision", "progress", "retry_of",
-                 "tracked", "runtime", "traceback", "in_update", "tags", "note")
+                 "tracked", "runtime", "traceback", "in_update", "tags", "note", "search", "trial")
 _TIMES = ("created", "started", "finished")
 WAIT_BATCH = 25  # jobs whose status `wait` reads per round
 # Delays before a tracked run's log or finish is sent again when no answer came.

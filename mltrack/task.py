@@ -40,7 +40,7 @@ RESERVED = frozenset({
 # /experiments), so no metric may take any of their names. num_epochs is one,
 # but mnist's hyperparameter too (hyperparameters sit apart, under
 # "hyper_params"), so it is reserved from metrics only.
-METRIC_RESERVED = RESERVED | {"num_epochs", "tags", "note"}  # runmeta: tags, note
+METRIC_RESERVED = RESERVED | {"num_epochs", "tags", "note", "search", "trial"}
 MAX_SWEEP = 1000  # jobs one sweep may queue
 # Words that make a metric one to minimise when its goal is not given.
 _MINIMISED = ("loss", "error", "err", "mse", "mae", "rmse", "nll", "perplexity", "ppl",
