@@ -11,10 +11,12 @@ import json
 import pytest
 from selenium.webdriver.common.by import By
 
+from dash_requests import CALLBACK_PATH, callback_body, find_callback
 from helpers import wait_for
 from mltrack import analysis_view, form, search_form, search_view
 from mltrack.search import create_search, list_searches, search_record
 from sample_tasks import QUADRATIC, quadratic_run
+from sample_tasks import TASK as QUAD_TASK
 
 VALUES = form.form_values(QUADRATIC)  # the form as it opens: every default
 SETTINGS = {"trials": "6", "parallel": "2", "sampler": "tpe", "pruner": "median",
@@ -99,6 +101,68 @@ def test_the_progress_line_counts_every_kind_of_end():
     assert search_view.best_text({"best": None}) == "no finished trial yet"
     assert search_view.best_text({"best": {"value": 0.5}, "objective": {"metric": "test_loss"}}
                                  ) == "test loss 0.5"
+
+
+def run_search(store, trials: int) -> dict:
+    """A quadratic search run to its end by a driver and two workers (threads)."""
+    import threading
+
+    from mltrack.search.driver import SearchDriver
+    from mltrack.worker import Worker, WorkerConfig
+
+    store.register_task(QUADRATIC)
+    got, _ = body(how={"lr": "range", "x0": "range"},
+                  ranges={"lr": {"low": "0.01", "high": "0.5", "log": True},
+                          "x0": {"low": "-5", "high": "5"}}, trials=str(trials), pruner="none")
+    record = create_search(store, store.schemas(), got)
+    stop = threading.Event()
+    threads = [threading.Thread(target=SearchDriver(store, stop, tick=0.05).run, daemon=True)]
+    threads += [threading.Thread(target=Worker(
+        store, QUAD_TASK, name=f"w{n}", stop_event=stop, config=WorkerConfig(idle_poll=0.02),
+        data_dir="/tmp/mltrack-test").run, daemon=True) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    try:
+        return wait_for(lambda: (lambda r: r if r["status"] == "done" else None)(
+            search_record(store, record["id"])), timeout=60, step=0.05)
+    finally:
+        stop.set()
+        for thread in threads:
+            thread.join(10)
+
+
+def test_a_finished_search_in_its_view_and_its_trials_analysed(app, client, store):
+    import optuna.importance  # noqa: F401  (loaded once, as mltrack serve's driver has)
+
+    record = run_search(store, trials=8)
+    key = find_callback(app, "search-list.children")
+    answer = client.post(CALLBACK_PATH, json=callback_body(
+        app, key, {"search-selected.data": None}, ["tick.n_intervals"])).get_json()["response"]
+    page = json.dumps(answer)
+    assert "8 of 8 finished (8 done)" in page and "search-best-chart" in page
+    assert record["best"]["iid"][:8] in page  # the best trial's link
+    key = find_callback(app, "analysis-body.children")
+    answer = client.post(CALLBACK_PATH, json=callback_body(
+        app, key, {"analysis-scope.value": f"search:{record['id']}",
+                   "analysis-metric.value": None}, ["analysis-scope.value"])
+    ).get_json()["response"]
+    assert answer["analysis-note"]["children"].startswith(
+        f"8 done runs of search {record['id'][:8]}")
+    assert answer["analysis-metric"]["value"] == "loss"  # the search's objective
+    charts = [c["props"]["id"]["key"] for c in _graphs(answer["analysis-body"]["children"])]
+    assert charts[:3] == ["importance", "best", "parallel"]
+    assert sorted(charts[3:]) == ["slice-lr", "slice-x0"]
+
+
+def _graphs(tree) -> list:
+    """The dcc.Graph components of a callback's JSON answer."""
+    if isinstance(tree, list):
+        return [g for item in tree for g in _graphs(item)]
+    if isinstance(tree, dict):
+        if tree.get("type") == "Graph":
+            return [tree]
+        return _graphs(tree.get("props", {}).get("children"))
+    return []
 
 
 # -- in the browser -----------------------------------------------------------------------
