@@ -549,6 +549,10 @@ def test_clone_in_the_page_keeps_full_precision_and_the_page_passes_the_guard(
     assert value(dash_duo, param("mnist", "momentum")) == "0.9"
     dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
     dash_duo.find_element("#submit").click()
+    # the same hyperparameters as the cloned job: the form asks first
+    dash_duo.wait_for_contains_text("#submit-result", "This job exists already")
+    next(b for b in dash_duo.find_elements("#already-ran button") if b.text == "Queue again"
+         ).click()
     dash_duo.wait_for_text_to_equal("#submit-result", "Queued 1 mnist job.")
     clones = [j for j in store.list_jobs(task="mnist").jobs if j.iid != iid]
     assert [j.hyper_params for j in clones] == [store.get(iid).hyper_params]
