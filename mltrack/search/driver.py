@@ -40,6 +40,7 @@ still tells Optuna how they ended).
 from __future__ import annotations
 
 import logging
+import math
 import os
 import socket
 import threading
@@ -70,6 +71,7 @@ class SearchDriver:
         self.lock_seconds = lock_seconds
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._studies: dict[str, Any] = {}
+        self._grids: dict[str, Any] = {}  # search id -> its GridSampler (built once)
 
     # -- the loop ------------------------------------------------------------------
     def run(self) -> None:
@@ -98,6 +100,7 @@ class SearchDriver:
                 return
             if not self.searches.lock(search_id, self.token, self.lock_seconds):
                 self._studies.pop(search_id, None)  # another driver has it
+                self._grids.pop(search_id, None)
                 continue
             try:
                 self.step(search_id)
@@ -116,6 +119,8 @@ class SearchDriver:
         """Reconcile the search's trials, tell those that ended, ask new ones."""
         from optuna.trial import TrialState
 
+        from mltrack.search.spec import sampled_names
+
         try:
             record = self.searches.get(search_id)
         except SearchNotFound:
@@ -133,7 +138,8 @@ class SearchDriver:
         for trial in open_trials:
             iid = reserved.get(trial.number)
             if iid is None:  # asked, never reserved: reuse it if there is room
-                if not running or schema is None or set(trial.params) != set(spec["space"]):
+                if not running or schema is None or set(trial.params) != sampled_names(
+                        schema, spec, trial.params):
                     self._tell(study, trial.number, TrialState.FAIL, "asked, never queued")
                     continue
                 outcome, _ = self.searches.reserve(search_id, trial.number, self.token,
@@ -147,17 +153,22 @@ class SearchDriver:
             state = states.get(iid)
             if state is None:  # reserved, no job (yet, or any more)
                 if iid in deleted or not running or schema is None:
+                    self._note(search_id, spec, trial.number,
+                               "deleted" if iid in deleted else "unqueued")
                     self._tell(study, trial.number, TrialState.FAIL,
                                "its job was deleted" if iid in deleted else "never queued")
                 elif self._create_job(search_id, schema, spec, trial.number, trial.params):
                     active += 1
                 else:
+                    self._note(search_id, spec, trial.number, "unqueued")
                     self._tell(study, trial.number, TrialState.FAIL, "invalid hyperparameters")
                 continue
             status, value, linked = state
             if not linked:
                 self.searches.link(search_id, iid, trial.number)
             if status in _ENDED:
+                # noted first: a crash between the two repeats both, changing nothing
+                self._note(search_id, spec, trial.number, status, value)
                 self._tell_job(study, trial.number, status, value)
             elif not running:
                 self._cancel(iid)
@@ -169,14 +180,21 @@ class SearchDriver:
 
     def _ask(self, study, search_id: str, schema, spec: dict[str, Any],
              reserved: dict[int, str], active: int) -> int:
-        from mltrack.search.study import distributions, sampler
+        from mltrack.search.spec import applies, conditional
+        from mltrack.search.study import distributions, suggest
 
         if schema is None:
             return active
         wanted = distributions(schema, spec["space"])
+        later = conditional(schema, spec["space"])  # never on a grid (spec refuses it)
+        first = {n: d for n, d in wanted.items() if n not in later}
         while active < spec["parallel"] and len(reserved) < spec["trials"]:
-            study.sampler = sampler(spec, len(study.get_trials(deepcopy=False)))
-            trial = study.ask(wanted)
+            study.sampler = self._sampler(search_id, spec, len(study.get_trials(deepcopy=False)))
+            trial = study.ask(first)
+            # define-by-run: a conditional hyperparameter only where it applies
+            for name in later:
+                if applies(schema, spec, name, trial.params):
+                    suggest(trial, name, wanted[name])
             outcome, _ = self.searches.reserve(search_id, trial.number, self.token, spec["trials"])
             if outcome != "OK":
                 # LOCK: the driver that took over reuses it (or tells it FAIL)
@@ -187,8 +205,26 @@ class SearchDriver:
             if self._create_job(search_id, schema, spec, trial.number, trial.params):
                 active += 1
             else:
+                self._note(search_id, spec, trial.number, "unqueued")
                 self._tell(study, trial.number, "FAIL", "invalid hyperparameters")
         return active
+
+    def _note(self, search_id: str, spec: dict[str, Any], number: int, how: str,
+              value: float | None = None) -> None:
+        """How a reserved trial ended, for the record's counts (store/searches.py)."""
+        if value is not None and not math.isfinite(value):
+            value = None
+        self.searches.told(search_id, number, how, value if how == "done" else None,
+                           spec["objective"]["goal"])
+
+    def _sampler(self, search_id: str, spec: dict[str, Any], number: int):
+        from mltrack.search.study import sampler
+
+        if spec["sampler"] != "grid":
+            return sampler(spec, number, search_id)
+        if search_id not in self._grids:  # the same shuffle for every trial (study.sampler)
+            self._grids[search_id] = sampler(spec, number, search_id)
+        return self._grids[search_id]
 
     def _create_job(self, search_id: str, schema, spec: dict[str, Any], number: int,
                     sampled: dict[str, Any]) -> bool:
@@ -260,6 +296,7 @@ class SearchDriver:
         self.searches.deactivate(search_id)
         self.searches.unlock(search_id, self.token)
         self._studies.pop(search_id, None)
+        self._grids.pop(search_id, None)
 
 
 def start_driver(store: Store, stop_event: threading.Event) -> threading.Thread:

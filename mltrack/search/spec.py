@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import unicodedata
 from typing import Any, Mapping
 
 from mltrack.store.model import InvalidValue
@@ -33,6 +34,9 @@ MAX_PARALLEL = 1_000
 MAX_CHOICES = 1_000
 MAX_SEED = 2**31 - 1
 MAX_NAME = 200
+MAX_GRID = 10_000  # points of a grid search (Optuna's GridSampler lists every one in memory)
+# bidirectional overrides and isolates: they reorder a terminal's line (the CLI's tables)
+_BIDI = set(range(0x202A, 0x202F)) | set(range(0x2066, 0x206A))
 BODY_KEYS = ("task", "space", "fixed", "trials", "sampler", "parallel", "objective", "pruner",
              "name", "seed")
 RANGE_KEYS = ("low", "high", "log")
@@ -132,6 +136,62 @@ def _check_space(space: Any, schema: Schema, sampler: str) -> dict[str, Any]:
     return out
 
 
+def _check_name(name: str) -> None:
+    """A label is shown on one line of a table: no control characters, no
+    lone surrogates (they cannot be stored as UTF-8), no bidi overrides."""
+    for at, char in enumerate(name):
+        kind = unicodedata.category(char)
+        if kind == "Cs":
+            raise InvalidValue("name", f"has a lone surrogate (U+{ord(char):04X}) at {at}: "
+                                       "not a character; give text")
+        if kind == "Cc" or ord(char) in _BIDI:
+            raise InvalidValue("name", f"has the control character U+{ord(char):04X} at {at}; "
+                                       "a name is one line of printable text")
+
+
+def _unmet(name: str, schema: Schema, space: Mapping[str, Any],
+           fixed: Mapping[str, Any]) -> tuple[str, list[Any]] | None:
+    """(other, its values that make `name` apply) when no trial of this search
+    meets `name`'s condition (`when`), else None."""
+    for other, allowed in (schema.params[name].when or {}).items():
+        if other in space:
+            possible = space[other] if isinstance(space[other], list) else None
+            if possible is None or any(v in allowed for v in possible):
+                continue
+        elif fixed.get(other, schema.params[other].default) in allowed:
+            continue
+        return other, list(allowed)
+    return None
+
+
+def conditional(schema: Schema, space: Mapping[str, Any]) -> list[str]:
+    """The searched hyperparameters whose condition (`when`) depends on
+    another searched one (beta, applying only when the searched method is
+    momentum): the driver suggests them only to trials where they apply
+    (Optuna's define-by-run), so Optuna never records a value a job did
+    not run with."""
+    return [n for n in space if any(o in space for o in (schema.params[n].when or {}))]
+
+
+def _check_conditions(space: Mapping[str, Any], fixed: Mapping[str, Any], schema: Schema,
+                      sampler: str) -> None:
+    for name in space:
+        unmet = _unmet(name, schema, space, fixed)
+        if unmet is not None:
+            other, allowed = unmet
+            raise InvalidValue(f"space.{name}", f"applies only when {other} is "
+                                                f"{' or '.join(str(v) for v in allowed)}, and no "
+                                                "trial of this search has that; fix "
+                                                f"{other} to it, or search {other} too")
+    if sampler == "grid":
+        for name in conditional(schema, space):
+            other = next(o for o in schema.params[name].when if o in space)
+            raise InvalidValue(f"space.{name}", f"applies only with some values of {other}, "
+                                                "which the grid varies too: grid points that "
+                                                f"differ only in {name} would be the same job; "
+                                                f"fix {other}, or use the tpe or random sampler")
+
+
 def _check_fixed(fixed: Any, space: Mapping[str, Any], schema: Schema) -> dict[str, Any]:
     if fixed is None:
         fixed = {}
@@ -150,16 +210,11 @@ def _check_fixed(fixed: Any, space: Mapping[str, Any], schema: Schema) -> dict[s
         out[name] = _parse(field, param, name, value)
     # a fixed value that can apply with no trial (momentum fixed, optimizer adam) is a mistake
     for name, value in out.items():
-        when = schema.params[name].when or {}
         if value == schema.params[name].default:
             continue
-        for other, allowed in when.items():
-            if other in space:
-                possible = space[other] if isinstance(space[other], list) else None
-                if possible is None or any(v in allowed for v in possible):
-                    continue
-            elif out.get(other, schema.params[other].default) in allowed:
-                continue
+        unmet = _unmet(name, schema, space, out)
+        if unmet is not None:
+            other, allowed = unmet
             raise InvalidValue(f"fixed.{name}", f"applies only when {other} is "
                                                 f"{' or '.join(str(v) for v in allowed)}, and no "
                                                 "trial of this search has that")
@@ -183,6 +238,13 @@ def _check_objective(objective: Any, schema: Schema) -> dict[str, str]:
     goal = objective.get("goal", goals[metric])
     if goal not in ("min", "max"):
         raise InvalidValue("objective.goal", f"must be min or max, got {_shown(goal)}")
+    # The table's best_<metric>, the dashboard and the analysis all follow the
+    # metric's declared goal: a search the other way would call the worst run best.
+    if goal != goals[metric]:
+        word = "minimised" if goals[metric] == "min" else "maximised"
+        raise InvalidValue("objective.goal", f"{metric} is {word} (task {schema.name} declares "
+                                             f"its goal {goals[metric]}); leave goal out or give "
+                                             f"{goals[metric]}")
     return {"metric": metric, "goal": goal}
 
 
@@ -221,15 +283,37 @@ def check_spec(body: Any, schemas: Mapping[str, Schema], tracked: frozenset[str]
         name = ""
     if not isinstance(name, str) or len(name) > MAX_NAME:
         raise InvalidValue("name", f"must be a string of at most {MAX_NAME} characters")
+    _check_name(name)
     space = _check_space(body.get("space"), schema, sampler)
     fixed = _check_fixed(body.get("fixed"), space, schema)
     objective = _check_objective(body.get("objective"), schema)
+    _check_conditions(space, fixed, schema, sampler)
+    if sampler == "grid" and grid_size(space) > MAX_GRID:
+        raise InvalidValue("space", f"the grid has {grid_size(space)} points (the product of "
+                                    f"the lists' lengths); a grid search takes at most "
+                                    f"{MAX_GRID}: give fewer values, or use the tpe or random "
+                                    "sampler")
     if sampler == "grid" and trials > grid_size(space):
         raise InvalidValue("trials", f"the grid has {grid_size(space)} points; a grid search "
                                      f"runs at most that many trials, not {trials}")
     return schema, {"task": schema.name, "name": name, "space": space, "fixed": fixed,
                     "trials": trials, "sampler": sampler, "parallel": parallel,
                     "objective": objective, "pruner": pruner, "seed": seed}
+
+
+def applies(schema: Schema, spec: Mapping[str, Any], name: str,
+            sampled: Mapping[str, Any]) -> bool:
+    """Whether searched `name` applies to a trial with these fixed and sampled values."""
+    values = {**schema.defaults(), **spec["fixed"], **sampled}
+    return schema.applies(name, values)
+
+
+def sampled_names(schema: Schema, spec: Mapping[str, Any], sampled: Mapping[str, Any]
+                  ) -> set[str]:
+    """The searched hyperparameters a complete trial with these values has:
+    every one, less the conditional ones that do not apply to it."""
+    return {n for n in spec["space"]
+            if n not in conditional(schema, spec["space"]) or applies(schema, spec, n, sampled)}
 
 
 def trial_params(schema: Schema, spec: Mapping[str, Any], sampled: Mapping[str, Any]

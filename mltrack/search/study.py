@@ -90,17 +90,38 @@ def distributions(schema: Schema, space: Mapping[str, Any]) -> dict[str, BaseDis
     return out
 
 
-def sampler(spec: Mapping[str, Any], number: int) -> optuna.samplers.BaseSampler:
-    """The sampler that picks trial `number`. Made for each trial: a seeded
-    search draws the same trials after a restart (seed + trial number), and
-    every sampler here keeps no state of its own (the history is the study)."""
-    seed = None if spec.get("seed") is None else (spec["seed"] + number) % 2**31
+def sampler(spec: Mapping[str, Any], number: int,
+            search_id: str = "") -> optuna.samplers.BaseSampler:
+    """The sampler that picks trial `number`. TPE and random are made for
+    each trial: a seeded search draws the same trials after a restart (seed +
+    trial number), and they keep no state of their own (the history is the
+    study). The grid is one shuffle per search, never per trial: Optuna's
+    GridSampler gives trial n the n-th point of its shuffled grid, so every
+    trial (and every driver, after a restart) must see the same shuffle for
+    the trials to visit distinct points. That shuffle is seeded by `seed`, or
+    without one by the search id (each unseeded grid search its own order).
+    The driver keeps the grid sampler of a search rather than rebuilding it."""
     kind = spec["sampler"]
+    if kind == "grid":
+        seed = spec.get("seed")
+        if seed is None:
+            seed = int(search_id[:8] or "0", 16) if all(
+                c in "0123456789abcdef" for c in search_id[:8]) else 0
+        return optuna.samplers.GridSampler(dict(spec["space"]), seed=seed)
+    seed = None if spec.get("seed") is None else (spec["seed"] + number) % 2**31
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "grid":
-        return optuna.samplers.GridSampler(dict(spec["space"]), seed=seed)
     return optuna.samplers.TPESampler(seed=seed)
+
+
+def suggest(trial: optuna.trial.Trial, name: str, dist: BaseDistribution) -> Any:
+    """Define-by-run: trial's value of `name` from `dist` (a searched
+    hyperparameter that applies to this trial only given its other values)."""
+    if isinstance(dist, CategoricalDistribution):
+        return trial.suggest_categorical(name, list(dist.choices))
+    if isinstance(dist, IntDistribution):
+        return trial.suggest_int(name, dist.low, dist.high, log=dist.log)
+    return trial.suggest_float(name, dist.low, dist.high, log=dist.log)
 
 
 def pruner(spec: Mapping[str, Any]) -> optuna.pruners.BasePruner:

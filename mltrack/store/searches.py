@@ -7,6 +7,11 @@ Layout under the store's key prefix (beside the jobs' keys; see redis_store.py):
     search:<id>               hash: the search's record (its spec as JSON, status, times)
     search:<id>:trials        hash: Optuna trial number -> the iid of the job that runs it
                               (a reservation: see lua/study_reserve.lua)
+    search:<id>:told          hash: trial number -> how it ended (its job's status, or
+                              deleted / unqueued), noted once when the driver tells Optuna;
+                              with the counts `n:<status>` and `best_value`/`best_trial` in
+                              search:<id> (lua/study_told.lua), so a record reads counts,
+                              not every trial's job
     search:<id>:jobs          set: those iids (the `search` filter of listings)
     search:<id>:lock          string: the token of the driver that drives it, with expiry
     search:<id>:optuna:*      the Optuna study's journal (optuna.storages.journal)
@@ -23,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import time
 import uuid
 from typing import Any, Iterable
@@ -32,6 +38,13 @@ from redis.exceptions import WatchError
 from mltrack.store.redis_store import Store
 
 RUNNING, DONE, CANCELLED = "running", "done", "cancelled"
+_ID = re.compile(r"[0-9a-f]{32}")  # uuid4().hex: nothing else can name a search's keys
+
+
+def valid_id(search_id: object) -> bool:
+    """Whether `search_id` has a search id's shape (32 hex digits); anything
+    else (`<id>:jobs`, `<id>:lock`) would name another of its Redis keys."""
+    return isinstance(search_id, str) and _ID.fullmatch(search_id) is not None
 SEARCH_STATUSES = (RUNNING, DONE, CANCELLED)
 
 
@@ -85,7 +98,7 @@ class SearchStore:
 
     def get(self, search_id: str) -> dict[str, Any]:
         """The record: id, name, status, created, finished (or None), spec (a dict)."""
-        h = self.redis.hgetall(self.key(search_id)) if isinstance(search_id, str) else {}
+        h = self.redis.hgetall(self.key(search_id)) if valid_id(search_id) else {}
         if not h or "spec" not in h:
             raise SearchNotFound(str(search_id))
         return _record(h)
@@ -96,6 +109,39 @@ class SearchStore:
         for search_id in ids:
             pipe.hgetall(self.key(search_id))
         return [_record(h) for h in pipe.execute() if h and "spec" in h]
+
+    def summaries(self, ids: Iterable[str]) -> list[dict[str, Any]]:
+        """For each existing search of `ids`: its record plus what its record's
+        counts need, in one round trip: `trials` (number -> iid), `told`
+        (number -> how it ended), `counts` (`n:<status>` of the told ones),
+        `best` ((trial, value) of the best told one, or None) and `kept` (how
+        many of its trials' jobs were not deleted)."""
+        ids = [i for i in ids if valid_id(i)]
+        pipe = self.redis.pipeline(transaction=False)
+        for search_id in ids:
+            pipe.hgetall(self.key(search_id))
+            pipe.hgetall(self.key(search_id, "trials"))
+            pipe.hgetall(self.key(search_id, "told"))
+            pipe.scard(self.jobs_key(search_id))
+        answers = pipe.execute()
+        out = []
+        for at in range(0, len(answers), 4):
+            h, trials, told, kept = answers[at:at + 4]
+            if not h or "spec" not in h:
+                continue
+            record = _record(h)
+            record["trials"] = {int(n): iid for n, iid in trials.items()}
+            record["told"] = {int(n): how for n, how in told.items()}
+            record["counts"] = {k[2:]: int(v) for k, v in h.items() if k.startswith("n:")}
+            record["best"] = ((int(h["best_trial"]), float(h["best_value"]))
+                              if h.get("best_trial") else None)
+            record["kept"] = int(kept)
+            out.append(record)
+        return out
+
+    def kept_iids(self, search_id: str) -> set[str]:
+        """The iids of the search's trial jobs that were not deleted."""
+        return set(self.redis.smembers(self.jobs_key(search_id)))
 
     def ids(self, limit: int | None = None) -> list[str]:
         """Search ids, newest first."""
@@ -134,6 +180,14 @@ class SearchStore:
         out = self.store._run("study_reserve", search_id, int(number),
                               trial_iid(search_id, number), token, int(cap))
         return out[0], (out[1] if len(out) > 1 else None)
+
+    def told(self, search_id: str, number: int, how: str, value: float | None,
+             goal: str) -> bool:
+        """Note once how trial `number` ended (its job's status, `deleted` or
+        `unqueued`) and its objective `value` (lua/study_told.lua); False if
+        it was noted already."""
+        return bool(self.store._run("study_told", search_id, int(number), how,
+                                    "" if value is None else repr(float(value)), goal))
 
     def link(self, search_id: str, iid: str, number: int) -> bool:
         """Write `search` and `trial` on the job record; False if there is no such job."""
