@@ -433,6 +433,9 @@ EpochCallback = Callable[[dict[str, float], bytes], None]
 ProgressCallback = Callable[[dict[str, float]], None]
 PROGRESS_INTERVAL = 0.25  # seconds between on_progress calls at most
 CPU_CHUNK = 128  # images per forward/backward on the CPU: activations fit the cache
+# images per evaluation forward: on the CPU 256 kept the CNN's activations in
+# cache and evaluated the 10,000 test images 1.8-2x faster than 1000 did
+EVAL_CHUNK = {"cpu": 256}
 
 
 def _match_layouts(optimizer: torch.optim.Optimizer) -> None:
@@ -613,7 +616,8 @@ def fit(params: HyperParams, data: MnistData, *, device: torch.device | str | No
             test_loss = test_accuracy = math.nan
         else:
             test_loss, test_accuracy = evaluate(model, test_x, data.test_y,
-                                                autocast=autocast, channels_last=channels_last)
+                                                autocast=autocast, channels_last=channels_last,
+                                                chunk=EVAL_CHUNK.get(device.type, 1000))
         metrics = {
             "epoch": epoch,
             "train_loss": train_loss,
