@@ -467,7 +467,9 @@ OBJECTIVE = {"type": "object", "additionalProperties": False,
 SEARCH_BODY = {
     "type": "object", "required": ["trials", "space"], "additionalProperties": False,
     "properties": {
-        "task": TASK_NAME, "name": {"type": ["string", "null"], "maxLength": 200},
+        "task": TASK_NAME, "name": {"type": ["string", "null"], "maxLength": 200,
+                                    "description": "a label: one line of printable text (no "
+                                                   "control characters)"},
         "space": {"type": "object", "minProperties": 1, "maxProperties": MAX_PARAMS,
                   "additionalProperties": _SPACE_ENTRY,
                   "description": "hyperparameter -> a range {low, high, log} or a list of "
@@ -498,7 +500,14 @@ SEARCH_RECORD = {
         "finished": {**_COUNT, "description": "trials ended (done, pruned, failed, cancelled)"},
         "running": _COUNT, "waiting": _COUNT, "done": _COUNT, "pruned": _COUNT,
         "failed": _COUNT, "cancelled": _COUNT,
-        "missing": {**_COUNT, "description": "trials whose job was deleted"},
+        "deleted": {**_COUNT, "description": "trials whose job was deleted since they ended "
+                                             "(counted in finished; left out of iids)"},
+        "unqueued": {**_COUNT, "description": "reserved trials that never got a job (the "
+                                              "search was cancelled first); counted in finished"},
+        "missing": {**_COUNT, "description": "trials whose job is being created"},
+        "note": {"type": ["string", "null"],
+                 "description": "'no worker runs task X' while it runs and no live worker "
+                                "runs its task (its trials wait)"},
         "space": {"type": "object"}, "fixed": {"type": "object"},
         "sampler": {"type": "string"}, "pruner": {"type": ["string", "null"]},
         "parallel": {"type": "integer"}, "seed": {"type": ["integer", "null"]},

@@ -11,6 +11,15 @@ from mltrack.api_spec import ROUTES, check_body
 from mltrack.search import (SearchEnded, SearchNotFound, cancel_search, check_spec,
                             create_search, list_searches, search_record)
 from mltrack.store import Store
+from mltrack.store.searches import valid_id
+
+
+def _known(search_id: str) -> str:
+    """A search id of the right shape (32 hex digits), else 404 before Redis
+    is asked: `<id>:jobs` would name another of the search's keys."""
+    if not valid_id(search_id):
+        raise SearchNotFound(search_id)
+    return search_id
 
 
 def register_search_api(server: Flask, store: Store) -> None:
@@ -32,10 +41,11 @@ def register_search_api(server: Flask, store: Store) -> None:
 
     @server.get("/searches/<search_id>")
     def search_one(search_id: str):
-        return jsonify(search_record(store, search_id))
+        return jsonify(search_record(store, _known(search_id)))
 
     @server.post("/searches/<search_id>/cancel")
     def search_cancel(search_id: str):
+        _known(search_id)
         body_of(ROUTES["cancel_search"])
         return jsonify(cancel_search(store, search_id))
 

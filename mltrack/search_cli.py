@@ -91,7 +91,10 @@ def resolve(client: Client, text: str) -> str:
     ids = [s["id"] for s in client.searches()]
     if text in ids:
         return text
-    found = [i for i in ids if len(text) >= 4 and i.startswith(text)]
+    if len(text) < 4:
+        raise ClientError(f"{text!r} is too short to pick a search: give at least 4 characters "
+                          "of its id", 400, "id")
+    found = [i for i in ids if i.startswith(text)]
     if len(found) != 1:
         raise ClientError(f"no search with an id starting {text!r}" if not found else
                           f"{text!r} is the start of {len(found)} search ids; give more",
@@ -104,12 +107,26 @@ def _value(value: Any) -> str:
 
 
 def _progress(record: Mapping[str, Any]) -> str:
+    deleted = record.get("deleted") or 0
     return (f"{record['finished']}/{record['trials']} finished (done {record['done']}, "
             f"pruned {record['pruned']}, failed {record['failed']}, cancelled "
-            f"{record['cancelled']}); running {record['running']}, waiting {record['waiting']}")
+            f"{record['cancelled']}{f'; {deleted} deleted since' if deleted else ''}); "
+            f"running {record['running']}, waiting {record['waiting']}")
 
 
 def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    try:
+        return _run(client, args)
+    except BrokenPipeError:
+        # the reader left (`mltrack search show ID | head -2`): no traceback, and
+        # none at exit either (Python's advice: point stdout at devnull)
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+def _run(client: Client, args: argparse.Namespace) -> int:
     from mltrack.cli import _print_table, console
 
     out = console()
@@ -131,6 +148,8 @@ def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
               f"({record['sampler']}, {record['parallel']} at once, objective "
               f"{record['objective']['metric']} {record['objective']['goal']})",
               file=sys.stderr)
+        if record.get("note"):
+            print(f"note: {record['note']}; its trials wait until one does", file=sys.stderr)
         return 0
     if args.action == "ls":
         from rich.table import Table
@@ -140,7 +159,8 @@ def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
             table.add_column(column)
         for s in client.searches():
             best = s["best"]["value"] if s["best"] else None
-            table.add_row(s["id"][:8], s["name"], s["task"], s["status"],
+            table.add_row(s["id"][:8], s["name"], s["task"],
+                          s["status"] + (" (no worker)" if s.get("note") else ""),
                           f"{s['finished']}/{s['trials']}", str(s["pruned"]), _value(best))
         _print_table(out, table)
         return 0
@@ -162,6 +182,8 @@ def _show(client: Client, search_id: str, out) -> int:
     print(f"search {s['id']}{' (' + s['name'] + ')' if s['name'] else ''}: task {s['task']}, "
           f"{s['status']}")
     print(f"  {_progress(s)}")
+    if s.get("note"):
+        print(f"  note: {s['note']}; its trials wait until one does")
     print(f"  {s['sampler']}, {s['parallel']} at once, pruner {s['pruner'] or 'none'}, "
           f"objective {objective['metric']} ({objective['goal']})")
     if s["best"]:

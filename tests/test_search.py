@@ -188,6 +188,25 @@ BAD_BODIES = [
     ("a seed below 0", body(seed=-1), "seed"),
     ("a name that is no string", body(name=5), "name"),
     ("a body that is a list", [body()], "body"),
+    # 10 x 1,001 lists: each list is within bounds, their product (the grid) is not
+    ("a grid over 10,000 points", body(sampler="grid", trials=2, space={
+        "lr": [round(0.0001 + i * 0.0009, 7) for i in range(1000)],
+        "x0": list(range(-5, 6))}), "space"),
+    ("a name with a lone surrogate", body(name="a\ud800b"), "name"),
+    ("a name with a NUL", body(name="a\u0000b"), "name"),
+    ("a name with a newline", body(name="two\nlines"), "name"),
+    ("a name with a right-to-left override", body(name="ab\u202ec"), "name"),
+    ("a searched param whose condition is never met (method defaults to gd)",
+     body(space={"beta": {"low": 0.1, "high": 0.9}}), "space.beta"),
+    ("a searched param whose condition the fixed values rule out",
+     body(space={"beta": [0.1, 0.9]}, fixed={"method": "gd"}), "space.beta"),
+    ("a grid over a param and the one its condition is on",
+     body(sampler="grid", space={"method": ["gd", "momentum"], "beta": [0.1, 0.5, 0.9]}),
+     "space.beta"),
+    ("a goal against the metric's declared goal", body(objective={"metric": "loss", "goal": "max"}),
+     "objective.goal"),
+    ("a goal against the primary metric's goal", body(objective={"goal": "max"}),
+     "objective.goal"),
 ]
 
 
@@ -439,3 +458,111 @@ def test_a_failed_trial_counts_as_finished_and_is_told_failed(client, quad):
     assert trials[0].state.name == "FAIL" and trials[0].user_attrs["mltrack"] == \
         "its job ended failed"
     assert trials[1].state.name == "RUNNING"
+
+
+# -- the reviewer's findings (review_search.md) -----------------------------------------
+def _lrs_run(quad, search_id):
+    return sorted(quad.get(trial_iid(search_id, n)).hyper_params["lr"]
+                  for n in SearchStore(quad).trials(search_id))
+
+
+@pytest.mark.parametrize("seed", [0, 7, None])
+def test_a_grid_search_visits_each_point_once_across_a_driver_restart(client, quad, fleet, seed):
+    grid = [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]
+    record = client.post("/searches", json=body(
+        sampler="grid", trials=6, parallel=2, seed=seed, space={"lr": grid})).get_json()
+    first = SearchDriver(quad, fleet.stop)
+    first.tick()  # two trials queued, then this driver "dies"
+    first.searches.unlock(record["id"], first.token)
+    fleet.driver()  # another driver (a fresh grid sampler) takes over
+    fleet.workers(QUAD_TASK)
+    done = until_ended(client, record["id"])
+    assert done["status"] == "done" and done["done"] == 6
+    assert _lrs_run(quad, record["id"]) == grid  # every point once
+    trials = study_of(quad, record["id"]).trials
+    assert sorted(t.params["lr"] for t in trials) == grid
+
+
+def test_unseeded_grid_searches_each_shuffle_their_own_way(client, quad):
+    orders = set()
+    for _ in range(4):
+        record = client.post("/searches", json=body(
+            sampler="grid", trials=3, parallel=3, space={"lr": [0.01, 0.02, 0.05, 0.1, 0.2, 0.3]}
+        )).get_json()
+        SearchDriver(quad).tick()
+        orders.add(tuple(quad.get(trial_iid(record["id"], n)).hyper_params["lr"]
+                         for n in range(3)))
+    assert len(orders) > 1  # seeded by each search's id (4 equal orders: 1 in 60^3)
+
+
+def test_ids_that_name_other_keys_of_a_search_are_404(client, quad):
+    record = client.post("/searches", json=body(trials=2)).get_json()
+    SearchDriver(quad).tick()  # its trials, jobs, lock and Optuna journal keys exist now
+    sid = record["id"]
+    for part in ("jobs", "trials", "told", "lock", "optuna:log:0", "optuna:log_number"):
+        for answer in (client.get(f"/searches/{sid}:{part}"),
+                       client.post(f"/searches/{sid}:{part}/cancel", json={})):
+            assert answer.status_code == 404, (part, answer.get_json())
+            assert answer.get_json()["error"].startswith("no search")
+    assert client.get(f"/searches/{sid}").get_json()["status"] == "running"  # unchanged
+
+
+def test_a_conditional_param_is_suggested_only_to_trials_where_it_applies(client, quad, fleet):
+    record = client.post("/searches", json=body(
+        sampler="random", trials=8, parallel=2, seed=5,
+        space={"method": ["gd", "momentum"], "beta": {"low": 0.1, "high": 0.5}})).get_json()
+    fleet.driver()
+    fleet.workers(QUAD_TASK)
+    assert until_ended(client, record["id"])["done"] == 8
+    trials = study_of(quad, record["id"]).trials
+    assert {t.params["method"] for t in trials} == {"gd", "momentum"}
+    for trial in trials:  # Optuna holds exactly what each job ran with
+        job = quad.get(trial_iid(record["id"], trial.number))
+        assert ("beta" in trial.params) == (job.hyper_params["method"] == "momentum")
+        assert all(job.hyper_params[k] == v for k, v in trial.params.items())
+        if "beta" not in trial.params:
+            assert job.hyper_params["beta"] == 0.9  # its default, not a searched value
+
+
+def test_a_deleted_trial_counts_as_finished_and_leaves_the_iids(client, quad, fleet):
+    record = client.post("/searches", json=body(trials=3, parallel=3)).get_json()
+    fleet.driver()
+    fleet.workers(QUAD_TASK)
+    done = until_ended(client, record["id"])
+    best = done["best"]["iid"]
+    assert client.delete(f"/experiments/{best}").status_code == 200
+    after = client.get(f"/searches/{record['id']}").get_json()
+    assert after["finished"] == after["trials"] == 3 and after["deleted"] == 1
+    assert after["done"] == 3  # how the trials ended; one job is gone since
+    assert best not in after["iids"] and len(after["iids"]) == 2
+    assert after["best"]["iid"] in after["iids"]  # the best of those left
+    assert after["best"]["value"] >= done["best"]["value"]
+    listed = client.get("/searches").get_json()["searches"][0]
+    assert listed["finished"] == 3 and best not in listed["iids"]
+
+
+def test_counts_come_from_the_search_not_from_every_trials_job(client, quad, fleet):
+    record = client.post("/searches", json=body(trials=4, parallel=4)).get_json()
+    fleet.driver()
+    fleet.workers(QUAD_TASK)
+    done = until_ended(client, record["id"])
+    quad.redis.config_resetstat()
+    listed = client.get("/searches").get_json()["searches"][0]
+    assert listed == done
+    calls = quad.redis.info("commandstats")
+    # every trial was told: no trial job is read, only the best one's (one HGETALL)
+    hgetalls = calls["cmdstat_hgetall"]["calls"]
+    assert hgetalls == 4, calls  # search hash, trials, told, the best trial's job
+
+
+def test_a_search_of_a_task_no_worker_runs_says_so(live_app, quad, capsys):
+    import requests
+
+    from mltrack.cli import main
+
+    record = requests.post(f"{live_app}/searches", json=body(trials=2), timeout=10).json()
+    assert record["note"] == "no worker runs task quadratic"  # accepted: its jobs wait
+    assert main(["search", "show", record["id"], "--url", live_app]) == 0
+    assert "no worker runs task quadratic" in capsys.readouterr().out
+    quad.register_worker("w1", {"tasks": ["quadratic"]}, ttl=30)
+    assert search_record(quad, record["id"])["note"] is None
