@@ -73,6 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
     ls.add_argument("--q", help="words that must all match: iid, task, hyperparameter values")
     ls.add_argument("--tag", action="append", help="only runs with this tag (repeat it: with "
                                                     "every one)")
+    ls.add_argument("--search", metavar="ID", help="only this search's trials (its id or its "
+                                                   "first characters; mltrack search ls)")
     ls.add_argument("--limit", type=_count, default=20,
                     help="rows to show, 0 for all (default: %(default)s)")
     ls.add_argument("--wide", action="store_true",
@@ -391,6 +393,8 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
     query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q,
                  tag=args.tag)
+    if args.search:  # search: a search's trials, with their trial numbers
+        query["search"] = search_cli.resolve(client, args.search)
     if args.limit and args.limit <= MAX_PAGE:
         page = client.page(**query, limit=args.limit)
         records, total = page["results"], page["total"]
@@ -399,12 +403,15 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         total = len(records)
     out = console()
     if not records:
-        out.print("no jobs" + (" match" if any((args.status, args.task, args.q)) else " yet"))
+        out.print("no jobs" + (" match" if any((args.status, args.task, args.q, args.search))
+                               else " yet"))
         return 0
     metrics, params, shared = table_columns(records, primaries(client), args.sort, args.wide)
     mixed = args.task is None and len({r["task"] for r in records}) > 1
     table = Table(box=None, header_style="bold", pad_edge=False)
     table.add_column("iid", no_wrap=True)
+    if args.search:
+        table.add_column("trial", justify="right", no_wrap=True)
     if mixed:
         table.add_column("task", no_wrap=True)
     table.add_column("status", no_wrap=True)
@@ -424,7 +431,8 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     for r in records:
         hyper = r.get("hyper_params") or {}
         status = r["status"]
-        row = [r["iid"][:8]] + ([r["task"]] if mixed else []) + [
+        row = [r["iid"][:8]] + ([_show(r.get("trial"))] if args.search else []) + (
+            [r["task"]] if mixed else []) + [
             f"[{STATUS_STYLE.get(status, '')}]{status}[/]", _epochs(r)]
         row += [_show(r.get(m)) for m in metrics]
         row += [_show(hyper.get(p)) for p in params]
@@ -473,6 +481,9 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
              "finished": _when(record.get("finished")), "attempts": record.get("attempts"),
              "device": record.get("device"), "precision": record.get("precision"),
              "worker": record.get("worker"), "retry of": record.get("retry_of")}
+    if record.get("search"):  # search: which search's trial this job is
+        out.print(f"trial {record.get('trial')} of search {record['search']} "
+                  f"(mltrack search show {record['search'][:8]})")
     out.print("  ".join(f"{k} {_show(v)}" for k, v in facts.items() if v not in (None, "")),
               style="dim")
     if record.get("error"):

@@ -350,31 +350,33 @@ class Client:
     # -- listings ----------------------------------------------------------------
     def page(self, sort: str = "created", order: str | None = None, status: str | None = None,
              task: str | None = None, q: str | None = None, limit: int = 100,
-             offset: int = 0, tag: str | Sequence[str] | None = None) -> dict[str, Any]:
+             offset: int = 0, tag: str | Sequence[str] | None = None,
+             search: str | None = None) -> dict[str, Any]:
         """One page of GET /experiments as the server answers it (results, total);
-        `tag`: only runs with that tag (a list: with every one)."""
+        `tag`: only runs with that tag (a list: with every one); `search`: only
+        that search's trials."""
         params = {"sort": sort, "order": order, "status": status, "task": task, "q": q,
-                  "limit": limit, "offset": offset,
+                  "limit": limit, "offset": offset, "search": search,
                   "tag": [tag] if isinstance(tag, str) else list(tag or []) or None}
         return self.request("GET", "/experiments",
                             params={k: v for k, v in params.items() if v not in (None, "")})
 
     def records(self, sort: str = "created", order: str | None = None,
                 status: str | None = None, task: str | None = None, q: str | None = None,
-                limit: int | None = None, tag: str | Sequence[str] | None = None
-                ) -> list[dict[str, Any]]:
+                limit: int | None = None, tag: str | Sequence[str] | None = None,
+                search: str | None = None) -> list[dict[str, Any]]:
         """The listing's records in the server's order: every matching job when
         `limit` is None or 0 (as `mltrack ls --limit 0`), fetched in the server's
         largest pages; a negative or non-whole limit is a ClientError."""
-        return list(self._iter_records(sort, order, status, task, q, _limit(limit), tag))
+        return list(self._iter_records(sort, order, status, task, q, _limit(limit), tag, search))
 
     def _iter_records(self, sort, order, status, task, q, limit,
-                      tag=None) -> Iterator[dict[str, Any]]:
+                      tag=None, search=None) -> Iterator[dict[str, Any]]:
         seen: set[str] = set()
         offset = 0
         while limit is None or len(seen) < limit:
             size = MAX_PAGE if limit is None else min(MAX_PAGE, limit - len(seen))
-            page = self.page(sort, order, status, task, q, size, offset, tag)
+            page = self.page(sort, order, status, task, q, size, offset, tag, search)
             for record in page["results"]:
                 # A job created while paging shifts the pages after it by one:
                 # its neighbour would come twice. Each job is listed once.
@@ -387,7 +389,8 @@ class Client:
 
     def experiments(self, sort: str = "created", order: str | None = None,
                     status: str | None = None, task: str | None = None, q: str | None = None,
-                    limit: int | None = None, tag: str | Sequence[str] | None = None):
+                    limit: int | None = None, tag: str | Sequence[str] | None = None,
+                    search: str | None = None):
         """The jobs as a pandas DataFrame, one row per job in the server's order
         (the dashboard's table order for the same sort and filters): iid, task,
         status, each hyperparameter, each metric's last value and `best_<metric>`,
@@ -395,8 +398,9 @@ class Client:
         A hyperparameter named like a record field or a metric is
         `params.<name>` (but mnist's num_epochs, equal to the record's, is the
         one `num_epochs` column). Every matching job when `limit` is None or 0;
-        `tag`: only runs with that tag (a list: every one)."""
-        return records_frame(self.records(sort, order, status, task, q, limit, tag))
+        `tag`: only runs with that tag (a list: every one); `search`: only that
+        search's trials (a search id; the `search` and `trial` columns say which)."""
+        return records_frame(self.records(sort, order, status, task, q, limit, tag, search))
 
     def history(self, iids: str | Iterable[str]):
         """Per-epoch metrics as a pandas DataFrame: one row per epoch of each
@@ -707,6 +711,7 @@ def records_frame(records: Sequence[Mapping[str, Any]]):
     head = ["iid", "task", "status"]
     tail = ["epochs_done", "num_epochs", "runtime", "created", "started", "finished",
             "attempts", "error", "device", "precision", "worker", "retry_of",
+            "search", "trial",  # search: the search a job is a trial of, its number
             "cancel_requested", "tracked"]
     found = dict.fromkeys(m for r in records for m in metric_names(r))
     # each metric's last value, then its best

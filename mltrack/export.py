@@ -21,7 +21,8 @@ from mltrack.store import Job, Store
 PAGE = 500  # jobs read from the store per round trip
 RECORD = ("iid", "task", "status", "created", "started", "finished", "runtime", "epochs_done",
           "num_epochs", "attempts", "tracked", "retry_of", "error",
-          "tags", "note")  # runmeta: tags space separated
+          "tags", "note",  # runmeta: tags space separated
+          "search", "trial")  # search: the search a job is a trial of, and its number
 # A cell that starts with one of these is a formula to a spreadsheet (CSV
 # injection): a string from a tracked script could be one, so it is quoted.
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
@@ -72,7 +73,8 @@ def row(job: Job, params: list[str], metrics: list[str]) -> list[Any]:
               "finished": _time(job.finished), "runtime": job.runtime,
               "epochs_done": job.epochs_done, "num_epochs": job.num_epochs,
               "attempts": job.attempts, "tracked": job.tracked, "retry_of": job.retry_of,
-              "error": job.error, "tags": " ".join(job.tags), "note": job.note}
+              "error": job.error, "tags": " ".join(job.tags), "note": job.note,
+              "search": job.search, "trial": job.trial}
     summary = job.summary()
     values = [record[c] for c in RECORD]
     values += [job.hyper_params.get(p, summary.get(p)) for p in params]

@@ -100,7 +100,8 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         epilog="Environment only: MLTRACK_PASSWORD, the password for HTTP basic auth "
                "(required when --host is not a loopback address; user name: any). "
                "Client commands, to a running mltrack at --url or MLTRACK_URL: "
-               "mltrack submit|ls|show|watch|cancel|retry|delete (mltrack ls --help).",
+               "mltrack submit|ls|show|watch|cancel|retry|delete|search "
+               "(mltrack ls --help, mltrack search --help).",
     )
     parser.add_argument(
         "command", nargs="?", default="serve", choices=["serve", "worker"],

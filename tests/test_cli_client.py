@@ -280,7 +280,8 @@ def test_serving_is_unchanged_and_client_commands_are_told_apart():
         assert not is_client_command(serve)
     out = mltrack("--help")
     assert out.returncode == 0 and "--data-dir" in out.stdout  # the server's help
-    assert "mltrack submit|ls|show|watch|cancel|retry|delete" in " ".join(out.stdout.split())
+    assert "mltrack submit|ls|show|watch|cancel|retry|delete|search" in " ".join(
+        out.stdout.split())
     out = mltrack("ls", "--help")
     assert out.returncode == 0 and "--sort" in out.stdout and "--data-dir" not in out.stdout
 

@@ -566,3 +566,35 @@ def test_a_search_of_a_task_no_worker_runs_says_so(live_app, quad, capsys):
     assert "no worker runs task quadratic" in capsys.readouterr().out
     quad.register_worker("w1", {"tasks": ["quadratic"]}, ttl=30)
     assert search_record(quad, record["id"])["note"] is None
+
+
+def test_trials_are_reachable_from_the_csv_the_client_and_the_command_line(
+        live_app, client, quad, fleet, capsys):
+    import csv
+    import io
+
+    from mltrack.cli import main
+    from mltrack.client import Client
+
+    record = client.post("/searches", json=body(trials=3, parallel=3)).get_json()
+    sid = record["id"]
+    client.post("/train", json={"task": "quadratic", "hyper_params": {}})  # not a trial
+    fleet.driver()
+    fleet.workers(QUAD_TASK)
+    done = until_ended(client, sid)
+    rows = list(csv.DictReader(io.StringIO(client.get(
+        f"/experiments.csv?search={sid}").get_data(as_text=True))))
+    assert sorted((r["search"], r["trial"]) for r in rows) == [(sid, str(n)) for n in range(3)]
+    with Client(live_app) as api:
+        frame = api.experiments(search=sid)
+    assert sorted(frame["trial"]) == [0, 1, 2] and set(frame["search"]) == {sid}
+    assert set(frame["iid"]) == set(done["iids"])
+    capsys.readouterr()
+    assert main(["ls", "--search", sid[:6], "--url", live_app]) == 0
+    listed = capsys.readouterr().out
+    assert "trial" in listed.splitlines()[0] and "3 jobs" in listed
+    assert all(i[:8] in listed for i in done["iids"])
+    assert main(["show", done["iids"][1], "--url", live_app]) == 0
+    assert f"trial 1 of search {sid}" in capsys.readouterr().out
+    assert main(["search", "show", sid[:3], "--url", live_app]) == 1  # too short to pick one
+    assert "at least 4 characters" in capsys.readouterr().err
