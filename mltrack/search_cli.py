@@ -116,7 +116,9 @@ def _progress(record: Mapping[str, Any]) -> str:
 
 def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     try:
-        return _run(client, args)
+        code = _run(client, args)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is a traceback
+        return code
     except BrokenPipeError:
         # the reader left (`mltrack search show ID | head -2`): no traceback, and
         # none at exit either (Python's advice: point stdout at devnull)

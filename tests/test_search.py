@@ -598,3 +598,25 @@ def test_trials_are_reachable_from_the_csv_the_client_and_the_command_line(
     assert f"trial 1 of search {sid}" in capsys.readouterr().out
     assert main(["search", "show", sid[:3], "--url", live_app]) == 1  # too short to pick one
     assert "at least 4 characters" in capsys.readouterr().err
+
+
+def test_search_show_into_a_closed_pipe_exits_quietly(live_app, quad):
+    import subprocess
+    import sys
+
+    from helpers import child_env
+
+    record = create_search_now(quad)
+    SearchDriver(quad).tick()
+    child = subprocess.Popen([sys.executable, "-m", "mltrack", "search", "show", record,
+                              "--url", live_app], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=child_env())
+    child.stdout.close()  # the reader left at once (`| head -0`)
+    err = child.stderr.read().decode()
+    assert child.wait(30) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def create_search_now(store) -> str:
+    from mltrack.search import create_search
+
+    return create_search(store, None, body(trials=3, parallel=3))["id"]
