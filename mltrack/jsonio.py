@@ -47,9 +47,20 @@ def depth(value: Any) -> int:
     return deepest
 
 
+MAX_INT_DIGITS = 4000  # below Python's own limit, whose message tells about sys internals
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_INT_DIGITS:
+        raise ValueError(f"JSON integer with {len(text.lstrip('-'))} digits; at most "
+                         f"{MAX_INT_DIGITS} are read")
+    return int(text)
+
+
 def strict_loads(text: str | bytes, **kwargs: Any) -> Any:
     """Parse strict JSON, refusing NaN/Infinity and nesting over MAX_DEPTH (ValueError)."""
     kwargs.setdefault("parse_constant", _refuse_constant)
+    kwargs.setdefault("parse_int", _bounded_int)
     try:
         value = json.loads(text, **kwargs)
     except RecursionError:

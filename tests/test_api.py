@@ -163,6 +163,13 @@ def test_bad_train_bodies_are_refused_and_change_nothing(client, store, body, st
     assert store.counts()["total"] == 0 and store.queue_length() == 0
 
 
+def test_a_json_number_of_5000_digits_is_400_in_plain_words(client, store):
+    r = post(client, "/train", '{"learning_rate": ' + "9" * 5000 + "}")
+    assert r.status_code == 400 and r.json["field"] == "body"
+    assert "5000 digits" in r.json["error"] and "sys." not in r.json["error"]
+    assert store.counts()["total"] == 0
+
+
 @pytest.mark.parametrize("query, field", [
     ("sort=accuracy", "sort"), ("order=up", "order"), ("status=lost", "status"),
     ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=ten", "limit"),
