@@ -356,6 +356,11 @@ def best_so_far(values: Sequence[float], goal: str) -> list[float]:
     return out
 
 
+def _whole_number_ticks(count: int) -> dict[str, Any]:
+    """Trials are counted: no tick at 1.5 (plotly's choice for two or three points)."""
+    return {"tickformat": "d", **({"dtick": 1} if count <= 10 else {})}
+
+
 def best_so_far_figure(runs: RunSet) -> dict[str, Any]:
     """Each run's value in trial order (or creation order) and the best so far."""
     values = [p.value for p in runs.points]
@@ -375,6 +380,7 @@ def best_so_far_figure(runs: RunSet) -> dict[str, Any]:
         "layout": _layout(f"Best {metric} so far ({runs.objective.goal})", height=300,
                           showlegend=True,
                           legend={"x": 1, "xanchor": "right", "y": 1.12, "orientation": "h"},
-                          xaxis={**_AXIS, "title": {"text": "trial" if runs.by_trial
-                                                    else "run (oldest first)"}},
+                          xaxis={**_AXIS, **_whole_number_ticks(len(xs)),
+                                 "title": {"text": "trial" if runs.by_trial
+                                           else "run (oldest first)"}},
                           yaxis={**_AXIS, "title": {"text": metric}})}

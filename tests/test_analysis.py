@@ -164,6 +164,8 @@ def test_best_so_far_without_trials_goes_by_creation():
     fig = analysis.best_so_far_figure(analysis.run_set(jobs, QUADRATIC, OBJECTIVE))
     assert fig["data"][1]["y"] == [3.0, 1.0, 1.0]
     assert fig["data"][0]["x"] == [1, 2, 3]
+    # counted runs: whole-number ticks, one per run while there are few
+    assert fig["layout"]["xaxis"]["tickformat"] == "d" and fig["layout"]["xaxis"]["dtick"] == 1
 
 
 def test_importance_bars_put_the_most_important_on_top():
