@@ -6,6 +6,14 @@ The block is drawn when the shown runs or their statuses change, never on a
 refresh alone, so what the user is typing is not replaced under them. The
 rules are the store's (store/annotations.py); a refused value is said next to
 the run, with nothing saved.
+
+Tags and note may change elsewhere (the API, the CLI, another tab) while the
+block is on screen, so Save never writes the box's content over the run's:
+each block remembers what it drew (`meta-drawn`), Save sends only the tags
+added and removed since (POST-style edit), and replaces the note only if it
+is still the one drawn; a note changed meanwhile is refused, shown, and a
+second Save replaces it knowingly. After a save the box shows the run's tags
+as stored (with those added elsewhere).
 """
 from __future__ import annotations
 
@@ -25,6 +33,8 @@ TAGS = {"type": "meta-tags", "iid": ALL}
 NOTE = {"type": "meta-note", "iid": ALL}
 SAVE = {"type": "meta-save", "iid": ALL}
 SAID = {"type": "meta-said", "iid": ALL}
+DRAWN = {"type": "meta-drawn", "iid": ALL}  # {"tags": [...], "note": str}: what the box began with
+SHOWN_NOTE = 300  # characters of a note changed elsewhere shown in the refusal
 
 
 def layout() -> list[Any]:
@@ -49,9 +59,11 @@ def run_block(store: Store, models: Any, job: Job, label: str) -> html.Div:
     """One run's tags, note and model."""
     iid = job.iid
     return html.Div([
+        dcc.Store(id={"type": "meta-drawn", "iid": iid},
+                  data={"tags": list(job.tags), "note": job.note or ""}),
         html.Div([html.Span(job.status.value, className=f"status-dot status-{job.status.value}"),
                   label], className="meta-title"),
-        html.Label("Tags", htmlFor=f"meta-tags-{iid}", className="field-label"),
+        html.Label("Tags", className="field-label"),
         dcc.Input(id={"type": "meta-tags", "iid": iid}, value=" ".join(job.tags), type="text",
                   debounce=False, placeholder="e.g. baseline v2 (space separated)",
                   className="meta-tags-input"),
@@ -67,20 +79,54 @@ def run_block(store: Store, models: Any, job: Job, label: str) -> html.Div:
     ], className="run-meta-block", **{"data-iid": iid})
 
 
-def save(store: Store, iid: str, tags_text: Any, note: Any) -> str:
-    """Save what the boxes hold; what to say beside the button."""
+def _drawn(drawn: Any) -> tuple[list[str], str] | None:
+    """The tags and note a block was drawn with (None: not what draw() made)."""
+    if not isinstance(drawn, dict) or not isinstance(drawn.get("note"), str):
+        return None
+    try:
+        return annotations.tag_names(drawn.get("tags")), annotations.note_text(drawn["note"])
+    except InvalidValue:
+        return None
+
+
+def save(store: Store, iid: str, tags_text: Any, note: Any, drawn: Any
+         ) -> tuple[str, dict[str, Any] | None]:
+    """Save the edits made since the block was drawn with `drawn`: what to say
+    beside the button, and what the block now holds ({"tags", "note"}; None:
+    unchanged)."""
     if not isinstance(tags_text, (str, type(None))) or not isinstance(note, (str, type(None))):
-        return "not saved: not text"
+        return "not saved: not text", None
+    before = _drawn(drawn)
+    if before is None:
+        return "not saved: this block is out of date; reload the page", None
+    old_tags, old_note = before
     try:
         names = annotations.tag_names((tags_text or "").split())  # checked before any write
-        annotations.note_text(note or "")
-        tags = annotations.set_tags(store, iid, names)
-        annotations.set_note(store, iid, note or "")
+        text = annotations.note_text(note or "")
+        if text != old_note:  # replaced only if nobody changed it since it was drawn
+            annotations.set_note(store, iid, text, seen=old_note)
+        added = [t for t in names if t not in old_tags]
+        removed = [t for t in old_tags if t not in names]
+        try:
+            tags = annotations.edit_tags(store, iid, added, removed) if added or removed \
+                else store.get(iid).tags
+        except InvalidValue as exc:
+            if text == old_note:
+                raise
+            return (f"note saved; tags not saved: {exc}",
+                    {"tags": old_tags, "note": text})
+    except annotations.NoteChanged as exc:
+        now = exc.current or ""
+        shown = now if len(now) <= SHOWN_NOTE else now[:SHOWN_NOTE] + "…"
+        # drawn now with that note: a second Save replaces it, knowingly
+        return (f"not saved: the note was changed elsewhere since this box was drawn; it "
+                f"now reads {shown!r}. Save again to replace it with yours.",
+                {"tags": old_tags, "note": now})
     except InvalidValue as exc:
-        return f"not saved: {exc}"
+        return f"not saved: {exc}", None
     except JobNotFound:
-        return "not saved: the run was deleted"
-    return "saved" + (f" (tags: {' '.join(tags)})" if tags else "")
+        return "not saved: the run was deleted", None
+    return "saved" + (f" (tags: {' '.join(tags)})" if tags else ""), {"tags": tags, "note": text}
 
 
 def register_callbacks(app: dash.Dash, store: Store, chosen_input: Input) -> None:
@@ -110,9 +156,10 @@ def register_callbacks(app: dash.Dash, store: Store, chosen_input: Input) -> Non
         title = [html.H3("Tags, note and model")] if blocks else []
         return title + blocks, [*seen, without_model()]  # after drawing moved what came
 
-    @app.callback(Output(SAID, "children"), Input(SAVE, "n_clicks"), State(TAGS, "value"),
-                  State(NOTE, "value"), prevent_initial_call=True)
-    def save_meta(_clicks, _tags, _notes):
+    @app.callback(Output(SAID, "children"), Output(DRAWN, "data"), Output(TAGS, "value"),
+                  Input(SAVE, "n_clicks"), State(TAGS, "value"), State(NOTE, "value"),
+                  State(DRAWN, "data"), prevent_initial_call=True)
+    def save_meta(_clicks, _tags, _notes, _drawn):
         ctx = dash.ctx
         iid = ctx.triggered_id.get("iid") if isinstance(ctx.triggered_id, dict) else None
         if not views.is_iid(iid) or not ctx.triggered or not ctx.triggered[0].get("value"):
@@ -122,6 +169,15 @@ def register_callbacks(app: dash.Dash, store: Store, chosen_input: Input) -> Non
             return next((i.get("value") for i in items if isinstance(i, dict)
                          and isinstance(i.get("id"), dict) and i["id"].get("iid") == iid), None)
 
-        said = save(store, iid, of(ctx.states_list[0]), of(ctx.states_list[1]))
-        return [said if isinstance(o, dict) and o.get("id", {}).get("iid") == iid
-                else dash.no_update for o in ctx.outputs_list]
+        said, now = save(store, iid, of(ctx.states_list[0]), of(ctx.states_list[1]),
+                         of(ctx.states_list[2]))
+
+        def only_clicked(value: Any, outputs: Any) -> list[Any]:
+            return [value if isinstance(o, dict) and o.get("id", {}).get("iid") == iid
+                    else dash.no_update for o in outputs]
+
+        saved = said.startswith("saved")  # the box then shows the run's tags as stored
+        return (only_clicked(said, ctx.outputs_list[0]),
+                only_clicked(now if now is not None else dash.no_update, ctx.outputs_list[1]),
+                only_clicked(" ".join(now["tags"]) if saved else dash.no_update,
+                             ctx.outputs_list[2]))

@@ -57,5 +57,6 @@ def test_tags_and_note_are_edited_in_the_run_view_and_the_model_downloads(dash_d
     dash_duo.wait_for_contains_text(f".run-meta-block[data-iid='{iid}'] .meta-said",
                                     "not saved: tags: 'no/slash' is not a tag")
     assert store.get(iid).tags == ["baseline", "v2"]
-    # the block was not drawn again under the user (a refresh changed nothing)
-    assert box.get_attribute("value") == "Baseline v2 no/slash"
+    # after the save the box showed the tags as stored; the block was not drawn
+    # again under the user since (a refresh changed nothing)
+    assert box.get_attribute("value") == "baseline v2 no/slash"
