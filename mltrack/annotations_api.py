@@ -95,14 +95,17 @@ def register_annotations_api(server: Flask, store: Store, models: ModelFiles | N
 
     @server.get("/experiments/<iid>/model")
     def model(iid: str):
-        why = model_missing(store, models, _iid(iid))
+        if store.redis.exists(store.keys.tombstone(_iid(iid))):  # said as tags/note say it
+            return deleted(JobDeleted(iid))
+        why = model_missing(store, models, iid)
+        job = store.get(iid)
         if why is not None:
             return error(404, why)
-        job = store.get(iid)
-        try:  # opened now: pruned a moment later, it is still sent whole
-            handle = models.path(iid).open("rb")
+        try:  # given the path, werkzeug answers Range (206, resumable) and HEAD's length;
+            # it opens the file here: pruned a moment later, it is still sent whole
+            return send_file(models.path(iid), mimetype="application/octet-stream",
+                             as_attachment=True, download_name=f"{job.task}-{iid}.mltmodel",
+                             max_age=0, conditional=True)
         except FileNotFoundError:
             return error(404, f"the model of run {iid} was just removed (--keep-models "
                               f"{models.keep})")
-        return send_file(handle, mimetype="application/octet-stream", as_attachment=True,
-                         download_name=f"{job.task}-{iid}.mltmodel", max_age=0)

@@ -434,8 +434,9 @@ EDIT_TAGS_BODY = {"type": "object", "additionalProperties": False,
                   "properties": {"add": {**_TAG_LIST, "description": "tags to add"},
                                  "remove": {**_TAG_LIST, "description": "tags to remove"}}}
 NOTE_BODY = {"type": "object", "required": ["note"], "additionalProperties": False,
-             "properties": {"note": {"type": "string", "maxLength": 10000,
-                                     "description": "the note; '' removes it"}}}
+             "properties": {"note": {"type": ["string", "null"], "maxLength": 10000,
+                                     "description": "the note; '', blank or null removes "
+                                                    "it"}}}
 TAGS_ANSWER = obj(["iid", "tags"], iid=IID, tags={"type": "array", "items": {"type": "string"}})
 SWEEP_ANSWER = obj(["iids", "count", "task"], iids={"type": "array", "items": IID},
                    count={"type": "integer"}, task={"type": "string"},
@@ -637,7 +638,8 @@ ROUTES: dict[str, Route] = {
     "set_note": Route(
         "put", "/experiments/{iid}/note", "Set a run's note", body=NOTE_BODY,
         errors={**BAD, **WRITE, **GONE}, tag="annotations",
-        description="Free text, at most 10,000 characters; an empty or blank note removes it.",
+        description="Free text, at most 10,000 characters, no control characters but "
+                    "newline and tab (400 note); an empty or blank note, or null, removes it.",
         answers={200: ("its note now", obj(["iid", "note"], iid=IID, note=nullable("string")))}),
     "model": Route(
         "get", "/experiments/{iid}/model", "Download a done run's trained model",

@@ -196,11 +196,14 @@ class Client:
         return self.request("POST", f"/experiments/{iid}/tags", json=body)["tags"]
 
     def set_tags(self, iid: str, tags: Iterable[str]) -> list[str]:
-        """Replace a run's tags; its tags now."""
+        """Replace a run's tags (a list, not one string); its tags now."""
+        if isinstance(tags, (str, bytes)):  # not read as its characters
+            raise TypeError(f"tags must be a list of tags, not one {type(tags).__name__}: "
+                            f"set_tags(iid, [{tags!r}])")
         return self.request("PUT", f"/experiments/{iid}/tags", json={"tags": list(tags)})["tags"]
 
-    def note(self, iid: str, text: str) -> str | None:
-        """Set a run's note ('' removes it); the note now."""
+    def note(self, iid: str, text: str | None) -> str | None:
+        """Set a run's note ('' or None removes it); the note now."""
         return self.request("PUT", f"/experiments/{iid}/note", json={"note": text})["note"]
 
     def model(self, iid: str, path: str | os.PathLike[str] | None = None) -> bytes:
@@ -712,6 +715,7 @@ def records_frame(records: Sequence[Mapping[str, Any]]):
     tail = ["epochs_done", "num_epochs", "runtime", "created", "started", "finished",
             "attempts", "error", "device", "precision", "worker", "retry_of",
             "search", "trial",  # search: the search a job is a trial of, its number
+            "tags", "note",  # runmeta: a list of tags (lower case), the note or None
             "cancel_requested", "tracked"]
     found = dict.fromkeys(m for r in records for m in metric_names(r))
     # each metric's last value, then its best

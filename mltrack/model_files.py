@@ -4,7 +4,9 @@ Workers hand a done job's model to Redis (store/models.py); a server that
 keeps models moves each to its disk (`collect`: every few seconds in the
 keeper thread, and at once when GET /experiments/<iid>/model asks for one)
 and keeps the `keep` most recently kept files (0: keeps none, drops every
-model). A file is written atomically (a temporary file in the same
+model). The limit also applies to the files already there: the keeper trims
+them at its start (a server restarted with a lower --keep-models, or 0,
+removes the older files at once) and again every ORPHANS_EVERY seconds. A file is written atomically (a temporary file in the same
 directory, fsynced, then renamed over) with mode 0600, and removed with its
 job (the store's delete hook, and the keeper's sweep of files whose job is
 gone: a job deleted through another mltrack on the same Redis).
@@ -146,8 +148,13 @@ def _quiet() -> contextlib.suppress:
 
 
 def run_keeper(models: ModelFiles, store: Any, stop: threading.Event) -> None:
-    """Move waiting models to disk every COLLECT_EVERY seconds and remove
-    orphaned files every ORPHANS_EVERY, until `stop` (the server runs this)."""
+    """Trim the files kept to `keep` at once, then move waiting models to disk
+    every COLLECT_EVERY seconds and remove orphaned files and trim again every
+    ORPHANS_EVERY, until `stop` (the server runs this)."""
+    try:  # before any wait: a lower limit (or 0) given at a restart applies at once
+        models.prune()
+    except OSError as exc:
+        log.warning("model keeper: cannot trim the model files: %s", exc)
     since_orphans = ORPHANS_EVERY
     while not stop.wait(COLLECT_EVERY):
         try:
@@ -156,6 +163,7 @@ def run_keeper(models: ModelFiles, store: Any, stop: threading.Event) -> None:
             if since_orphans >= ORPHANS_EVERY:
                 since_orphans = 0.0
                 models.remove_orphans(store)
+                models.prune()  # files written by another process in this directory
         except redis.RedisError as exc:  # the database is away: next time
             log.debug("model keeper: %s", exc)
         except OSError as exc:  # a full disk: said, and tried again

@@ -44,6 +44,21 @@ def test_tags_are_checked_lower_cased_and_kept_once_in_order(store):
     assert len(store.get(iid).tags) == 19  # the refused edits changed nothing
 
 
+def test_tags_of_any_script_and_width_fold_to_one(store):
+    iid = store.create({})
+    # combining marks (Devanagari's vowel signs, virama), NFKC: full width, ligatures
+    assert annotations.set_tags(store, iid, ["हिंदी", "नमस्ते", "ｆｕｌｌ", "ﬁne", "İ"]) == [
+        "हिंदी", "नमस्ते", "full", "fine", "i̇"]
+    assert annotations.edit_tags(store, iid, remove=["FULL", "fine"]) == ["हिंदी", "नमस्ते", "i̇"]
+    for bad in ["\u0301abc", "a\u200bb"]:  # a mark cannot start a tag; zero-width space
+        with pytest.raises(InvalidValue):
+            annotations.tag_name(bad)
+    with pytest.raises(InvalidValue, match="must be a list of tags.*got str"):
+        annotations.set_tags(store, iid, "abc")  # not read as the tags a, b, c
+    assert annotations.set_note(store, iid, "line one\n\tindented") == "line one\n\tindented"
+    assert annotations.set_note(store, iid, None) is None and store.get(iid).note is None
+
+
 def test_the_routes_and_status_and_listing_carry_tags_and_note(client, store):
     iid = store.create({})
     r = put(client, f"/experiments/{iid}/tags", {"tags": ["Best", "mlp"]})
@@ -58,6 +73,8 @@ def test_the_routes_and_status_and_listing_carry_tags_and_note(client, store):
     row = client.get("/experiments").json["results"][0]
     assert row["tags"] == ["best", "v2"] and row["note"] == note
     assert put(client, f"/experiments/{iid}/note", {"note": "  "}).json["note"] is None
+    put(client, f"/experiments/{iid}/note", {"note": "again"})
+    assert put(client, f"/experiments/{iid}/note", {"note": None}).json["note"] is None
     assert client.get(f"/status/{iid}").json["note"] is None
     other = store.create({"seed": 1})
     assert client.get(f"/status/{other}").json["tags"] == []
@@ -74,6 +91,8 @@ def test_the_routes_and_status_and_listing_carry_tags_and_note(client, store):
     ("note", "put", {"note": "x" * 10001}, "note"),
     ("note", "put", {"note": 5}, "note"),
     ("note", "put", {"note": "\ud800"}, "note"),
+    ("note", "put", {"note": "a\u0000b"}, "note"),
+    ("note", "put", {"note": "bell\u0007"}, "note"),
 ])
 def test_bad_bodies_are_400_naming_the_field_and_change_nothing(client, store, path, method,
                                                                body, field):
@@ -150,6 +169,13 @@ def test_the_client_and_the_cli(live_app, store, capsys):
         with pytest.raises(ClientError) as caught:
             api.tag(iid, add=["no good"])
         assert caught.value.status == 400 and caught.value.field == "add"
+        with pytest.raises(TypeError, match="tags"):
+            api.set_tags(iid, "abc")
+        assert store.get(iid).tags == ["c"]
+        frame = api.experiments(tag="c")
+        assert frame["tags"].tolist() == [["c"]] and frame["note"].tolist() == ["hello"]
+        assert api.note(iid, None) is None
+        api.note(iid, "hello")
     assert cli.main(["--url", live_app, "tag", iid[:8], "+Draft", "v1", "-c"]) == 0
     assert capsys.readouterr().out.strip() == "draft v1"
     assert cli.main(["--url", live_app, "note", iid, "from the cli"]) == 0

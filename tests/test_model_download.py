@@ -85,7 +85,7 @@ def test_the_keeper_moves_models_without_a_request_and_deleting_the_run_deletes_
     store.delete(b)  # the dashboard's bulk delete calls the store: the same hook
     assert models.find(b) is None
     r = web.get(f"/experiments/{a}/model")
-    assert r.status_code == 404 and "no job" in r.json["error"]
+    assert r.status_code == 404 and r.json["error"] == f"run {a} was deleted"  # as tags/note say
     # a file whose job went through another mltrack is swept up
     c = run_job(store, {"seed": 3})
     models.collect(store)
@@ -106,6 +106,39 @@ def test_retention_keeps_the_most_recent_models(store, models, web):
     assert r.status_code == 404
     assert "no longer kept" in r.json["error"] and "--keep-models 3" in r.json["error"]
     assert web.get(f"/experiments/{iids[4]}/model").status_code == 200
+
+
+def test_the_download_answers_byte_ranges_and_head_gives_the_length(store, models, web):
+    iid = run_job(store, {"seed": 12345})
+    whole = b"model of seed 12345"
+    r = web.get(f"/experiments/{iid}/model", headers={"Range": "bytes=0-4"})
+    assert r.status_code == 206 and r.data == whole[:5]
+    assert r.headers["Content-Range"] == f"bytes 0-4/{len(whole)}"
+    r = web.get(f"/experiments/{iid}/model", headers={"Range": "bytes=9-"})  # curl -C -
+    assert r.status_code == 206 and r.data == whole[9:]
+    r = web.head(f"/experiments/{iid}/model")
+    assert r.status_code == 200 and r.headers["Content-Length"] == str(len(whole))
+    assert r.headers["Accept-Ranges"] == "bytes"
+
+
+def test_a_lower_keep_models_at_a_restart_trims_the_kept_files_at_once(store, tmp_path):
+    import threading
+
+    from mltrack.model_files import run_keeper
+    before = ModelFiles(tmp_path / "models", keep=5)
+    iids = [run_job(store, {"seed": seed}) for seed in range(3)]
+    before.collect(store)
+    for n, iid in enumerate(iids):
+        os.utime(before.path(iid), (1000 + n, 1000 + n))
+    stop = threading.Event()
+    stop.set()  # the keeper's first step only: what a restart does before any wait
+    run_keeper(ModelFiles(tmp_path / "models", keep=1), store, stop)
+    assert [p.name[:32] for p in before.files()] == [iids[2]]
+    web = create_app(store, models=ModelFiles(tmp_path / "models", keep=0)).test_client()
+    run_keeper(ModelFiles(tmp_path / "models", keep=0), store, stop)
+    assert before.files() == []
+    r = web.get(f"/experiments/{iids[2]}/model")
+    assert r.status_code == 404 and "--keep-models 0" in r.json["error"]
 
 
 def test_keep_models_0_keeps_none(store, tmp_path):
