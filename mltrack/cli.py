@@ -109,7 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
                            help="download a done run's trained model")
     model.add_argument("iid", help="a job's iid, or its first characters")
     model.add_argument("-o", "--output", help="the file to write (default: "
-                                              "<task>-<iid>.mltmodel here)")
+                                              "<task>-<iid>.mltmodel here); - writes to stdout")
+    model.add_argument("-f", "--force", action="store_true",
+                       help="overwrite the file if it exists")
     search_cli.add_parser(sub, common)  # search: mltrack search start|ls|show|cancel
     return parser
 
@@ -700,10 +702,40 @@ def note(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     return 0
 
 
+def _unwritable(path: str, force: bool) -> str | None:
+    """Why the model cannot be written to `path` (None: it can), said before
+    downloading."""
+    where = os.path.dirname(path) or "."
+    if os.path.isdir(path):
+        return f"{path} is a directory: give a file name (-o {os.path.join(path, 'm.mltmodel')})"
+    if not os.path.isdir(where):
+        return f"cannot write {path}: the folder {where} does not exist"
+    if os.path.lexists(path) and not force:
+        return f"{path} exists already: --force overwrites it"
+    return None
+
+
 def model(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     iid = resolve(client, args.iid)
     path = args.output or f"{client.status(iid)['task']}-{iid}.mltmodel"
-    data = client.model(iid, path)
+    why = None if path == "-" else _unwritable(path, args.force)
+    if why is not None:
+        print(f"mltrack: {why}", file=sys.stderr)
+        return 1
+    data = client.model(iid)
+    if path == "-":  # the bytes as they are, for a pipe; the summary on stderr
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+        print(f"{len(data):,} bytes", file=sys.stderr)
+        return 0
+    try:
+        with open(path, "wb" if args.force else "xb") as out:  # x: never a silent overwrite
+            out.write(data)
+    except OSError as exc:
+        reason = "exists already: --force overwrites it" if isinstance(exc, FileExistsError) \
+            else exc.strerror or str(exc)
+        print(f"mltrack: cannot write {path}: {reason}", file=sys.stderr)
+        return 1
     print(f"{path} ({len(data):,} bytes)")
     return 0
 

@@ -298,3 +298,37 @@ def test_the_client_cli_keeper_thread_and_setting(store, models, models_url, tmp
     assert parse_settings([], environ={}).keep_models == 100
     with pytest.raises(SystemExit):
         parse_settings(["--keep-models", "-1"], environ={})
+
+
+def test_mltrack_model_output_errors_stdout_and_force(store, models_url, tmp_path,
+                                                      capsysbinary, monkeypatch):
+    import requests
+
+    from mltrack import cli
+    iid = run_job(store, {"seed": 9})
+    url = ["--url", models_url, "model", iid[:8]]
+    for target, said in [(tmp_path, "is a directory"),
+                         (tmp_path / "nofolder" / "m.bin", "does not exist")]:
+        assert cli.main([*url, "-o", str(target)]) == 1
+        err = capsysbinary.readouterr().err.decode()
+        assert err.startswith("mltrack: ") and said in err and "Traceback" not in err
+        assert len(err.strip().splitlines()) == 1
+    existing = tmp_path / "old.mltmodel"
+    existing.write_bytes(b"keep me")
+    assert cli.main([*url, "-o", str(existing)]) == 1
+    assert "--force" in capsysbinary.readouterr().err.decode()
+    assert existing.read_bytes() == b"keep me"
+    assert cli.main([*url, "-o", str(existing), "--force"]) == 0
+    assert existing.read_bytes() == b"model of seed 9"
+    capsysbinary.readouterr()
+    assert cli.main([*url, "-o", "-"]) == 0  # stdout, as bytes
+    assert capsysbinary.readouterr().out == b"model of seed 9"
+    monkeypatch.chdir(tmp_path)  # the default name, here
+    assert cli.main(url) == 0
+    assert (tmp_path / f"saver-{iid}.mltmodel").read_bytes() == b"model of seed 9"
+    # through waitress too: HEAD's length and a resumed download
+    head = requests.head(f"{models_url}/experiments/{iid}/model", timeout=10)
+    assert head.headers["Content-Length"] == str(len(b"model of seed 9"))
+    part = requests.get(f"{models_url}/experiments/{iid}/model", headers={"Range": "bytes=6-"},
+                        timeout=10)
+    assert part.status_code == 206 and part.content == b"of seed 9"
