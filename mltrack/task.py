@@ -150,7 +150,7 @@ class Float(Param):
         if too_low or too_high:
             raise InvalidParams(name, f"must satisfy {self.rule().replace('value', name)}, "
                                       f"got {_fmt(number)}")
-        return number
+        return number + 0.0  # runmeta: -0.0 is stored as 0.0, one job for "already ran?"
 
     def to_dict(self) -> dict[str, Any]:
         out = super().to_dict()

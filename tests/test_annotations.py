@@ -150,6 +150,10 @@ def test_the_tag_filter_combines_with_status_sort_and_q(client, store):
     assert client.get("/experiments", query_string={"tag": "bad tag"}).json["field"] == "tag"
     assert client.get("/experiments", query_string={"tag": [f"t{n}" for n in range(21)]}
                       ).status_code == 400
+    # tag: words fold as tags do (width); more than 20 are said, not cut
+    assert listed(q="tag:ｂｅｓｔ") == [done[2], done[0]]
+    r = client.get("/experiments", query_string={"q": " ".join(f"tag:t{n}" for n in range(21))})
+    assert r.status_code == 400 and r.json["field"] == "q" and "at most 20" in r.json["error"]
     csv = client.get("/experiments.csv", query_string={"tag": "best"}).get_data(as_text=True)
     import csv as csv_module
     rows = list(csv_module.DictReader(csv.splitlines()))

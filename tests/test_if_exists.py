@@ -35,6 +35,15 @@ def test_defaults_filled_in_and_explicit_are_the_same_job(client, store):
     assert store.counts()["total"] == 2
 
 
+def test_minus_zero_is_zero(client, store):
+    store.register_task(QUADRATIC)
+    a = post(client, "/train", {"task": "quadratic", "hyper_params": {"x0": -0.0}}).json["iid"]
+    assert store.get(a).hyper_params["x0"] == 0.0
+    r = post(client, "/train", {"task": "quadratic", "hyper_params": {"x0": 0},
+                                "if_exists": "skip"})
+    assert r.status_code == 200 and r.json["iid"] == a
+
+
 def test_run_is_the_default_and_queues_again(client, store):
     a = post(client, "/train", {"hyper_params": {"seed": 3}}).json["iid"]
     r = post(client, "/train", {"hyper_params": {"seed": 3}})

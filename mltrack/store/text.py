@@ -24,11 +24,11 @@ import json
 import math
 import re
 import time
-import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from mltrack.store import annotations  # runmeta: tag:x words fold as tags do
 from mltrack.store.keys import Keys
 from mltrack.store.model import Status
 
@@ -109,7 +109,7 @@ class Query:
         text = _SPACED_OPERATOR.sub(lambda m: m.group(1), text.lower())
         for word in dict.fromkeys(text.split()):
             if word.startswith(TAG_WORD) and len(word) > len(TAG_WORD):  # runmeta
-                tags.append(unicodedata.normalize("NFC", word[len(TAG_WORD):]))
+                tags.append(annotations.fold(word[len(TAG_WORD):]))  # as tags are stored
             elif word in _STATUSES:
                 statuses = (statuses or frozenset(_STATUSES)) & {word}
             elif (found := _filter(word)) is not None:
@@ -120,7 +120,9 @@ class Query:
                                     "as in test_accuracy>97")
             elif len(words) < MAX_WORDS:
                 words.append(word)
-        return cls(tuple(words), statuses, tuple(filters), tuple(tags[:MAX_TAG_WORDS]))
+        if len(tags) > MAX_TAG_WORDS:  # runmeta: said, not cut (as ?tag= x21 is a 400)
+            raise InvalidFilter(f"at most {MAX_TAG_WORDS} tag: words, got {len(tags)}")
+        return cls(tuple(words), statuses, tuple(filters), tuple(tags))
 
 
 # A range condition: (sorted set, min, max), scores in Redis's range syntax.
