@@ -102,9 +102,10 @@ def build_parser() -> argparse.ArgumentParser:
     tag.add_argument("iid", help="a job's iid, or its first characters")
     tag.add_argument("changes", nargs="*", metavar="[+|-]TAG")
     note = sub.add_parser("note", parents=[common], allow_abbrev=False,
-                          help="set a run's note (\"\" removes it; - reads it from stdin)")
+                          help="set a run's note (\"\" removes it; - reads it from stdin; "
+                               "no text prints it)")
     note.add_argument("iid", help="a job's iid, or its first characters")
-    note.add_argument("text")
+    note.add_argument("text", nargs="?")
     model = sub.add_parser("model", parents=[common], allow_abbrev=False,
                            help="download a done run's trained model")
     model.add_argument("iid", help="a job's iid, or its first characters")
@@ -696,8 +697,14 @@ def tag(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def note(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
-    text = sys.stdin.read() if args.text == "-" else args.text
-    now = client.note(resolve(client, args.iid), text)
+    iid = resolve(client, args.iid)
+    if args.text is None:  # like `mltrack tag IID`: show it
+        now = client.status(iid).get("note")
+        print(now if now is not None else "(no note)")
+        return 0
+    # stdin's final newline (echo's) is not part of the note
+    text = sys.stdin.read().removesuffix("\n") if args.text == "-" else args.text
+    now = client.note(iid, text)
     print(now if now is not None else "(no note)")
     return 0
 

@@ -161,7 +161,7 @@ def test_the_tag_filter_combines_with_status_sort_and_q(client, store):
     assert {r["tags"] for r in rows} == {"sweep1 best"} and {r["note"] for r in rows} == {""}
 
 
-def test_the_client_and_the_cli(live_app, store, capsys):
+def test_the_client_and_the_cli(live_app, store, capsys, monkeypatch):
     iid = store.create({})
     with Client(live_app) as api:
         assert api.tag(iid, add=["A", "b"]) == ["a", "b"]
@@ -184,6 +184,14 @@ def test_the_client_and_the_cli(live_app, store, capsys):
     assert capsys.readouterr().out.strip() == "draft v1"
     assert cli.main(["--url", live_app, "note", iid, "from the cli"]) == 0
     assert store.get(iid).note == "from the cli"
+    capsys.readouterr()
+    assert cli.main(["--url", live_app, "note", iid]) == 0  # no text: prints it
+    assert capsys.readouterr().out == "from the cli\n"
+    import io
+    monkeypatch.setattr("sys.stdin", io.StringIO("piped\n"))
+    assert cli.main(["--url", live_app, "note", iid, "-"]) == 0
+    assert store.get(iid).note == "piped"  # echo's newline is not kept
+    assert cli.main(["--url", live_app, "note", iid, "from the cli"]) == 0
     assert cli.main(["--url", live_app, "ls", "--tag", "draft", "--tag", "v1"]) == 0
     out = capsys.readouterr().out
     assert iid[:8] in out and "draft v1" in out
