@@ -22,6 +22,7 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
+from mltrack import optuna_import
 from mltrack.store import Job, Status
 from mltrack.task import Bool, Choice, Float, Int, Param, Schema
 
@@ -160,6 +161,7 @@ def distributions(runs: RunSet) -> dict[str, Any]:
     """An Optuna distribution per varying hyperparameter, from the schema's type
     and log flag over the range the runs span (a schema's bounds may be
     infinite, and the runs' own range is where the evaluator has data)."""
+    optuna_import.load()
     from optuna.distributions import (CategoricalDistribution, FloatDistribution,
                                       IntDistribution)
 
@@ -188,6 +190,7 @@ def _categories(param: Param, values: Sequence[Any]) -> list[Any]:
 
 def study(runs: RunSet) -> Any:
     """An in-memory Optuna study holding the runs as complete trials."""
+    optuna_import.load()
     import optuna
     from optuna.trial import create_trial
 
@@ -205,6 +208,7 @@ def study(runs: RunSet) -> Any:
 
 
 def _optuna_value(dist: Any, value: Any) -> Any:
+    optuna_import.load()
     from optuna.distributions import IntDistribution
 
     return int(value) if isinstance(dist, IntDistribution) else value
@@ -216,6 +220,7 @@ def importances(runs: RunSet, evaluator: str = PED_ANOVA) -> dict[str, float]:
     PED-ANOVA or fANOVA. Empty with too few runs."""
     if not runs.enough:
         return {}
+    optuna_import.load()
     from optuna.importance import (FanovaImportanceEvaluator, PedAnovaImportanceEvaluator,
                                    get_param_importances)
 

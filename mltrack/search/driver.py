@@ -49,6 +49,7 @@ from typing import Any
 
 import redis
 
+from mltrack import optuna_import
 from mltrack.store import IllegalTransition, JobNotFound, Store
 from mltrack.store.searches import CANCELLED, DONE, RUNNING, SearchNotFound, SearchStore, trial_iid
 
@@ -117,6 +118,7 @@ class SearchDriver:
 
     def step(self, search_id: str) -> None:
         """Reconcile the search's trials, tell those that ended, ask new ones."""
+        optuna_import.load()
         from optuna.trial import TrialState
 
         from mltrack.search.spec import sampled_names

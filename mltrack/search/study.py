@@ -14,8 +14,12 @@ import logging
 import time
 from typing import Any, Iterator, Mapping
 
-import optuna
 import redis
+
+from mltrack import optuna_import
+
+optuna_import.load()  # before any `import optuna...`: see optuna_import
+import optuna  # noqa: E402
 from optuna.distributions import (BaseDistribution, CategoricalDistribution, FloatDistribution,
                                   IntDistribution)
 from optuna.storages import JournalStorage
