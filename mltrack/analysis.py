@@ -288,7 +288,8 @@ def _dimension(name: str, param: Param, values: list[Any]) -> dict[str, Any]:
         logs = [math.log10(v) for v in numbers]
         low, high = math.floor(min(logs)), math.ceil(max(logs))
         ticks = list(range(low, high + 1))
-        return {"label": f"{label} (log)", "values": logs, "range": [min(logs), max(logs)],
+        # the axis spans whole decades: a tick outside the range is drawn off the axis
+        return {"label": f"{label} (log)", "values": logs, "range": [low, high],
                 "tickvals": ticks, "ticktext": [f"{10.0 ** t:g}" for t in ticks]}
     return {"label": label, "values": numbers, "range": [min(numbers), max(numbers)]}
 

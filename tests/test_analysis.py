@@ -129,6 +129,10 @@ def test_the_parallel_coordinates_have_the_objective_then_each_varying_parameter
     lr = trace["dimensions"][2]
     # log: powers of ten, ticks labelled with values
     assert all(-4 <= v <= 0 for v in lr["values"]) and "0.01" in lr["ticktext"]
+    # every tick on the axis (one outside its range is drawn above it, over the labels)
+    low, high = lr["range"]
+    assert all(low <= t <= high for t in lr["tickvals"])
+    assert min(lr["values"]) >= low and max(lr["values"]) <= high
     method = trace["dimensions"][1]
     assert method["ticktext"] == ["gd", "momentum"] and set(method["values"]) == {0, 1}
     assert trace["line"]["color"] == [p.value for p in runs.points]
