@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import shutil
-import threading
 
 import pytest
 import redis
 
 from mltrack.app import create_app
 from mltrack.embedded import EmbeddedRedis
-from mltrack.security import SERVER_MAX_BODY
 from mltrack.store import Store
+
+from helpers import serving
 
 
 @pytest.fixture(scope="session")
@@ -60,18 +60,5 @@ def pytest_setup_options():
 @pytest.fixture
 def live_app(store):
     """The real app (dashboard + API) on waitress, on a free loopback port."""
-    import waitress
-
-    server = waitress.create_server(create_app(store), host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=SERVER_MAX_BODY)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    # Requests still in flight (the browser polls until its fixture ends) finish
-    # first, before the store's fixtures flush the database under them, and
-    # before close() closes the server's wake-up pipe: a request thread that
-    # ends later writes b"x" to that file descriptor number, which by then may
-    # be a new Redis connection's socket ("unknown command 'x*8'" at teardown).
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-    server.close()
-    thread.join(5)
+    with serving(create_app(store)) as url:
+        yield url

@@ -1,6 +1,7 @@
 """Shared test helpers: waiting for a condition, running mltrack as a process."""
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,6 +13,29 @@ import time
 from pathlib import Path
 
 import requests
+
+
+@contextlib.contextmanager
+def serving(app, threads: int = 8):
+    """The WSGI app on waitress on a free loopback port; yields its URL."""
+    import waitress
+
+    from mltrack.security import SERVER_MAX_BODY
+    server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads,
+                                    max_request_body_size=SERVER_MAX_BODY)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.effective_port}"
+    finally:
+        # Requests still in flight (the browser polls until its fixture ends) finish
+        # first, before the store's fixtures flush the database under them, and
+        # before close() closes the server's wake-up pipe: a request thread that
+        # ends later writes b"x" to that file descriptor number, which by then may
+        # be a new Redis connection's socket ("unknown command 'x*8'" at teardown).
+        server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+        server.close()
+        thread.join(5)
 
 
 def wait_for(predicate, timeout=30.0, step=0.02):

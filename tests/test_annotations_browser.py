@@ -1,14 +1,11 @@
 """The run view's tags, note and model download in a real browser."""
 from __future__ import annotations
 
-import threading
-
 import pytest
 import requests
-import waitress
+from helpers import serving
 from mltrack.app import create_app
 from mltrack.model_files import ModelFiles
-from mltrack.security import SERVER_MAX_BODY
 from mltrack.store import Status
 from mltrack.store import models as pending_models
 from sample_tasks import QUADRATIC
@@ -17,15 +14,8 @@ from sample_tasks import QUADRATIC
 @pytest.fixture
 def models_app(store, tmp_path):
     """The real app, keeping models in tmp_path, on a free loopback port."""
-    server = waitress.create_server(create_app(store, models=ModelFiles(tmp_path / "models")),
-                                    host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=SERVER_MAX_BODY)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-    server.close()
-    thread.join(5)
+    with serving(create_app(store, models=ModelFiles(tmp_path / "models"))) as url:
+        yield url
 
 
 def test_tags_and_note_are_edited_in_the_run_view_and_the_model_downloads(dash_duo, models_app,

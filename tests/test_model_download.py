@@ -251,19 +251,9 @@ def test_an_mnist_mlp_model_loads_and_classifies(store, models, web, mnist_root,
 @pytest.fixture
 def models_url(store, models):
     """The real app keeping models in `models`, on a free loopback port."""
-    import threading
-
-    import waitress
-
-    from mltrack.security import SERVER_MAX_BODY
-    server = waitress.create_server(create_app(store, models=models), host="127.0.0.1", port=0,
-                                    threads=4, max_request_body_size=SERVER_MAX_BODY)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}"
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
-    server.close()
-    thread.join(5)
+    from helpers import serving
+    with serving(create_app(store, models=models), threads=4) as url:
+        yield url
 
 
 def test_the_client_cli_keeper_thread_and_setting(store, models, models_url, tmp_path, capsys):
