@@ -143,28 +143,33 @@ def _search_heads(store: Store, limit: int = 50) -> list[dict[str, Any]]:
 
 def register_callbacks(app: dash.Dash, store: Store) -> None:
 
-    def table_runs(status, text, task, where) -> tuple[list[Job], Schema, int, bool, str] | None:
-        """The done runs the table's filters match (its task, or the newest
-        matching run's when no task is picked): (jobs, schema, matching, capped, what)."""
-        schemas = store.schemas()
+    def table_where(status, text, task, where, schemas):
+        """(task, the table's filter) as the table reads its widgets; None when they
+        do not parse (the table says why)."""
         try:
             task = views.task_choice(task, schemas)
         except ValueError:
             return None
         checked = views.table_filter(status, text, task, where, store.sort_keys(task))
-        if checked is None:
+        return None if checked is None else (task, checked[0])
+
+    def table_runs(status, text, task, where) -> tuple[list[Job], Schema, int, bool, str] | None:
+        """The done runs the table's filters match (its task, or the newest
+        matching run's when no task is picked): (jobs, schema, matching, capped, what)."""
+        schemas = store.schemas()
+        found = table_where(status, text, task, where, schemas)
+        if found is None:
             return None
-        where_ = checked[0]
+        task, where_ = found
         picked = task is not None
         if task is None:  # one task at a time: the newest matching run's
             newest = table_query.page(store, where_, "created", "desc", 0, 1).jobs
             if not newest or newest[0].task not in schemas:
                 return [], next(iter(schemas.values())), 0, False, "no matching run"
-            task = newest[0].task
-            checked = views.table_filter(status, text, task, where, store.sort_keys(task))
-            if checked is None:
+            found = table_where(status, text, newest[0].task, where, schemas)
+            if found is None:
                 return None
-            where_ = checked[0]
+            task, where_ = found
         matching = table_query.page(store, where_, "created", "desc", 0, 0).total
         done = where_ if where_.status else replace(where_, status="done")
         jobs: list[Job] = []
@@ -183,14 +188,10 @@ def register_callbacks(app: dash.Dash, store: Store) -> None:
 
     def table_signature(status, text, task, where) -> str | None:
         """What the table's runs are now, in two counts (no rows read)."""
-        try:
-            task = views.task_choice(task, store.schemas())
-        except ValueError:
+        found = table_where(status, text, task, where, store.schemas())
+        if found is None:
             return None
-        checked = views.table_filter(status, text, task, where, store.sort_keys(task))
-        if checked is None:
-            return None
-        where_ = checked[0]
+        task, where_ = found
         done = where_ if where_.status else replace(where_, status="done")
         counts = [table_query.page(store, w, "created", "desc", 0, 0).total
                   for w in (where_, done)]
