@@ -712,5 +712,5 @@ def test_a_log_without_metrics_is_said_in_words(client, store):
 def test_a_status_not_known_is_said_without_an_empty_option(client):
     r = client.get("/experiments?status=finished")
     assert r.status_code == 400 and r.json["error"] == (
-        "status: must be one of waiting, running, done, failed, cancelled (or empty: every "
-        "status); got 'finished'")
+        "status: must be one of waiting, running, done, failed, cancelled, pruned (or empty: "
+        "every status); got 'finished'")
