@@ -125,14 +125,17 @@ def test_a_diverging_run_on_real_mnist_fails_with_the_reason(data_dir):
     job ended with `ResponseError: value is not a valid float`."""
     app = start_mltrack(data_dir)
     try:
-        iid = app.post("/train", {**DIVERGING, "num_epochs": 3}).json()["iid"]
+        iid = app.post("/train", {**DIVERGING, "num_epochs": 6}).json()["iid"]
         wait_for(lambda: status(app, iid)["status"] in ("failed", "done"), timeout=240,
                  step=0.3)
         body = status(app, iid)
         assert body["status"] == "failed"
-        assert body["error"] == "diverged at epoch 1: train loss is nan"
+        # The epoch it goes NaN depends on the precision (bf16: the first; fp32 on
+        # some CPUs: a later one): the finite epochs before it are kept, it is not.
+        done = body["epochs_done"]
+        assert done < 6 and body["in_update"]["epoch"] == list(range(1, done + 1))
+        assert body["error"] == f"diverged at epoch {done + 1}: train loss is nan"
         assert not body["traceback"]
-        assert body["epochs_done"] == 0 and body["in_update"]["epoch"] == []
         assert "NaN" not in app.get(f"/status/{iid}").text  # strict JSON
         assert app.get("/experiments").json()["total"] == 1
     finally:
@@ -143,10 +146,12 @@ def test_a_diverging_run_on_real_mnist_fails_with_the_reason(data_dir):
 def test_fit_stops_at_the_epoch_where_the_loss_went_nan(mnist_dir):
     data = mnist.load_mnist(mnist_dir, "cpu")
     reported = []
-    result = mnist.fit(HyperParams(**DIVERGING, num_epochs=3), data,
+    result = mnist.fit(HyperParams(**DIVERGING, num_epochs=6), data,
                        on_epoch=lambda metrics, ckpt: reported.append(metrics))
     assert result.diverged and not result.stopped
-    assert len(reported) == 1 and math.isnan(reported[0]["train_loss"])  # not 3 epochs of NaN
+    # stopped at the first NaN epoch (which one depends on the precision), not 6 epochs
+    assert len(reported) < 6 and math.isnan(reported[-1]["train_loss"])
+    assert all(math.isfinite(m["train_loss"]) for m in reported[:-1])
 
 
 def test_kill_9_of_the_database_mid_job_restarts_it_and_the_job_finishes(data_dir):
