@@ -11,6 +11,8 @@ tracked scripts get: nothing here is a script that should stop).
 """
 from __future__ import annotations
 
+import functools
+
 from flask import Flask, jsonify, send_file
 
 from mltrack.api import body_of, error, is_iid
@@ -65,32 +67,37 @@ def register_annotations_api(server: Flask, store: Store, models: ModelFiles | N
     def deleted(exc: JobDeleted):
         return error(404, f"run {exc.iid} was deleted")
 
+    def deleted_is_404(view):
+        """A deleted run is 404 "was deleted" here (the app-wide 410 is a tracked
+        run's write told that its run is gone)."""
+        @functools.wraps(view)
+        def wrapped(iid: str):
+            try:
+                return view(iid)
+            except JobDeleted as exc:
+                return deleted(exc)
+        return wrapped
+
     @server.put("/experiments/<iid>/tags")
+    @deleted_is_404
     def set_tags(iid: str):
         body = body_of(ROUTES["set_tags"])
-        try:
-            tags = annotations.set_tags(store, _iid(iid), body["tags"])
-        except JobDeleted as exc:
-            return deleted(exc)
+        tags = annotations.set_tags(store, _iid(iid), body["tags"])
         return jsonify(iid=iid, tags=tags)
 
     @server.post("/experiments/<iid>/tags")
+    @deleted_is_404
     def edit_tags(iid: str):
         body = body_of(ROUTES["edit_tags"])
-        try:
-            tags = annotations.edit_tags(store, _iid(iid), body.get("add", []),
-                                         body.get("remove", []))
-        except JobDeleted as exc:
-            return deleted(exc)
+        tags = annotations.edit_tags(store, _iid(iid), body.get("add", []),
+                                     body.get("remove", []))
         return jsonify(iid=iid, tags=tags)
 
     @server.put("/experiments/<iid>/note")
+    @deleted_is_404
     def set_note(iid: str):
         body = body_of(ROUTES["set_note"])
-        try:
-            note = annotations.set_note(store, _iid(iid), body["note"])
-        except JobDeleted as exc:
-            return deleted(exc)
+        note = annotations.set_note(store, _iid(iid), body["note"])
         return jsonify(iid=iid, note=note)
 
     @server.get("/experiments/<iid>/model")

@@ -42,6 +42,15 @@ BODY_KEYS = ("task", "space", "fixed", "trials", "sampler", "parallel", "objecti
 RANGE_KEYS = ("low", "high", "log")
 
 
+
+def _param_of(schema: Schema, name: Any, field: str) -> Any:
+    """The task's hyperparameter `name`, or a 400 at `field` naming those it has."""
+    param = schema.params.get(name)
+    if param is None:
+        raise InvalidValue(field, f"task {schema.name} has no hyperparameter {str(name)[:80]!r} "
+                                  f"(it has {', '.join(schema.params) or 'none'})")
+    return param
+
 def _whole(field: str, value: Any, low: int, high: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or (
             isinstance(value, float) and not value.is_integer()):
@@ -119,10 +128,7 @@ def _check_space(space: Any, schema: Schema, sampler: str) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name, given in space.items():
         field = f"space.{str(name)[:80]}"
-        param = schema.params.get(name)
-        if param is None:
-            raise InvalidValue(field, f"task {schema.name} has no hyperparameter {str(name)[:80]!r} "
-                                      f"(it has {', '.join(schema.params) or 'none'})")
+        param = _param_of(schema, name, field)
         if isinstance(given, list):
             out[name] = check_choices(field, name, param, given)
         elif isinstance(given, Mapping):
@@ -201,10 +207,7 @@ def _check_fixed(fixed: Any, space: Mapping[str, Any], schema: Schema) -> dict[s
     out = {}
     for name, value in fixed.items():
         field = f"fixed.{str(name)[:80]}"
-        param = schema.params.get(name)
-        if param is None:
-            raise InvalidValue(field, f"task {schema.name} has no hyperparameter {str(name)[:80]!r} "
-                                      f"(it has {', '.join(schema.params) or 'none'})")
+        param = _param_of(schema, name, field)
         if name in space:
             raise InvalidValue(field, f"{name} is in the space too; search it or fix it, not both")
         out[name] = _parse(field, param, name, value)
