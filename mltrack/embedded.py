@@ -7,8 +7,9 @@ with -9 is shut down (its append-only file intact) before a fresh one starts,
 so two servers never share one data dir.
 
 A Watchdog restarts a server that dies (kill -9, a crash) on the same data dir
-and socket: every acknowledged write is in the append-only file, so nothing
-acknowledged is lost. A server that cannot be kept up is reported, so that
+and socket from its append-only file. That file is written before the server
+answers, except while a slow fsync holds writes back (`appendfsync everysec`
+postpones them up to 2 s), so a kill -9 of the server loses at most those. A server that cannot be kept up is reported, so that
 mltrack can exit and its supervisor see it.
 """
 from __future__ import annotations

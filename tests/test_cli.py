@@ -177,11 +177,19 @@ def health(app) -> int:
         return 0
 
 
+def in_append_only_file(data_dir, text: str) -> bool:
+    return any(text.encode() in aof.read_bytes()
+               for aof in (data_dir / "redis" / "appendonlydir").glob("*.incr.aof"))
+
+
 def test_a_killed_database_is_restarted_and_keeps_its_data(tmp_path):
     """kill -9 of the embedded server: mltrack answered 503 for ever."""
     app = start_mltrack(tmp_path, "--workers", "0")
     try:
         iid = app.post("/train", {}).json()["iid"]
+        # With `appendfsync everysec` the server may hold a write back for up to
+        # 2 s while an fsync is slow (a busy disk): kill it once the job is in its file.
+        wait_for(lambda: in_append_only_file(tmp_path, iid))
         killed = server_pid(tmp_path)
         os.kill(killed, signal.SIGKILL)
         wait_for(lambda: server_pid(tmp_path) != killed and health(app) == 200)
