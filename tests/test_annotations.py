@@ -126,6 +126,19 @@ def test_deleting_a_run_takes_it_out_of_its_tags(store):
     assert store.list_jobs(tags=["gone"]).total == 0
 
 
+def test_a_retry_carries_the_tags_but_not_the_note(store):
+    failed = store.create({})
+    annotations.set_tags(store, failed, ["baseline", "lr-sweep"])
+    annotations.set_note(store, failed, "ran out of memory")
+    # a tag stored under older rules (a ';') is left behind, the others carried
+    store.redis.hset(store.keys.job(failed), "tags", "baseline semi;colon Lr-Sweep")
+    store.cancel(failed)
+    again = store.retry(failed)
+    assert store.get(again).tags == ["baseline", "lr-sweep"]
+    assert store.get(again).note is None
+    assert store.list_jobs(tags=["baseline"]).total == 2
+
+
 def test_the_tag_filter_combines_with_status_sort_and_q(client, store):
     store.register_task(QUADRATIC)
     done = [quadratic_run(store, {"x0": x}) for x in (1.0, 2.0, 3.0)]

@@ -101,6 +101,23 @@ def set_tags(store: Any, iid: str, tags: Iterable[Any]) -> list[str]:
     return result[1].split()
 
 
+def carry_tags(store: Any, iid: str, tags: Iterable[str]) -> None:
+    """Give job `iid` (a retry) the tags of the job it retries, those that pass
+    today's rules; one that is gone meanwhile gets none."""
+    valid = []
+    for tag in tags:
+        try:
+            valid.append(tag_name(tag))
+        except InvalidValue:  # stored under older rules
+            pass
+    valid = list(dict.fromkeys(valid))[:MAX_TAGS]
+    if valid:
+        try:
+            set_tags(store, iid, valid)
+        except (JobNotFound, JobDeleted):
+            pass
+
+
 def edit_tags(store: Any, iid: str, add: Iterable[Any] = (), remove: Iterable[Any] = ()
               ) -> list[str]:
     """Add and remove tags (removing one the job lacks is fine); returns them as stored."""

@@ -44,6 +44,7 @@ from redis.backoff import ExponentialBackoff
 from redis.retry import Retry
 
 from mltrack.params import MNIST
+from mltrack.store import annotations
 from mltrack.store.keys import Keys
 from mltrack.store.model import (EPOCH_FIELDS, Claim, EpochOutOfOrder, IllegalTransition,
                                   InvalidValue, Job, JobDeleted, JobNotFound, NotTracked, Page,
@@ -308,7 +309,11 @@ class Store:
         if schema is None:
             raise IllegalTransition(iid, job.status.value,
                                     f"retried: no worker has registered task {job.task}")
-        return self.create_many([job.hyper_params], retry_of=iid, schema=schema)[0]
+        new = self.create_many([job.hyper_params], retry_of=iid, schema=schema)[0]
+        # The run's tags say what it is for, so they follow it; its note is about
+        # that attempt and stays with it.
+        annotations.carry_tags(self, new, job.tags)
+        return new
 
     def delete(self, iid: str) -> None:
         """Remove a finished job with its epochs; waiting and running jobs refuse."""
