@@ -344,6 +344,48 @@ class WorkerRun:
                            f"got {type(value).__name__} {value!r:.40}")
 
 
+class Wakeup:
+    """Ends the idle sleep of this process's workers as soon as this process
+    queues a job (the store's on_queued hook), so a job submitted to the
+    dashboard starts at once instead of at the next poll. Jobs queued by
+    other processes on a shared Redis are still found by polling."""
+
+    STOP_CHECK = 0.05  # seconds: how soon a sleeping worker notices the stop
+
+    def __init__(self, store: Store, stop_event: threading.Event):
+        self._store = store
+        self._stop = stop_event
+        self._queued = threading.Condition()
+        self._count = 0  # jobs-queued events so far
+        store.on_queued.append(self.notify)
+
+    def seen(self) -> int:
+        """What sleep() compares with: take it before looking at the queue, so
+        that a job queued between the look and the sleep is not slept through."""
+        return self._count
+
+    def notify(self, iids: list[str]) -> None:
+        if self._stop.is_set():  # workers gone: stop listening
+            try:
+                self._store.on_queued.remove(self.notify)
+            except ValueError:
+                pass
+            return
+        with self._queued:
+            self._count += 1
+            self._queued.notify_all()
+
+    def sleep(self, timeout: float, seen: int) -> None:
+        """Up to `timeout` seconds, less if a job was queued since `seen` or the workers stop."""
+        deadline = time.monotonic() + timeout
+        with self._queued:
+            while self._count == seen and not self._stop.is_set():
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return
+                self._queued.wait(min(left, self.STOP_CHECK))
+
+
 class Worker:
     """Runs jobs of `tasks` from `store`, one at a time."""
 
@@ -352,7 +394,7 @@ class Worker:
                  stop_event: threading.Event | None = None,
                  clock: Clock = time.monotonic, wait: Wait | None = None,
                  data_dir: Path | str | None = None, device: str = "auto",
-                 cpu_threads: int | None = None):
+                 cpu_threads: int | None = None, wakeup: Wakeup | None = None):
         self.store = store
         self.tasks = as_tasks(tasks)
         self.schemas = {n: t.schema for n, t in self.tasks.items()}
@@ -361,6 +403,7 @@ class Worker:
         self.stop_event = stop_event or threading.Event()
         self.clock = clock
         self.wait = wait or self.stop_event.wait
+        self.wakeup = wakeup if wait is None else None  # a test's own wait comes first
         self.device = device
         self.cpu_threads = cpu_threads or usable_cores()
         if data_dir is None:
@@ -385,11 +428,14 @@ class Worker:
                     self._registered = True
                 self.reap_if_due()
                 self.register()
+                seen = self.wakeup.seen() if self.wakeup else 0
                 ran = self.run_once()
                 if failures:
                     log.info("worker %s: database reachable again", self.id)
                 failures = 0
-                if not ran:
+                if not ran and self.wakeup:
+                    self.wakeup.sleep(self.config.idle_poll, seen)
+                elif not ran:
                     self.wait(self.config.idle_poll)
             except redis.RedisError as exc:  # none ends the loop: wait, try again
                 failures += 1
@@ -723,11 +769,12 @@ def start_workers(store: Store, tasks: Mapping[str, Task], count: int,
     fight over the same cores: together never slower than one after another."""
     threads = []
     share = max(1, usable_cores() // max(count, 1))
+    wakeup = Wakeup(store, stop_event) if count else None
     for n in range(count):
         name = f"worker-{n + 1}"
         worker = Worker(store, tasks, name=worker_id(name), config=config,
                         stop_event=stop_event, data_dir=data_dir, device=device,
-                        cpu_threads=share)
+                        cpu_threads=share, wakeup=wakeup)
         thread = threading.Thread(target=worker.run, name=name, daemon=True)
         thread.start()
         threads.append(thread)

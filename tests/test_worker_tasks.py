@@ -490,6 +490,31 @@ def test_workers_side_by_side_split_the_cores_between_them(store, monkeypatch):
     assert Worker(store, task).cpu_threads == 8  # one worker alone: every core
 
 
+def test_idle_workers_start_a_job_this_process_queues_without_waiting_for_their_poll(store):
+    """With a poll of an hour, only the wake-up can start the jobs: queued one
+    by one (the API's create) and through the already-ran check (a transaction)."""
+    from mltrack.store import fingerprints
+
+    seen, stop = [], threading.Event()
+    task = make_task(lambda params, run: seen.append(params["x"]), x=mltrack.Int(0, low=0, high=9))
+    store.register_task(task.schema)
+    idle = WorkerConfig(lease=30, idle_poll=3600)
+    threads = start_workers(store, {"toy": task}, 2, stop, idle)
+    try:
+        wait_for(lambda: len(store.live_workers()) == 2)  # both asleep on an empty queue
+        store.create({"x": 1}, schema=task.schema)
+        wait_for(lambda: seen == [1])
+        fingerprints.create_missing(store, task.schema, [task.schema.parse({"x": 2})])
+        wait_for(lambda: seen == [1, 2])
+    finally:
+        stop.set()
+        for thread in threads:  # asleep for an hour, they still stop at once
+            thread.join(10)
+    assert not any(thread.is_alive() for thread in threads)
+    assert store.on_queued and not store.on_queued[0](["x"])  # a late call is harmless
+    assert store.on_queued == []  # and unhooks the stopped workers
+
+
 def test_the_mnist_task_trains_with_its_workers_share_of_the_cores(monkeypatch, tmp_path):
     """torch's thread count is set in the worker's own thread (OpenMP keeps it
     per thread), so another worker, or the main thread, keeps its own."""

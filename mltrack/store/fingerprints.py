@@ -90,8 +90,11 @@ def create_missing(store: Any, schema: Any, jobs: Sequence[Mapping[str, Any]]
                 found = [existing(same_jobs(store, schema.name, p)) for p in jobs]
                 missing = [p for p, f in zip(jobs, found) if f is None]
                 pipe.multi()
-                new = iter(store.create_many(missing, schema=schema, client=pipe))
+                created = store.create_many(missing, schema=schema, client=pipe)
                 pipe.execute()
+                if created:
+                    store.queued(created)
+                new = iter(created)
                 return [(f.iid, f) if f is not None else (next(new), None) for f in found]
             except redis.WatchError:
                 continue

@@ -113,6 +113,8 @@ class Store:
         self._schemas_read = -math.inf
         # runmeta: called with each deleted iid (model_files removes the job's file)
         self.on_delete: list[Callable[[str], None]] = []
+        # called with the iids just queued by this process (wakes its idle workers)
+        self.on_queued: list[Callable[[list[str]], None]] = []
         # Checkpoints are bytes: read them through a client that does not decode.
         pool = client.connection_pool
         self._raw = redis.Redis(connection_pool=redis.ConnectionPool(
@@ -168,9 +170,16 @@ class Store:
                      text_tokens(iid, hp, schema.name), goals, len(scores)]
             args += [x for pair in scores for x in pair]
             args += [len(late), *late]
-        if iids:  # `client`: a pipeline in a transaction (fingerprints.create_missing)
-            self._run("create", *args, client=client)
+        if iids:  # `client`: a pipeline in a transaction (fingerprints.create_missing),
+            self._run("create", *args, client=client)  # which calls queued() once it ran
+            if client is None:
+                self.queued(iids)
         return iids
+
+    def queued(self, iids: list[str]) -> None:
+        """Tell this process's hooks (its idle workers) that `iids` are queued."""
+        for hook in self.on_queued:
+            hook(iids)
 
     def claim(self, worker: str, lease: float = DEFAULT_LEASE, now: float | None = None, *,
               tasks: Mapping[str, Schema] | None = None) -> Claim | None:
