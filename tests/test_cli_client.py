@@ -6,12 +6,13 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
-from helpers import REPO, child_env, start_mltrack
+from helpers import REPO, child_env, start_mltrack, wait_for
 from mltrack.__main__ import is_client_command
 from mltrack.cli import parse_value, submit_parser
 from mltrack.client import Client
@@ -239,11 +240,19 @@ def test_watch_shows_running_jobs_until_the_queue_is_empty(server, remote):
         proc = subprocess.Popen([str(script), "watch", "--url", server.url, "--interval",
                                  "0.2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=child_env({"COLUMNS": "200"}))
-        time.sleep(2)
-        assert proc.poll() is None, proc.communicate()  # a job runs: still watching
+        lines: list[str] = []
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+        reader.start()
+        # Once watch has shown the running job (a busy machine takes seconds to start
+        # a Python): finishing it before then would leave watch an empty queue.
+        wait_for(lambda: f"{run.iid[:8]} cli-watch running" in "".join(lines)
+                 or proc.poll() is not None, timeout=60)
+        assert proc.poll() is None, "".join(lines)  # a job runs: still watching
         run.log(2, {"loss": 0.25})
         run.finish()
-        out, err = proc.communicate(timeout=60)
+        proc.wait(60)
+        reader.join(30)
+        out, err = "".join(lines), proc.stderr.read()
     finally:
         run.finish()
     assert proc.returncode == 0, err
@@ -258,10 +267,18 @@ def test_watch_leaves_quietly_on_ctrl_c(live_app):
     proc = subprocess.Popen([str(script), "watch", "--url", live_app, "--interval", "0.2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=child_env())
-    time.sleep(3)
-    assert proc.poll() is None, proc.communicate()  # still watching
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
+    reader.start()
+    # Ctrl-C once it watches: a busy machine may take seconds to start it, and a
+    # SIGINT while Python still imports is a KeyboardInterrupt traceback, not watch's
+    wait_for(lambda: "waiting 1" in "".join(lines) or proc.poll() is not None, timeout=60)
+    time.sleep(0.5)  # a few rounds of watching
+    assert proc.poll() is None, "".join(lines)  # still watching
     proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=30)
+    proc.wait(30)
+    reader.join(30)
+    out, err = "".join(lines), proc.stderr.read()
     assert proc.returncode == 0, err
     assert err == "" and "waiting 1" in out
 
