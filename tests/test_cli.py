@@ -10,7 +10,6 @@ import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -195,9 +194,11 @@ def test_a_killed_database_is_restarted_and_keeps_its_data(tmp_path):
         wait_for(lambda: server_pid(tmp_path) != killed and health(app) == 200)
         assert app.get(f"/status/{iid}").json()["status"] == "waiting"
         assert app.post("/train", {}).status_code == 201
-        log = "".join(app.lines)
-        assert f"valkey-server pid {killed} ended (killed by SIGKILL); restarting" in log
-        assert "restarted, valkey-server pid" in log
+        # The watchdog logs "restarted" after the new server answers (and writes
+        # server.json), and a thread reads the child's output: wait for the lines.
+        ended = f"valkey-server pid {killed} ended (killed by SIGKILL); restarting"
+        wait_for(lambda: ended in (log := "".join(app.lines))
+                 and "restarted, valkey-server pid" in log)
     finally:
         app.proc.terminate()
         assert app.proc.wait(30) == 0
@@ -211,11 +212,14 @@ def test_a_database_that_cannot_be_restarted_ends_mltrack_with_the_reason(tmp_pa
         mode.write_text("fail")  # from now on the server cannot start
         os.kill(server_pid(tmp_path / "data"), signal.SIGKILL)
         assert app.proc.wait(60) == 1
-        time.sleep(0.2)  # the output thread reads the last lines
-        log = "".join(app.lines)
-        assert "mltrack: the embedded database" in log
-        assert "could not be kept running: 3 restarts within 60 s" in log
-        assert "valkey-wrapper: told to fail" in log  # the server's own last words
+        # the output thread reads the last lines when it gets the CPU
+        wanted = ("mltrack: the embedded database",
+                  "could not be kept running: 3 restarts within 60 s",
+                  "valkey-wrapper: told to fail")  # the server's own last words
+        try:
+            wait_for(lambda: all(w in "".join(app.lines) for w in wanted))
+        except AssertionError:
+            raise AssertionError("".join(app.lines)) from None
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
