@@ -117,6 +117,17 @@ def server_pid(data_dir: Path) -> int:
     return json.loads((data_dir / "redis" / "server.json").read_text())["pid"]
 
 
+def in_append_only_file(redis_dir: Path, text: str) -> bool:
+    """`text` is in the server's append-only files (so a kill -9 cannot lose it).
+
+    With `appendfsync everysec` valkey may answer a write and hold it back from
+    the file for up to 2 s while an earlier fsync is slow (a busy disk): a test
+    that kills the server waits for what it needs to be here first. The file
+    is written in the order the writes ran, so every earlier write is in too."""
+    return any(text.encode() in aof.read_bytes()
+               for aof in (Path(redis_dir) / "appendonlydir").glob("*.aof"))
+
+
 def gone(pid: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
