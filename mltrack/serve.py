@@ -74,10 +74,13 @@ def start_training(settings: Settings, store: Store, stack: contextlib.ExitStack
     """Worker threads and the reaper; the stack stops them first on the way out.
     The tasks' schemas are registered even without workers, so this dashboard
     takes jobs of them for workers elsewhere."""
-    from mltrack.worker import WorkerConfig, register_tasks, run_reaper, start_workers
+    from mltrack.worker import (WorkerConfig, register_tasks, requeue_jobs_of_dead_workers,
+                                run_reaper, start_workers)
 
     register_tasks(store, tasks.values())
     config = WorkerConfig(lease=settings.lease, checkpoint_every=settings.checkpoint_every)
+    if not settings.redis_url:  # a killed mltrack's jobs resume now, not after their lease
+        requeue_jobs_of_dead_workers(store, config)
     stop = threading.Event()
     threads = [threading.Thread(target=run_reaper, args=(store, stop, config), daemon=True,
                                 name="reaper")]

@@ -734,6 +734,43 @@ class Worker:
         return min(self.config.backoff_max, 0.25 * 2 ** (failures - 1)) * random.uniform(0.8, 1.2)
 
 
+def _process_gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # another user's process: there
+        return False
+    try:  # a zombie is gone too (killed, not yet waited for by its parent)
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return False
+
+
+def requeue_jobs_of_dead_workers(store: Store, config: WorkerConfig = WorkerConfig()
+                                 ) -> dict[str, Status]:
+    """Running jobs whose worker was a thread of a process of this machine that
+    is gone (an mltrack killed with -9, say) are requeued now, not once their
+    lease runs out, so a restart resumes them at once. Called for the embedded
+    database only: its socket is private to this machine and this user, so a
+    worker id's host and pid name a process here. (On a shared Redis another
+    machine may share the host name; its jobs wait for their lease.)"""
+    host = socket.gethostname()
+    dead = {}
+    for iid, worker in store.running_workers().items():
+        name, _, rest = worker.partition(":")
+        pid = rest.partition(":")[0]
+        if name == host and pid.isdigit() and int(pid) != os.getpid() and _process_gone(int(pid)):
+            dead[iid] = worker
+    if not store.expire_leases(dead):
+        return {}
+    requeued = store.reap(config.max_lost)
+    for iid, status in requeued.items():
+        log.warning("job %s: its worker %s is gone (its process ended): now %s",
+                    iid, dead.get(iid, "?"), status.value)
+    return requeued
+
+
 def run_reaper(store: Store, stop_event: threading.Event,
                config: WorkerConfig = WorkerConfig()) -> None:
     """Reap expired leases every `config.reap_every` seconds (the dashboard runs this)."""

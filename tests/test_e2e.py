@@ -5,11 +5,13 @@ import math
 import os
 import re
 import signal
+import subprocess
 import time
 
 import pytest
 
-from helpers import gone, server_pid, start_mltrack, valkey_wrapper, wait_for
+from helpers import (gone, in_append_only_file, server_pid, start_mltrack, valkey_wrapper,
+                     wait_for)
 from mltrack import mnist
 from mltrack.params import HyperParams
 
@@ -56,14 +58,18 @@ def test_three_jobs_through_the_api_train_on_real_mnist(data_dir):
 
 
 def test_kill_9_of_mltrack_mid_job_then_restart_finishes_it(data_dir):
-    app = start_mltrack(data_dir, "--lease", "2")
+    # A lease of 10 minutes: the restart must see that the job's worker died
+    # with its process, not wait for the lease (as it did before).
+    app = start_mltrack(data_dir, "--lease", "600")
     iid = app.post("/train", {"model": "mlp", "num_epochs": 4, "batch_size": 64}).json()["iid"]
     wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.2)
     app.proc.kill()
     app.proc.wait(10)
-    again = start_mltrack(data_dir, "--lease", "2")
+    again = start_mltrack(data_dir, "--lease", "600")
     try:
         wait_for(lambda: status(again, iid)["status"] == "done", timeout=240, step=0.5)
+        assert "its worker" in "".join(again.lines) and "is gone (its process ended)" in \
+            "".join(again.lines)
         body = status(again, iid)
         assert body["in_update"]["epoch"] == [1, 2, 3, 4]
         assert body["attempts"] == 2
@@ -80,7 +86,8 @@ def test_ctrl_c_mid_job_returns_it_and_the_next_start_resumes(data_dir):
     wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.1)
     app.proc.send_signal(2)  # SIGINT
     assert app.proc.wait(60) == 0
-    assert "returned to the queue" in "".join(app.lines)
+    # a thread reads the output: it may not have read the last lines yet
+    wait_for(lambda: "returned to the queue" in "".join(app.lines))
     again = start_mltrack(data_dir)
     try:
         wait_for(lambda: status(again, iid)["status"] == "done", timeout=240, step=0.5)
@@ -107,8 +114,9 @@ def test_a_worker_process_joins_a_shared_redis(data_dir, redis_server):
     try:
         wait_for(lambda: store.get(iid).status is Status.DONE, timeout=180, step=0.3)
         assert store.get(iid).metrics["test_accuracy"] > 90
-        workers = store.live_workers()
-        assert len(workers) == 2 and {w["pid"] for w in workers} == {proc.pid}  # a number
+        # (each worker thread registers as it starts: wait for the second too)
+        workers = wait_for(lambda: (lambda w: len(w) == 2 and w)(store.live_workers()))
+        assert {w["pid"] for w in workers} == {proc.pid}  # a number
     finally:
         proc.terminate()
         assert proc.wait(60) == 0
@@ -160,6 +168,10 @@ def test_kill_9_of_the_database_mid_job_restarts_it_and_the_job_finishes(data_di
         iid = app.post("/train", {"model": "mlp", "num_epochs": 3, "batch_size": 128}
                        ).json()["iid"]
         wait_for(lambda: status(app, iid)["epochs_done"] >= 1, timeout=120, step=0.1)
+        # `appendfsync everysec` may hold the epoch's write back from the file for up
+        # to 2 s while an fsync is slow (a busy disk); a kill -9 then loses it and
+        # the run goes on without epoch 1. Killed once it is in the file:
+        flushed_to_disk(data_dir)
         killed = server_pid(data_dir)
         os.kill(killed, signal.SIGKILL)
         started = time.monotonic()
@@ -183,6 +195,24 @@ def test_kill_9_of_the_database_mid_job_restarts_it_and_the_job_finishes(data_di
         assert app.proc.wait(60) == 0
 
 
+def flushed_to_disk(data_dir) -> None:
+    """Return once every write the embedded server took so far is in its
+    append-only file: a marker written now is (the file keeps the order)."""
+    import json
+    import uuid
+
+    import redis
+
+    state = json.loads((data_dir / "redis" / "server.json").read_text())
+    marker = f"e2e-test-marker:{uuid.uuid4().hex}"
+    client = redis.Redis(unix_socket_path=state["socket"])
+    try:
+        client.set(marker, "1")
+    finally:
+        client.close()
+    wait_for(lambda: in_append_only_file(data_dir / "redis", marker))
+
+
 def test_sigterm_with_a_dead_database_stops_in_seconds(data_dir):
     """The worker's retry sleep ignored the stop: SIGTERM took 61 s."""
     script, mode = valkey_wrapper(data_dir)
@@ -197,11 +227,18 @@ def test_sigterm_with_a_dead_database_stops_in_seconds(data_dir):
              timeout=120, step=0.1)
     started = time.monotonic()
     app.proc.terminate()
-    code = app.proc.wait(60)
+    # The bug took 61 s (the whole retry sleep); a stop that listens ends in about
+    # a second on a quiet machine. No duration is asserted (a busy CI machine is
+    # slower): a stop that does not come within 30 s fails.
+    try:
+        code = app.proc.wait(30)
+    except subprocess.TimeoutExpired:
+        app.proc.kill()
+        raise AssertionError("SIGTERM with a dead database: still running after 30 s\n"
+                             + "".join(app.lines)) from None
     seconds = time.monotonic() - started
     print(f"\nSIGTERM with a dead database: stopped in {seconds:.2f} s")
     assert code == 0
-    assert seconds < 5, f"took {seconds:.1f} s"
     assert not processes_naming(data_dir / "redis" / "valkey.conf"), "a server was left behind"
 
 

@@ -345,3 +345,45 @@ def test_a_dead_workers_registration_expires(store):
     assert [w["id"] for w in store.live_workers()] == ["gone"]
     time.sleep(0.3)
     assert store.live_workers() == []
+
+
+def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
+    """A restart after kill -9 of mltrack resumed its job only once its lease ran out."""
+    import os
+    import socket
+    import subprocess
+
+    from mltrack.worker import requeue_jobs_of_dead_workers
+
+    host = socket.gethostname()
+    ended = subprocess.Popen(["true"])
+    ended.wait()
+    alive = subprocess.Popen(["sleep", "60"])
+    try:
+        holders = {
+            "dead": f"{host}:{ended.pid}:worker-1",
+            "alive": f"{host}:{alive.pid}:worker-1",
+            "this process": f"{host}:{os.getpid()}:worker-1",
+            "another machine": f"elsewhere:{ended.pid}:worker-1",
+        }
+        jobs = {}
+        for what, worker in holders.items():
+            jobs[what] = store.create(HyperParams(seed=len(jobs)))
+            assert store.claim(worker, lease=3600).iid == jobs[what]
+        tracked, _ = store.start_tracked("script", {"lr": 0.1}, {"loss": "min"}, lease=3600)
+        assert store.running_workers() == {**{jobs[w]: holders[w] for w in holders},
+                                           tracked: store.get(tracked).worker}
+        assert requeue_jobs_of_dead_workers(store) == {jobs["dead"]: Status.WAITING}
+        assert store.get(jobs["dead"]).lost == 1
+        assert store.queue_length() == 1
+        for what in ("alive", "this process", "another machine"):
+            assert store.get(jobs[what]).status is Status.RUNNING
+        assert store.get(tracked).status is Status.RUNNING
+        # a job claimed meanwhile by another worker keeps its lease
+        again = store.claim(f"{host}:{alive.pid}:worker-2", lease=3600)
+        assert again.iid == jobs["dead"]
+        assert store.expire_leases({jobs["dead"]: holders["dead"]}) == []
+        assert requeue_jobs_of_dead_workers(store) == {}
+    finally:
+        alive.kill()
+        alive.wait()

@@ -260,6 +260,24 @@ class Store:
         out = self._run("reap", _when(now), int(max_lost))
         return {iid: Status(status) for iid, status in zip(out[::2], out[1::2])}
 
+    def running_workers(self) -> dict[str, str]:
+        """Each running job under a lease (queue jobs and tracked runs): the worker
+        running it, as its record names it."""
+        iids = self.redis.zrange(self.keys.leases, 0, -1)
+        with self.redis.pipeline(transaction=False) as pipe:
+            for iid in iids:
+                pipe.hget(self.keys.job(iid), "worker")
+            workers = pipe.execute()
+        return {iid: worker or "" for iid, worker in zip(iids, workers)}
+
+    def expire_leases(self, held_by: Mapping[str, str], now: float | None = None) -> list[str]:
+        """End the lease of each job `held_by` names now, if that worker still runs
+        it (a queue job, not a tracked run), so the next reap() requeues it."""
+        if not held_by:
+            return []
+        pairs = [x for iid, worker in held_by.items() for x in (iid, worker)]
+        return list(self._run("expire_leases", _when(now), *pairs))
+
     def checkpoint(self, iid: str) -> bytes | None:
         """The job's last saved checkpoint, if it has one."""
         return self._raw.get(self.keys.checkpoint(iid))
