@@ -77,7 +77,7 @@ def test_cancel_of_a_running_job_stops_it_within_a_batch(store):
     thread = in_thread(Worker(store, fake_task(fit), config=FAST))
     wait_for(lambda: store.get(iid).epochs_done >= 2)
     assert store.cancel(iid) is Status.RUNNING
-    thread.join(5)
+    thread.join(30)  # (returns as soon as it ends)
     assert not thread.is_alive()
     job = store.get(iid)
     assert job.status is Status.CANCELLED and 2 <= job.epochs_done < 50
@@ -191,11 +191,13 @@ def test_a_job_taken_over_refuses_the_old_workers_writes(store):
             def pausing(epoch, metrics, checkpoint=None):
                 log(epoch, metrics, checkpoint)
                 if epoch == 1:
-                    gate.wait(10)
+                    gate.wait(60)
             run.log = pausing
             return super().__call__(params, run)
 
-    config = WorkerConfig(lease=1.0, idle_poll=0.02, checkpoint_every=0)  # every epoch
+    # every epoch; a lease that a busy machine cannot outlast between the epoch and
+    # the first reap below (which must find it within its lease)
+    config = WorkerConfig(lease=10.0, idle_poll=0.02, checkpoint_every=0)
     old = Worker(store, fake_task(Paused()), name="old", config=config)
     old._heartbeat = lambda job: None  # its heartbeat is frozen too
     thread = in_thread(old)
@@ -287,7 +289,7 @@ def test_a_stop_ends_the_wait_for_a_dead_database_at_once(tmp_path, caplog):
         # it waits to write an epoch
         wait_for(lambda: re.search(r"job \w+: .*database.*; retrying", caplog.text))
         stop.set()
-        thread.join(10)
+        thread.join(30)  # its retry sleep is up to 600 s: a stop must end it
         assert not thread.is_alive(), "the worker still waits for the database"
         assert "goes back to the queue when its lease runs out" in caplog.text
         server.start()  # the job was left as it was: its lease brings it back
@@ -336,15 +338,16 @@ def test_workers_are_listed_while_alive(store):
     assert listed[0]["id"] == "host:1:worker-1" and listed[0]["host"] == "host"
     assert listed[0]["pid"] == 1  # a number, not the string "1"
     stop.set()
-    thread.join(5)
+    thread.join(30)
+    assert not thread.is_alive()
     assert store.live_workers() == []
 
 
 def test_a_dead_workers_registration_expires(store):
-    store.register_worker("gone", {"id": "gone"}, ttl=0.2)
+    # (0.2 s was less than a busy machine may take between these two lines)
+    store.register_worker("gone", {"id": "gone"}, ttl=2)
     assert [w["id"] for w in store.live_workers()] == ["gone"]
-    time.sleep(0.3)
-    assert store.live_workers() == []
+    wait_for(lambda: store.live_workers() == [])
 
 
 def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
