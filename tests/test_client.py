@@ -109,11 +109,11 @@ def test_wait_for_more_jobs_than_it_reads_a_round(remote):
 def test_wait_gives_up_after_its_timeout_naming_the_jobs(api, live_app):
     client = api
     iid = client.submit({"model": "mlp"})  # no worker here: it waits for ever
-    started = time.monotonic()
+    # (a wait that ignored its timeout would never raise: pytest's timeout ends it;
+    # no duration is asserted, a busy CI machine answers late)
     with pytest.raises(ClientError, match=f"timed out after 0.5 s; 1 job\\(s\\) not finished: "
                                           f"{iid}"):
         client.wait([iid], timeout=0.5, poll=0.1, progress=False)
-    assert time.monotonic() - started < 10
 
 
 # -- listings ---------------------------------------------------------------------------------
@@ -363,7 +363,7 @@ def test_a_run_cancelled_from_the_api_stops_the_script(remote):
         run.log(1, {"loss": 1.0})
         remote.cancel(run.iid)
         # the next heartbeat (every lease/3 s) hears it
-        wait_for(run.should_stop, timeout=10)
+        wait_for(run.should_stop)
         with pytest.raises(RunStopped) as stopped:
             run.log(2, {"loss": 0.5})
         assert stopped.value.status == 409
@@ -469,12 +469,11 @@ def test_a_tracked_script_killed_with_9_is_failed_as_lost_after_its_lease(remote
         assert remote.status(iid)["status"] == "running"
         child.proc.kill()
         child.proc.wait(10)
-        killed = time.monotonic()
+        # failed once its lease runs out (within the wait's 60 s; no duration asserted)
         record = wait_for(lambda: (r := remote.status(iid))["status"] != "running" and r,
                           timeout=60, step=0.1)
         assert record["status"] == "failed" and "lost" in record["error"]
         assert record["in_update"]["epoch"] == [1]
-        assert time.monotonic() - killed < 60
     finally:
         if child.proc.poll() is None:
             child.proc.kill()
