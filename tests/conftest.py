@@ -57,6 +57,32 @@ def pytest_setup_options():
     return options
 
 
+# dash_duo's own waits (wait_for_text_to_equal, wait_for_element...) give up after
+# 10 s: a busy 2-core CI machine running chromium, waitress and the suite can take
+# longer than that for a callback's round trip. The same fixture, waiting 30 s.
+BROWSER_WAIT_S = 30
+
+
+@pytest.fixture
+def dash_duo(request, dash_thread_server, tmpdir):
+    from dash.testing.composite import DashComposite
+
+    with DashComposite(
+        server=dash_thread_server,
+        browser=request.config.getoption("webdriver"),
+        remote=request.config.getoption("remote"),
+        remote_url=request.config.getoption("remote_url"),
+        headless=request.config.getoption("headless"),
+        options=request.config.hook.pytest_setup_options(),
+        download_path=tmpdir.mkdir("download").strpath,
+        percy_assets_root=request.config.getoption("percy_assets"),
+        percy_finalize=request.config.getoption("nopercyfinalize"),
+        pause=request.config.getoption("pause"),
+        wait_timeout=BROWSER_WAIT_S,
+    ) as dc:
+        yield dc
+
+
 @pytest.fixture
 def live_app(store):
     """The real app (dashboard + API) on waitress, on a free loopback port."""

@@ -26,7 +26,7 @@ def test_export_csv_is_the_table_as_filtered_and_sorted(dash_duo, live_app, stor
     store.create(HyperParams(model="mlp"))  # waiting: filtered out by the status
     open_dashboard(dash_duo, f"{live_app}/?status=done&q=mlp&sort=test_accuracy&order=asc")
     link = dash_duo.find_element("#export-csv")
-    wait_for(lambda: "sort=test_accuracy" in (link.get_attribute("href") or ""), timeout=10)
+    wait_for(lambda: "sort=test_accuracy" in (link.get_attribute("href") or ""))
     href = link.get_attribute("href")
     assert "order=asc" in href and "status=done" in href and "q=mlp" in href
     assert csv_iids(href) == [low, high]  # every row the table lists, in its order
@@ -39,11 +39,11 @@ def test_the_fast_preset_fills_the_mnist_form_and_queues_it(dash_duo, live_app, 
     value = lambda field: dash_duo.driver.execute_script(  # noqa: E731
         "const e = document.querySelector(arguments[0]); return e ? e.value : null;",
         param("mnist", field))
-    wait_for(lambda: value("learning_rate") == "0.005", timeout=10)
+    wait_for(lambda: value("learning_rate") == "0.005")
     assert value("batch_size") == "128" and value("num_epochs") == "2"
     dash_duo.wait_for_text_to_equal("#submit", "Queue 1 job")
     dash_duo.find_element("#submit").click()
-    wait_for(lambda: store.counts()["total"] == 1, timeout=10)
+    wait_for(lambda: store.counts()["total"] == 1)
     job = store.list_jobs().jobs[0]
     assert job.hyper_params == {**HyperParams().to_dict(), **FAST_PRESET}
 
@@ -76,7 +76,7 @@ def test_a_link_to_the_runs_opens_at_the_runs(dash_duo, live_app, store):
     scrolled = lambda: dash_duo.driver.execute_script(  # noqa: E731
         "return window.scrollY > 0 && window.scrollY + window.innerHeight >= "
         "document.documentElement.scrollHeight - 2;")
-    wait_for(lambda: abs(top()) < 100 or scrolled(), timeout=10)
+    wait_for(lambda: abs(top()) < 100 or scrolled())
     wait_for(lambda: dash_duo.driver.execute_script("return window.location.hash;") == "#runs")
     assert "status=done" in dash_duo.driver.current_url
 
@@ -91,6 +91,6 @@ def test_all_matching_enables_only_what_the_matching_jobs_allow(dash_duo, live_a
     dash_duo.find_element("#all-matching input").click()
     dash_duo.wait_for_text_to_equal("#ticked-count", "acting on all 2 matching jobs")
     enabled = lambda name: dash_duo.find_element(f"#action-{name}").is_enabled()  # noqa: E731
-    wait_for(lambda: enabled("delete"), timeout=10)
+    wait_for(lambda: enabled("delete"))
     # every matching job is done: nothing to cancel or retry
     assert not enabled("cancel") and not enabled("retry") and not enabled("clone")

@@ -40,11 +40,11 @@ def test_the_run_view_is_one_click_away(dash_duo, live_app, store):
     dash_duo.wait_for_text_to_equal("#tab-runs", "Runs · 1")
     dash_duo.find_element("#tab-runs").click()
     height = viewport_height(dash_duo)
-    wait_for(lambda: 0 <= rect(dash_duo, "#runs")["top"] < height / 4, timeout=5)
+    wait_for(lambda: 0 <= rect(dash_duo, "#runs")["top"] < height / 4)
     assert rect(dash_duo, "#run-graphs")["top"] < height / 2  # the charts, not the table
     assert on_top(dash_duo, "#tab-table")  # and back in one click
     dash_duo.find_element("#tab-table").click()
-    wait_for(lambda: 0 <= rect(dash_duo, "#experiments")["top"] < height / 4, timeout=5)
+    wait_for(lambda: 0 <= rect(dash_duo, "#experiments")["top"] < height / 4)
 
 
 def test_the_submit_button_and_its_answer_stay_in_view(dash_duo, live_app, store):

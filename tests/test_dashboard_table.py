@@ -58,7 +58,7 @@ def test_a_job_ticked_while_waiting_that_then_finishes_disables_cancel(dash_duo,
     wait_for(lambda: button_enabled(dash_duo, "cancel"))
     assert not button_enabled(dash_duo, "delete")
     finish(store, iid)  # it runs and finishes while ticked
-    wait_for(lambda: not button_enabled(dash_duo, "cancel"), timeout=10)
+    wait_for(lambda: not button_enabled(dash_duo, "cancel"))
     assert button_enabled(dash_duo, "delete") and button_enabled(dash_duo, "clone")
     assert not button_enabled(dash_duo, "retry")
     assert text_of(dash_duo, "#ticked-count") == "1 ticked"
@@ -71,10 +71,10 @@ def test_deleting_a_ticked_run_leaves_the_selection_true(dash_duo, live_app, sto
     select_row(dash_duo, gone)
     wait_for(lambda: button_enabled(dash_duo, "delete"))
     assert confirm(dash_duo, "delete").startswith("Delete 1 finished job ")
-    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [kept], timeout=10)
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [kept])
     select_row(dash_duo, kept)
     # one tick shown, one counted: Clone takes it, Delete asks for one
-    wait_for(lambda: button_enabled(dash_duo, "clone"), timeout=10)
+    wait_for(lambda: button_enabled(dash_duo, "clone"))
     dash_duo.wait_for_text_to_equal("#ticked-count", "1 ticked")
     assert confirm(dash_duo, "delete").startswith("Delete 1 finished job ")
     wait_for(lambda: store.counts()["total"] == 0)
@@ -88,8 +88,10 @@ def test_a_ticked_row_a_filter_hides_is_not_acted_on(dash_duo, live_app, store):
     select_row(dash_duo, hidden)
     wait_for(lambda: button_enabled(dash_duo, "cancel"))
     dash_duo.find_element("#text-filter").send_keys("mlp")
-    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [shown], timeout=10)
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == [shown])
     time.sleep(dashboard.REFRESH_MS / 1000)  # a refresh: the hidden tick is dropped
+    # (a busy machine may take longer than one tick: wait until the page counts one)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "1 ticked")
     text = confirm(dash_duo, "cancel")
     assert text.startswith("Cancel 1 job?"), text
     wait_for(lambda: store.get(shown).status is Status.CANCELLED)
@@ -107,23 +109,22 @@ def test_the_header_counts_change_with_the_table_not_a_refresh_later(dash_duo, l
     type_into(dash_duo, param("mnist", "seed"), "1, 2, 3, 4, 5, 6")
     dash_duo.wait_for_text_to_equal("#submit", "Queue 6 jobs")
     dash_duo.find_element("#submit").click()
-    wait_for(lambda: len(grid_rows(dash_duo)) == 6, timeout=10)
-    dash_duo.wait_for_text_to_equal("#count-waiting", "6 waiting", timeout=5)
+    wait_for(lambda: len(grid_rows(dash_duo)) == 6)
+    dash_duo.wait_for_text_to_equal("#count-waiting", "6 waiting")
     dash_duo.wait_for_text_to_equal("#match-count", "6 matching")
     iid = grid_rows(dash_duo)[0]["row-id"]
     select_row(dash_duo, iid)
     wait_for(lambda: button_enabled(dash_duo, "cancel"))
     confirm(dash_duo, "cancel")
-    wait_for(lambda: [r["status"].lower() for r in grid_rows(dash_duo)][:1] == ["cancelled"],
-             timeout=10)
-    dash_duo.wait_for_text_to_equal("#count-waiting", "5 waiting", timeout=5)
-    dash_duo.wait_for_text_to_equal("#count-cancelled", "1 cancelled", timeout=5)
+    wait_for(lambda: [r["status"].lower() for r in grid_rows(dash_duo)][:1] == ["cancelled"])
+    dash_duo.wait_for_text_to_equal("#count-waiting", "5 waiting")
+    dash_duo.wait_for_text_to_equal("#count-cancelled", "1 cancelled")
 
 
 def hover_tooltip(dash_duo, iid: str) -> str:
     cell = dash_duo.find_element(f"#jobs-grid .ag-row[row-id='{iid}'] .ag-cell[col-id='status']")
     ActionChains(dash_duo.driver).move_to_element(cell).perform()
-    return wait_for(lambda: text_of(dash_duo, ".ag-tooltip"), timeout=10)
+    return wait_for(lambda: text_of(dash_duo, ".ag-tooltip"))
 
 
 def test_a_run_that_collapsed_and_a_failed_run_stand_out(dash_duo, live_app, store):
@@ -153,11 +154,11 @@ def test_a_run_that_collapsed_and_a_failed_run_stand_out(dash_duo, live_app, sto
     tip = hover_tooltip(dash_duo, collapsed)
     assert "ended at 10 test accuracy" in tip and "best was 97" in tip, tip
     dash_duo.find_element(".brand").click()
-    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"), timeout=10)
+    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"))
     tip = hover_tooltip(dash_duo, never)
     assert "far behind the best run of its task (97)" in tip, tip
     dash_duo.find_element(".brand").click()
-    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"), timeout=10)
+    wait_for(lambda: not text_of(dash_duo, ".ag-tooltip"))
     assert "CUDA out of memory" in hover_tooltip(dash_duo, failed)
 
 
@@ -195,24 +196,24 @@ def test_a_reload_restores_sort_filter_and_ticked_runs_from_the_url(dash_duo, li
     choose(dash_duo, "#status-filter", "done")
     dash_duo.find_element(
         "#jobs-grid .ag-header-cell[col-id='test_accuracy'] .ag-header-cell-label").click()
-    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy, timeout=10)
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy)
     ticked = by_accuracy[1:3]
     for iid in ticked:
         select_row(dash_duo, iid)
     expected = {"status": "done", "sort": "test_accuracy", "order": "desc",
                 "ticked": ",".join(ticked)}
-    wait_for(lambda: page_query(dash_duo) == expected, timeout=10)
+    wait_for(lambda: page_query(dash_duo) == expected)
     dash_duo.find_element("#where-filter").send_keys("test accuracy > 92")
-    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3], timeout=10)
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3])
     dash_duo.wait_for_text_to_equal("#ticked-count", "2 ticked")
     expected["where"] = "test accuracy > 92"
-    wait_for(lambda: page_query(dash_duo) == expected, timeout=10)
+    wait_for(lambda: page_query(dash_duo) == expected)
 
     dash_duo.driver.refresh()  # a reload, or the link opened by a colleague
     dash_duo.wait_for_element("#jobs-grid")
-    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3], timeout=15)
+    wait_for(lambda: [r["row-id"] for r in grid_rows(dash_duo)] == by_accuracy[:3])
     dash_duo.wait_for_text_to_equal("#ticked-count", "2 ticked")
-    wait_for(lambda: ticked_ids(dash_duo) == set(ticked), timeout=10)
+    wait_for(lambda: ticked_ids(dash_duo) == set(ticked))
     assert dash_duo.find_element("#status-filter").text.strip().startswith("done")
     assert dash_duo.find_element("#where-filter").get_attribute("value") == "test accuracy > 92"
     sort = dash_duo.find_element("#jobs-grid .ag-header-cell[col-id='test_accuracy']")
@@ -223,14 +224,15 @@ def test_a_reload_restores_sort_filter_and_ticked_runs_from_the_url(dash_duo, li
 def test_chart_options_go_in_the_url_and_come_back_from_it(dash_duo, live_app, store):
     open_dashboard(dash_duo, live_app)
     dash_duo.find_element("#chart-log input[value='log']").click()
-    wait_for(lambda: page_query(dash_duo).get("chart_log") == "1", timeout=10)
+    wait_for(lambda: page_query(dash_duo).get("chart_log") == "1")
     dash_duo.driver.get(live_app + "/?chart_log=0")
     dash_duo.wait_for_element("#jobs-grid")
     wait_for(lambda: not dash_duo.find_element("#chart-log input[value='log']").is_selected())
     dash_duo.driver.get(live_app + "/?chart_log=1&status=nonsense&ticked=x")
     dash_duo.wait_for_element("#jobs-grid")
     wait_for(lambda: dash_duo.find_element("#chart-log input[value='log']").is_selected())
-    assert page_query(dash_duo) == {"chart_log": "1"}  # the nonsense left out
+    # the page rewrites its URL after it applied it: wait for that, the nonsense left out
+    wait_for(lambda: page_query(dash_duo) == {"chart_log": "1"})
 
 
 # -- item 8: the table for sweep work ------------------------------------------------------
@@ -248,7 +250,7 @@ def test_the_columns_that_matter_fit_at_1280_px_and_the_choice_outlives_a_reload
     open_dashboard(dash_duo, live_app)
     wait_for(lambda: grid_rows(dash_duo))
     wait_for(lambda: "seed" not in shown_columns(dash_duo) and "optimizer" in shown_columns(
-        dash_duo), timeout=10)
+        dash_duo))
     shown = [c for c in shown_columns(dash_duo) if not c.startswith("ag-Grid")]
     assert shown[:3] == ["status", "test_accuracy", "best_test_accuracy"], shown
     assert {"progress", "optimizer", "learning_rate"} <= set(shown)
@@ -256,13 +258,13 @@ def test_the_columns_that_matter_fit_at_1280_px_and_the_choice_outlives_a_reload
     toggle_column(dash_duo, "seed")
     toggle_column(dash_duo, "progress")
     wait_for(lambda: "seed" in shown_columns(dash_duo)
-             and "progress" not in shown_columns(dash_duo), timeout=10)
+             and "progress" not in shown_columns(dash_duo))
     dash_duo.driver.refresh()
     dash_duo.wait_for_element("#jobs-grid")
     wait_for(lambda: grid_rows(dash_duo))
     wait_for(lambda: "seed" in shown_columns(dash_duo)
-             and "progress" not in shown_columns(dash_duo), timeout=10)
-    assert "seed" in {r for r in grid_rows(dash_duo)[0]}
+             and "progress" not in shown_columns(dash_duo))
+    wait_for(lambda: "seed" in {c for r in grid_rows(dash_duo)[:1] for c in r})
 
 
 def test_a_metric_filter_counts_its_rows(dash_duo, live_app, store):
@@ -272,7 +274,7 @@ def test_a_metric_filter_counts_its_rows(dash_duo, live_app, store):
     dash_duo.wait_for_text_to_equal("#match-count", "4 matching")
     dash_duo.find_element("#where-filter").send_keys("test accuracy > 97")
     above = {i for i, a in accuracies.items() if a > 97}
-    wait_for(lambda: {r["row-id"] for r in grid_rows(dash_duo)} == above, timeout=10)
+    wait_for(lambda: {r["row-id"] for r in grid_rows(dash_duo)} == above)
     dash_duo.wait_for_text_to_equal("#match-count", "2 matching")
     type_into(dash_duo, "#where-filter", "accuracy > 97")  # no such column: said so
     dash_duo.wait_for_contains_text("#where-error", "no column “accuracy”")
@@ -321,7 +323,7 @@ def test_live_order_pauses_while_the_user_works_in_a_sorted_table(dash_duo, live
     def order():
         return [r["row-id"] for r in grid_rows(dash_duo)]
 
-    wait_for(lambda: order() == [leader, climber], timeout=10)
+    wait_for(lambda: order() == [leader, climber])
     # the user keeps moving in the table: rows do not move under the pointer
     dash_duo.driver.execute_script("""
         window._busy = setInterval(() => document.querySelector('#jobs-grid .ag-row')
@@ -332,5 +334,5 @@ def test_live_order_pauses_while_the_user_works_in_a_sorted_table(dash_duo, live
     time.sleep(3 * dashboard.REFRESH_MS / 1000)  # three ticks while working
     assert order() == [leader, climber]
     dash_duo.driver.execute_script("clearInterval(window._busy);")  # the user stops
-    wait_for(lambda: order() == [climber, leader], timeout=15)
+    wait_for(lambda: order() == [climber, leader])
     dash_duo.wait_for_text_to_equal("#live-note", "")

@@ -14,6 +14,7 @@ from mltrack import compare, run_view, views
 from mltrack.params import MNIST, HyperParams
 from mltrack.store import Status
 from sample_tasks import QUADRATIC, quadratic_run
+from test_dashboard import click_when_there
 
 REFRESH_S = 1.5
 
@@ -25,9 +26,7 @@ def open_dashboard(dash_duo, url):
 
 
 def tick_row(dash_duo, iid):
-    box = wait_for(lambda: dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, f"#jobs-grid .ag-row[row-id='{iid}'] .ag-selection-checkbox input"))
-    box[0].click()
+    click_when_there(dash_duo, f"#jobs-grid .ag-row[row-id='{iid}'] .ag-selection-checkbox input")
 
 
 def tick_rows(dash_duo, iids) -> None:
@@ -68,6 +67,11 @@ def charts(dash_duo) -> dict[str, dict]:
                 plot_h: g._fullLayout._size.h, width: g.getBoundingClientRect().width};
         });
         return out;""")
+
+
+def loss_runs(dash_duo) -> dict[str, int]:
+    """The Loss chart's runs; none while a redraw has the chart half drawn."""
+    return charts(dash_duo).get("Loss", {}).get("runs", {})
 
 
 def compare_headers(dash_duo) -> list[str]:
@@ -126,9 +130,9 @@ def test_a_run_submitted_after_the_page_opened_shows_its_points_as_it_runs(
     dash_duo.wait_for_contains_text("#run-select", "running")
     for epoch in (2, 3):  # the worker goes on while the page is open
         record(epoch)
-        wait_for(lambda: list(charts(dash_duo)["Loss"]["runs"].values()) == [epoch],
-                 timeout=10)
-    assert list(charts(dash_duo)["X"]["runs"].values()) == [3]
+        wait_for(lambda: list(loss_runs(dash_duo).values()) == [epoch])
+    # each chart draws on its own: the X chart may come a moment after the loss
+    wait_for(lambda: list(charts(dash_duo).get("X", {}).get("runs", {}).values()) == [3])
     dash_duo.wait_for_contains_text("#run-details", "running")
 
 
@@ -140,7 +144,7 @@ def test_the_selectors_label_follows_the_runs_status(dash_duo, live_app, store):
     dash_duo.wait_for_contains_text("#run-select", "· running")
     record(2)
     store.finish(iid, claim.attempt, Status.DONE)
-    dash_duo.wait_for_contains_text("#run-select", "· done", timeout=10)
+    dash_duo.wait_for_contains_text("#run-select", "· done")
     assert "running" not in dash_duo.find_element("#run-select").text
 
 
@@ -156,18 +160,17 @@ def test_zoom_holds_over_two_refreshes_while_the_run_learns(dash_duo, live_app, 
         const g = [...document.querySelectorAll('#run-graphs .js-plotly-plot')]
             .find(g => g.layout.title.text === 'Loss');
         Plotly.relayout(g, {'xaxis.range': [2, 3.5]});""")
-    wait_for(lambda: charts(dash_duo)["Loss"]["xrange"] == [2, 3.5])
+    wait_for(lambda: charts(dash_duo).get("Loss", {}).get("xrange") == [2, 3.5])
     for epoch in (6, 7):  # two refreshes that each bring a new epoch (a redraw)
         record(epoch)
-        wait_for(lambda: list(charts(dash_duo)["Loss"]["runs"].values()) == [epoch],
-                 timeout=10)
+        wait_for(lambda: list(loss_runs(dash_duo).values()) == [epoch])
         time.sleep(REFRESH_S)
     loss = charts(dash_duo)["Loss"]
     assert loss["xrange"] == [2, 3.5] and loss["autorange"] is False
     assert charts(dash_duo)["X"]["autorange"] is True  # the other chart was not zoomed
     # other runs or other options: a new view, zoomed out again
     dash_duo.find_element("#chart-log input").click()
-    wait_for(lambda: charts(dash_duo)["Loss"]["ytype"] == "log", timeout=10)
+    wait_for(lambda: charts(dash_duo).get("Loss", {}).get("ytype") == "log")
     assert charts(dash_duo)["Loss"]["autorange"] is True
 
 
@@ -189,14 +192,23 @@ def test_a_run_hidden_from_the_legend_stays_hidden_while_it_learns(dash_duo, liv
                 .map(t => [t.visible === undefined ? true : t.visible, t.x.length])[0];""",
                                              hidden)
 
-    entry = wait_for(lambda: [e for e in dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, "#run-graphs .js-plotly-plot .legend .traces")
-        if e.text == hidden])
-    entry[0].click()  # a click in the legend hides the run (in that chart)
-    wait_for(lambda: visible()[0] == "legendonly", timeout=5)
+    def click_legend_entry():
+        from selenium.common.exceptions import StaleElementReferenceException
+        try:  # a live redraw may replace the legend between finding and clicking
+            entry = [e for e in dash_duo.driver.find_elements(
+                By.CSS_SELECTOR, "#run-graphs .js-plotly-plot .legend .traces")
+                if e.text == hidden]
+            if entry:
+                entry[0].click()  # a click in the legend hides the run (in that chart)
+            return bool(entry)
+        except StaleElementReferenceException:
+            return False
+
+    wait_for(click_legend_entry)
+    wait_for(lambda: (visible() or [None])[0] == "legendonly")
     for epoch in (2, 3):  # redraws with new points
         record(epoch)
-        wait_for(lambda: visible()[1] == epoch, timeout=10)
+        wait_for(lambda: (visible() or [None, None])[1] == epoch)
     time.sleep(REFRESH_S)
     assert visible() == ["legendonly", 3]
 
@@ -208,7 +220,7 @@ def test_nine_ticked_runs_are_all_shown(dash_duo, live_app, store):
     for iid in iids:
         tick_row(dash_duo, iid)
     got = wait_for(lambda: (lambda c: len(c.get("Loss", {}).get("runs", {})) == 9 and c)(
-        charts(dash_duo)), timeout=15)
+        charts(dash_duo)))
     assert sorted(got["Loss"]["runs"]) == sorted(f"lr {0.01 * (n + 1):g}" for n in range(9))
     assert dash_duo.find_element("#run-note").text == ""
     assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#run-details details.run")) == 9
@@ -220,9 +232,9 @@ def test_past_twenty_runs_the_view_says_how_many_it_shows(dash_duo, live_app, st
     open_dashboard(dash_duo, live_app)
     tick_rows(dash_duo, iids)
     dash_duo.wait_for_text_to_equal(
-        "#run-note", compare.shown_note(23, run_view.MAX_RUNS_SHOWN), timeout=15)
+        "#run-note", compare.shown_note(23, run_view.MAX_RUNS_SHOWN))
     got = wait_for(lambda: (lambda c: len(c.get("Loss", {}).get("runs", {})) == 20 and c)(
-        charts(dash_duo)), timeout=15)
+        charts(dash_duo)))
     for chart in got.values():  # 20 runs and the line-style key: the legend scrolls
         assert 0 < chart["legend_h"] <= chart["plot_h"] + 2, chart
     assert len(dash_duo.driver.find_elements(By.CSS_SELECTOR, "#run-details details.run")) == 20
@@ -241,8 +253,7 @@ def test_a_run_without_epochs_shows_no_axes_and_no_run_no_chart(dash_duo, live_a
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, ticks)
     dash_duo.wait_for_contains_text("#run-graphs", "No epoch recorded yet")
     record(1)  # the first epoch: axes and a point
-    wait_for(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#run-graphs .xtick"),
-             timeout=10)
+    wait_for(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#run-graphs .xtick"))
     tick_row(dash_duo, iid)  # unticked: no chart at all, a line of text
     dash_duo.wait_for_contains_text("#run-graphs", "Tick runs in the table")
     assert not dash_duo.driver.find_elements(By.CSS_SELECTOR, "#run-graphs .js-plotly-plot")
@@ -258,7 +269,7 @@ def test_the_compare_view_shows_what_differs_and_groups_by_a_parameter(dash_duo,
     for iid in (a, b, c):
         tick_row(dash_duo, iid)
     wait_for(lambda: len(dash_duo.driver.find_elements(
-        By.CSS_SELECTOR, "#run-compare table.compare tbody tr")) == 3, timeout=15)
+        By.CSS_SELECTOR, "#run-compare table.compare tbody tr")) == 3)
     # exactly the hyperparameters that differ, seed and epochs included
     assert compare_headers(dash_duo) == ["learning rate", "num epochs", "seed"]
     rows = compare_rows(dash_duo)
@@ -281,14 +292,14 @@ def test_the_compare_view_shows_what_differs_and_groups_by_a_parameter(dash_duo,
     dash_duo.find_element("#chart-all-params input").click()
     every = [views.header_name(n) for n in MNIST.params]  # the task's order
     assert len(every) >= 8
-    wait_for(lambda: compare_headers(dash_duo) == every, timeout=10)
+    wait_for(lambda: compare_headers(dash_duo) == every)
     # grouped by learning rate: a line per value, the run count in the legend, a table
     dash_duo.find_element("#chart-group").click()
     option = wait_for(lambda: [o for o in dash_duo.driver.find_elements(
         By.CSS_SELECTOR, ".dash-dropdown-option") if o.text.strip() == "learning rate"])
     option[0].click()
     got = wait_for(lambda: (lambda c_: "learning_rate 0.1 (1 run)" in c_.get(
-        "Accuracy", {}).get("runs", {}) and c_)(charts(dash_duo)), timeout=10)
+        "Accuracy", {}).get("runs", {}) and c_)(charts(dash_duo)))
     assert sorted(got["Accuracy"]["runs"]) == ["learning_rate 0.01 (2 runs)",
                                                "learning_rate 0.1 (1 run)"]
     grouped = dash_duo.find_element("#run-compare table.compare-grouped").text
@@ -305,17 +316,17 @@ def test_the_toggles_follow_the_chart_options_written_from_outside(dash_duo, liv
     # what "dash" does with a URL: write the store
     set_store(dash_duo, run_view.CHART_OPTIONS, {"log": True, "group": "lr",
                                                  "all_params": True})
-    wait_for(lambda: dash_duo.find_element("#chart-log input").is_selected(), timeout=10)
+    wait_for(lambda: dash_duo.find_element("#chart-log input").is_selected())
     assert dash_duo.find_element("#chart-all-params input").is_selected()
     dash_duo.wait_for_contains_text("#chart-group", "lr")
-    got = wait_for(lambda: (lambda c: c["Loss"]["ytype"] == "log" and c)(charts(dash_duo)),
-                   timeout=10)
+    got = wait_for(lambda: (lambda c: c.get("Loss", {}).get("ytype") == "log" and c)(
+        charts(dash_duo)))
     assert sorted(got["Loss"]["runs"]) == ["lr 0.1 (1 run)", "lr 0.2 (1 run)"]
     assert got["X"]["ytype"] == "linear"  # x goes up: no log
     assert compare_headers(dash_duo) == list(QUADRATIC.params)
     # and the toggles write it back
     dash_duo.find_element("#chart-log input").click()
-    wait_for(lambda: charts(dash_duo)["Loss"]["ytype"] == "linear", timeout=10)
+    wait_for(lambda: charts(dash_duo).get("Loss", {}).get("ytype") == "linear")
 
 
 # -- the callbacks, posted to as any page could ---------------------------------------------

@@ -217,7 +217,7 @@ def test_a_search_started_from_the_form_shows_in_the_searches_view(dash_duo, liv
     (record,) = list_searches(store)
     assert record["trials"] == 4 and set(record["space"]) == {"lr", "method"}
     assert record["space"]["lr"] == {"low": 0.001, "high": 0.5, "log": True}
-    assert text_of(dash_duo, error) == ""
+    wait_for(lambda: text_of(dash_duo, error) == "")
     # the searches view lists it and shows it: its progress and cancel
     dash_duo.wait_for_contains_text("#search-list", "quadratic")
     dash_duo.wait_for_contains_text("#search-list", "0/4")
@@ -235,18 +235,19 @@ def test_the_analysis_panel_follows_the_tables_filter(dash_duo, live_app, store)
                               "method": "momentum" if n % 2 else "gd"})
     open_dashboard(dash_duo, live_app)
     dash_duo.wait_for_contains_text("#analysis-note", "12 done runs of task quadratic")
-    wait_for(lambda: dash_duo.driver.find_elements(By.CSS_SELECTOR, "#analysis-body .js-plotly-plot"))
-    titles = dash_duo.driver.execute_script(
-        "return [...document.querySelectorAll('#analysis-body .js-plotly-plot')]"
-        ".map(g => g.layout.title.text);")
-    assert any("importance" in t for t in titles) and any("Parallel" in t for t in titles)
-    assert "loss by lr" in titles and "loss by method" in titles
+
+    def titles() -> list[str]:
+        """The titles of the charts drawn so far (each chart draws on its own)."""
+        return dash_duo.driver.execute_script(
+            "return [...document.querySelectorAll('#analysis-body .js-plotly-plot')]"
+            ".filter(g => g.layout && g.layout.title).map(g => g.layout.title.text);")
+
+    wait_for(lambda: (lambda t: any("importance" in x for x in t) and any("Parallel" in x for x in t)
+                      and "loss by lr" in t and "loss by method" in t)(titles()))
     # a text filter: the panel takes only the runs the table now shows
     dash_duo.find_element("#text-filter").send_keys("momentum")
     dash_duo.wait_for_contains_text("#analysis-note", "6 done runs of task quadratic matching")
-    assert "loss by method" not in dash_duo.driver.execute_script(
-        "return [...document.querySelectorAll('#analysis-body .js-plotly-plot')]"
-        ".map(g => g.layout.title.text);")
+    assert "loss by method" not in titles()
     # a status no run has: too few runs, said in words
     set_props(dash_duo, "status-filter", {"value": "failed"})
     dash_duo.wait_for_contains_text("#analysis-empty", "Too few runs")
