@@ -268,7 +268,7 @@ def test_the_client_cli_keeper_thread_and_setting(store, models, models_url, tmp
     start_keeper(models, store, stop)
     try:
         iid = run_job(store, {"seed": 8})
-        wait_for(lambda: models.find(iid), timeout=10)  # moved with no request
+        wait_for(lambda: models.find(iid))  # moved with no request
     finally:
         stop.set()
     with Client(models_url) as api:
