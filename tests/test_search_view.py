@@ -124,7 +124,7 @@ def run_search(store, trials: int) -> dict:
         thread.start()
     try:
         return wait_for(lambda: (lambda r: r if r["status"] == "done" else None)(
-            search_record(store, record["id"])), timeout=60, step=0.05)
+            search_record(store, record["id"])), timeout=120, step=0.05)
     finally:
         stop.set()
         for thread in threads:
