@@ -187,7 +187,7 @@ class Writes:
         self.redis.publish("fuzz:marker", str(self.marks))
         events = []
         while True:
-            message = self.pubsub.get_message(timeout=5)
+            message = self.pubsub.get_message(timeout=30)  # (returns when it comes)
             assert message is not None, "the marker never came back"
             if message["type"] == "message" and message["data"] == str(self.marks):
                 return events
