@@ -223,9 +223,7 @@ def parse_list_args(args: Mapping[str, str], sorts: Mapping[str, SortKey],
     listing's) into store.list_jobs arguments; `sorts` are the sort names the
     listing takes, `tasks` the known tasks."""
     query = query_args(declared or ROUTES["experiments"].query, args)
-    task = query["task"] or None
-    if task is not None and task not in tasks:
-        raise BadRequest("task", f"no task {task[:80]!r} (known: {listed(sorted(tasks))})")
+    task = known_task(query["task"] or None, tasks)
     sort = query["sort"]
     if sort not in sorts:
         raise BadRequest("sort", f"must be one of {listed(sorts)}; got {sort[:80]!r}")
@@ -239,6 +237,22 @@ def parse_list_args(args: Mapping[str, str], sorts: Mapping[str, SortKey],
         "text": (query["q"] or "")[:200],
         "search": query.get("search") or None,  # search: its trials only
     }
+
+
+def known_task(task: str | None, tasks: Iterable[str]) -> str | None:
+    """`task` if it is one of `tasks` (or None), else BadRequest naming `task`."""
+    if task is not None and task not in tasks:
+        raise BadRequest("task", f"no task {task[:80]!r} (known: {listed(sorted(tasks))})")
+    return task
+
+
+def single_args() -> dict[str, str]:
+    """The request's query parameters; one given twice is refused, not read as
+    its first value (but `tag`: tag=a&tag=b means both)."""
+    twice = sorted(k for k in request.args if len(request.args.getlist(k)) > 1 and k != "tag")
+    if twice:
+        raise BadRequest(twice[0][:80], "given more than once; give it once")
+    return request.args.to_dict()
 
 
 def is_iid(text: object) -> bool:
@@ -276,12 +290,7 @@ def register_api(server: Flask, store: Store) -> None:
     Each route's query and body rules are its declaration in api_spec.ROUTES."""
 
     def listing_query(declared: Mapping[str, Any]) -> dict[str, Any]:
-        # a parameter given twice is refused, not read as its first value
-        twice = sorted(k for k in request.args if len(request.args.getlist(k)) > 1
-                       and k != "tag")  # runmeta: tag=a&tag=b means both
-        if twice:
-            raise BadRequest(twice[0][:80], "given more than once; give it once")
-        args = request.args.to_dict()
+        args = single_args()
         tasks = {*store.schemas(), *store.tracked_tasks()}
         query = parse_list_args(args, store.sort_keys(args["task"] if args.get("task") in tasks
                                                       else None), tasks, declared)
@@ -488,6 +497,8 @@ def register_api(server: Flask, store: Store) -> None:
 
     from mltrack.search_api import register_search_api  # search: /searches
     register_search_api(server, store)
+    from mltrack.analysis_api import register_analysis_api  # GET /analysis
+    register_analysis_api(server, store)
     register_error_handlers(server)
 
 

@@ -165,6 +165,38 @@ CSV_QUERY = {**LISTING_QUERY, "limit": {
     "type": "integer", "minimum": 1,
     "description": "at most this many rows; left out: every matching row"}}
 
+# The analysis: the listing's filters, then what is judged and by which evaluator.
+ANALYSIS_QUERY: dict[str, dict[str, Any]] = {
+    **{name: LISTING_QUERY[name] for name in ("task", "status", "q", "tag", "search")},
+    "metric": {"type": "string",
+               "description": "the objective: a metric of the task (its last value); "
+                              "default: the search's objective, else the task's primary "
+                              "metric"},
+    "evaluator": {"type": "string", "enum": ["ped-anova", "fanova"], "default": "ped-anova",
+                  "description": "Optuna's PED-ANOVA (fast) or fANOVA (16 trees, depth 8)"},
+}
+ANALYSIS = obj(
+    ["task", "metric", "goal", "evaluator", "matching", "runs", "left_out", "capped",
+     "importance", "fixed", "best", "message"],
+    task={"type": "string"}, metric={"type": "string"},
+    goal={"type": "string", "enum": ["min", "max"]},
+    evaluator={"type": "string", "enum": ["ped-anova", "fanova"]},
+    matching={"type": "integer", "description": "jobs the filters match, any status"},
+    runs={"type": "integer", "description": "done runs with a value of the metric: the "
+                                            "ones analysed"},
+    left_out={"type": "integer", "description": "matching jobs not analysed (not done, or "
+                                                "no finite value of the metric)"},
+    capped={"type": "boolean", "description": "more than 10,000 matched: the newest read"},
+    importance={"type": "array", "description": "most important first",
+                "items": obj(["name", "share"], name={"type": "string"},
+                             share={"type": "number", "minimum": 0, "maximum": 1})},
+    fixed={"type": "object", "additionalProperties": SCALAR,
+           "description": "hyperparameters with one value across the runs"},
+    best={"oneOf": [{"type": "null"},
+                    obj(["iid", "value", "hyper_params"], iid=IID, value={"type": "number"},
+                        hyper_params=HYPER_PARAMS)]},
+    message={"type": "string", "description": "'' when there is an importance, else why not"})
+
 
 def query_args(declared: Mapping[str, Mapping[str, Any]],
                args: Mapping[str, str]) -> dict[str, Any]:
@@ -676,6 +708,17 @@ ROUTES: dict[str, Route] = {
         errors={404: "no search with that id", 409: "the search is done",
                 400: "the body is not a JSON object", **WRITE},
         answers={200: ("the search", SEARCH_RECORD)}),
+    # -- which hyperparameters matter, over a filtered set of runs (analysis_api.py) --
+    "analysis": Route(
+        "get", "/analysis", "Which hyperparameters matter among the done runs of one task",
+        query=ANALYSIS_QUERY, tag="analysis", errors=BAD,
+        description="The runs that `task`, `status`, `q`, `tag` and `search` pick (as "
+                    "GET /experiments does; only done runs with a finite value of `metric` "
+                    "count, the newest 10,000 at most): each varying hyperparameter's share "
+                    "of the importance (Optuna's evaluator, summing to 1, most important "
+                    "first) and the best run. `message` says why there is no importance "
+                    "(too few runs, nothing varies).",
+        answers={200: ("the analysis", ANALYSIS)}),
     "openapi": Route(
         "get", "/openapi.json", "This document (OpenAPI 3.1)", tag="system",
         answers={200: ("the document", {"type": "object"})}),

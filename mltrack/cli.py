@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any, Iterable, Mapping, Sequence
 
-from mltrack import search_cli
+from mltrack import analysis_cli, search_cli
 from mltrack.client import MAX_PAGE, Client, ClientError, epoch_columns, metric_names
 
 STATUSES = ("waiting", "running", "done", "failed", "cancelled", "pruned")
@@ -114,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("-f", "--force", action="store_true",
                        help="overwrite the file if it exists")
     search_cli.add_parser(sub, common)  # search: mltrack search start|ls|show|cancel
+    analysis_cli.add_parser(sub, common)  # mltrack importance
     return parser
 
 
@@ -749,4 +750,4 @@ def model(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 COMMANDS = {"submit": submit, "ls": ls, "show": show, "watch": watch, "cancel": cancel,
             "retry": retry, "delete": delete, "tag": tag, "note": note, "model": model,
-            "search": search_cli.run}  # search
+            "search": search_cli.run, "importance": analysis_cli.run}

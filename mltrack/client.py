@@ -301,6 +301,19 @@ class Client:
             if not page["results"] or len(out) >= page["total"]:
                 return out
 
+    def analysis(self, task: str | None = None, *, search: str | None = None,
+                 metric: str | None = None, status: str | None = None, q: str | None = None,
+                 tag: str | Sequence[str] | None = None,
+                 evaluator: str | None = None) -> dict[str, Any]:
+        """Which hyperparameters matter among the done runs of `task` (or of
+        `search`'s trials) that the filters pick, judged by `metric` (default: the
+        search's objective, else the task's primary metric): GET /analysis.
+        `importance` lists each varying hyperparameter's share, most important
+        first; `best` is the best run; `message` says why there is no importance."""
+        return self.request("GET", "/analysis", params=_query(
+            task=task, search=search, metric=metric, status=status, q=q,
+            evaluator=evaluator, tag=tag))
+
     # -- waiting -----------------------------------------------------------------
     def wait(self, iids: str | Iterable[str], timeout: float | None = None,
              poll: float = 1.0, progress: bool = True) -> Any:
@@ -358,11 +371,9 @@ class Client:
         """One page of GET /experiments as the server answers it (results, total);
         `tag`: only runs with that tag (a list: with every one); `search`: only
         that search's trials."""
-        params = {"sort": sort, "order": order, "status": status, "task": task, "q": q,
-                  "limit": limit, "offset": offset, "search": search,
-                  "tag": [tag] if isinstance(tag, str) else list(tag or []) or None}
-        return self.request("GET", "/experiments",
-                            params={k: v for k, v in params.items() if v not in (None, "")})
+        return self.request("GET", "/experiments", params=_query(
+            sort=sort, order=order, status=status, task=task, q=q, limit=limit,
+            offset=offset, search=search, tag=tag))
 
     def records(self, sort: str = "created", order: str | None = None,
                 status: str | None = None, task: str | None = None, q: str | None = None,
@@ -605,6 +616,13 @@ class TrackedRun:
 
 
 # -- helpers ---------------------------------------------------------------------
+def _query(tag: str | Sequence[str] | None = None, **params: Any) -> dict[str, Any]:
+    """Query parameters as the listing routes take them: those given, and `tag`
+    once per tag (a list: runs with every one)."""
+    params["tag"] = [tag] if isinstance(tag, str) else list(tag or []) or None
+    return {k: v for k, v in params.items() if v not in (None, "")}
+
+
 def _limit(limit: Any) -> int | None:
     """None for every row: `limit` None or 0, as the CLI's `--limit 0`."""
     if limit is None:
