@@ -12,7 +12,8 @@ from typing import Sequence
 
 CLIENT_COMMANDS = ("submit", "ls", "show", "watch", "cancel", "retry", "delete",
                    "tag", "note", "model",  # runmeta: tags, notes, models
-                   "search")  # search: mltrack search start|ls|show|cancel
+                   "search",  # search: mltrack search start|ls|show|cancel
+                   "importance")  # analysis_cli: which hyperparameters matter
 
 
 def is_client_command(argv: Sequence[str]) -> bool:

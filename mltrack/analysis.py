@@ -18,13 +18,12 @@ dashboard starts without it.
 from __future__ import annotations
 
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Sequence
 
 from mltrack import optuna_import
 from mltrack.store import Job, Status
-from mltrack.task import Bool, Choice, Float, Int, Param, Schema
+from mltrack.task import Bool, Choice, Int, Param, Schema
 
 MIN_RUNS = 2  # importance and charts need at least this many runs with a value
 PED_ANOVA, FANOVA = "ped-anova", "fanova"
@@ -233,11 +232,9 @@ def importances(runs: RunSet, evaluator: str = PED_ANOVA) -> dict[str, float]:
         chosen = PedAnovaImportanceEvaluator(target_quantile=min(0.5, max(0.1, 5 / n)))
     else:
         raise ValueError(f"evaluator must be {PED_ANOVA} or {FANOVA}, not {evaluator!r}")
-    with warnings.catch_warnings():
-        # "few trials in a regime", "experimental": said by the panel's own words instead
-        warnings.simplefilter("ignore")
-        raw = get_param_importances(study(runs), evaluator=chosen, params=list(runs.varying),
-                                    normalize=False)
+    # Optuna's warnings ("few trials in a regime", "experimental"): optuna_import
+    raw = get_param_importances(study(runs), evaluator=chosen, params=list(runs.varying),
+                                normalize=False)
     raw = {k: float(v) if math.isfinite(float(v)) and v > 0 else 0.0 for k, v in raw.items()}
     total = sum(raw.values())
     shares = {k: (v / total if total > 0 else 0.0) for k, v in raw.items()}

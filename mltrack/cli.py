@@ -30,11 +30,17 @@ class Usage(Exception):
 def console(stderr: bool = False):
     from rich.console import Console
 
+    class QuietConsole(Console):
+        def on_broken_pipe(self) -> None:
+            # rich's own exits with status 1; the reader leaving (`| head`) is
+            # no error: main() ends with 0
+            raise BrokenPipeError
+
     # Piped or captured output is not a terminal: wide enough that a row stays
     # one line for grep, unless COLUMNS says otherwise.
     stream = sys.stderr if stderr else sys.stdout
     width = None if stream.isatty() else int(os.environ.get("COLUMNS") or 1000)
-    return Console(file=stream, width=width, highlight=False, soft_wrap=False)
+    return QuietConsole(file=stream, width=width, highlight=False, soft_wrap=False)
 
 
 # -- the command line ---------------------------------------------------------------
@@ -138,7 +144,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(rest)}")
     client = Client(args.url)
     try:
-        return COMMANDS[args.command](client, args, rest)
+        code = COMMANDS[args.command](client, args, rest)
+        sys.stdout.flush()  # here, not at exit, where a closed pipe is a traceback
+        return code
+    except BrokenPipeError:
+        # the reader left (`mltrack ls | head -3`): no traceback, and none at exit
+        # either (Python's advice: point stdout at devnull)
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except ClientError as exc:
         print(f"mltrack: {exc}", file=sys.stderr)
         return 1
@@ -189,6 +202,7 @@ def submit_parser(task: Mapping[str, Any] | None) -> argparse.ArgumentParser:
             detail += "; only with " + ", ".join(
                 f"{k} in {'/'.join(map(str, v))}" for k, v in spec["when"].items())
         help_text = f"{text} ({detail})" if text else f"({detail})"
+        help_text = help_text.replace("%", "%%")  # argparse %-formats help: "50% of the steps"
         if kind == "bool":
             group.add_argument(*flags, dest=name, nargs="?", const="true", metavar="BOOL[,BOOL]",
                                help=help_text)
@@ -393,6 +407,7 @@ def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, st
 
 
 def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q,
@@ -426,26 +441,27 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         table.add_column(name, no_wrap=True)
     table.add_column("runtime", justify="right", no_wrap=True)
     table.add_column("created", no_wrap=True)
-    errors = any(r.get("error") for r in records)
-    tags = any(r.get("tags") for r in records)  # runmeta
-    if tags:
-        table.add_column("tags", no_wrap=True)
-    if errors:
-        table.add_column("error", no_wrap=True, max_width=80, overflow="ellipsis")
+    rows = []
     for r in records:
         hyper = r.get("hyper_params") or {}
-        status = r["status"]
         row = [r["iid"][:8]] + ([_show(r.get("trial"))] if args.search else []) + (
-            [r["task"]] if mixed else []) + [
-            f"[{STATUS_STYLE.get(status, '')}]{status}[/]", _epochs(r)]
+            [r["task"]] if mixed else []) + [r["status"], _epochs(r)]
         row += [_show(r.get(m)) for m in metrics]
         row += [_show(hyper.get(p)) for p in params]
-        row += [_duration(r.get("runtime")), _when(r.get("created"))]
-        if tags:
-            row.append(" ".join(r.get("tags") or []))
-        if errors:
-            row.append(r.get("error") or "")
-        table.add_row(*row)
+        rows.append(row + [_duration(r.get("runtime")), _when(r.get("created"))])
+    # Free text last, in the width the other columns leave: a long error or 20
+    # tags must not squeeze the iids and metrics to nothing.
+    texts = {name: [" ".join(r.get("tags") or []) if name == "tags" else r.get("error") or ""
+                    for r in records]
+             for name in ("tags", "error") if any(r.get(name) for r in records)}  # runmeta
+    for name, width in _text_widths(table.columns, rows, texts, out.width).items():
+        table.add_column(name, no_wrap=True, max_width=width, overflow="ellipsis")
+    at = 1 + bool(args.search) + bool(mixed)  # the status column: coloured
+    for n, row in enumerate(rows):
+        # the rest is text as it is: an error may hold "[/...]", rich's markup
+        cells = [escape(c) for c in row] + [escape(texts[name][n]) for name in texts]
+        cells[at] = f"[{STATUS_STYLE.get(row[at], '')}]{row[at]}[/]"
+        table.add_row(*cells)
     _print_table(out, table)
     notes = []
     for task, values in shared.items():
@@ -459,6 +475,26 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     for note in notes:
         out.print(note, style="dim")
     return 0
+
+
+TEXT_MOST = {"tags": 40, "error": 80}  # characters a free-text column shows at most
+TEXT_LEAST = 3  # "a…": that there is more to see with `show`
+
+
+def _text_widths(columns, rows, texts, width: int) -> dict[str, int]:
+    """Each free-text column's width: what `width` leaves after the other
+    columns at their natural widths (two spaces apart), shared out; between
+    TEXT_LEAST and TEXT_MOST characters."""
+    if not texts:
+        return {}
+    natural = sum(max([len(str(column.header))] + [len(row[i]) for row in rows]) + 2
+                  for i, column in enumerate(columns))
+    left = width - natural - 2 * (len(texts) - 1)
+    if len(texts) == 1:
+        (name,) = texts
+        return {name: max(TEXT_LEAST, min(TEXT_MOST[name], left))}
+    tags = max(TEXT_LEAST, min(TEXT_MOST["tags"], left // 3))  # the error says more
+    return {"tags": tags, "error": max(TEXT_LEAST, min(TEXT_MOST["error"], left - tags))}
 
 
 def _print_table(out, table) -> None:

@@ -7,10 +7,18 @@ partially initialised module, and what stays in `sys.modules` can fail every
 later call (seen: `optuna.pruners` without `_filter_study`, a search stuck for
 good after a restart with the dashboard open). So every place in mltrack that
 uses Optuna calls `load()` first; Optuna stays out of `import mltrack`.
+
+Optuna's own warnings (an experimental argument mltrack chose, "few trials in
+a regime") are silenced here, once, for the process: they say nothing the
+user can act on (the analysis panel says it in its own words). Not with
+`warnings.catch_warnings()` around each call: that swaps the process-wide
+filter list, so two threads in it at once left a blanket "ignore everything"
+behind for good, and let the warnings through meanwhile.
 """
 from __future__ import annotations
 
 import threading
+import warnings
 
 _lock = threading.Lock()
 _loaded = False
@@ -30,4 +38,6 @@ def load() -> None:
             import optuna.samplers  # noqa: F401
             import optuna.storages.journal  # noqa: F401
             import optuna.trial  # noqa: F401
+            warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+            warnings.filterwarnings("ignore", module=r"optuna(\.|$)")
             _loaded = True

@@ -115,17 +115,7 @@ def _progress(record: Mapping[str, Any]) -> str:
 
 
 def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
-    try:
-        code = _run(client, args)
-        sys.stdout.flush()  # here, not at exit, where a closed pipe is a traceback
-        return code
-    except BrokenPipeError:
-        # the reader left (`mltrack search show ID | head -2`): no traceback, and
-        # none at exit either (Python's advice: point stdout at devnull)
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 0
+    return _run(client, args)  # a closed pipe (`| head`): mltrack.cli.main
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:

@@ -163,10 +163,19 @@ def serve(settings: Settings, tasks: Mapping[str, Task]) -> int:
     return 0
 
 
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # waitress warns "Task queue depth is 6" whenever a page's burst of Dash
+    # callbacks waits a moment for a thread: many a minute, and nothing to act
+    # on. Shown with --log-level debug.
+    if level.lower() != "debug":
+        logging.getLogger("waitress.queue").setLevel(logging.ERROR)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     settings = parse_settings(argv)
-    logging.basicConfig(level=settings.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    configure_logging(settings.log_level)
     # Both set explicitly: a process started in the background inherits an
     # ignored SIGINT, and Ctrl-C must still stop it.
     previous_handlers = {sig: signal.signal(sig, _raise_stop)

@@ -223,3 +223,22 @@ def test_a_database_that_cannot_be_restarted_ends_mltrack_with_the_reason(tmp_pa
     finally:
         if app.proc.poll() is None:
             app.proc.kill()
+
+
+def test_waitress_queue_warnings_are_kept_for_debug():
+    """One dashboard tab logged 'Task queue depth is 6' 172 times in 9 minutes."""
+    import logging
+
+    from mltrack.serve import configure_logging
+
+    queue = logging.getLogger("waitress.queue")
+    before = queue.level
+    try:
+        queue.setLevel(logging.NOTSET)
+        configure_logging("debug")
+        assert queue.isEnabledFor(logging.WARNING)
+        configure_logging("info")
+        assert not queue.isEnabledFor(logging.WARNING) and queue.isEnabledFor(logging.ERROR)
+        assert logging.getLogger("waitress").isEnabledFor(logging.WARNING)  # the rest is kept
+    finally:
+        queue.setLevel(before)

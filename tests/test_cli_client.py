@@ -105,6 +105,10 @@ def test_submit_usage_errors_exit_2(server):
     for flag in ("--lr X[,X...]", "--steps N[,N...]", "--noisy", "--no-noisy", "--method",
                  "gradient steps, one per epoch"):
         assert flag in out.stdout
+    # mnist's own help has a '%' ("10x lower at 50%"): argparse read it as a format
+    out = mltrack("submit", "--help", url=server.url)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "--lr-schedule" in out.stdout and "50%" in out.stdout
 
 
 def test_submit_flags_come_from_the_schema():
@@ -115,6 +119,9 @@ def test_submit_flags_come_from_the_schema():
         "width": {"type": "choice", "default": 64, "options": [64, 128]},
         "bn": {"type": "bool", "default": False}}}
     parser = submit_parser(task)
+    percent = submit_parser({"name": "p", "params": {"x": {
+        "type": "choice", "default": "a%", "options": ["a%", "b"], "help": "100% sure, % s"}}})
+    assert "100% sure, % s (default a%; one of a%, b)" in " ".join(percent.format_help().split())
     args = vars(parser.parse_args(["--learning-rate", "0.1,0.2", "--layers", "3", "--bn",
                                    "--act", "tanh", "--width", "128"]))
     assert args["learning_rate"] == "0.1,0.2" and args["bn"] == "true"
@@ -172,6 +179,34 @@ def test_ls_shows_why_a_job_failed_and_what_its_rows_share(server, remote):
     assert "same in every row: width=64" in out.stdout and "2 jobs" in out.stdout
     wide = mltrack("ls", "--task", "cli-failed", "--wide", url=server.url)
     assert "width" in wide.stdout.splitlines()[0].split()
+
+
+def test_long_errors_and_tags_leave_the_other_columns_whole(server, remote):
+    """20 tags of 40 characters, or an error longer than the terminal, squeezed
+    iid, status and metrics to nothing."""
+    runs = []
+    for n, error in enumerate(["boom [/red] " + "x" * 300, "short"]):
+        run = remote.start_run(task="cli-long", hyper_params={"lr": 0.1 * (n + 1)})
+        run.log(1, {"loss": 0.5 + n})
+        run.finish("failed", error=error)
+        runs.append(run.iid)
+    remote.set_tags(runs[0], [f"t{n:02d}" + "x" * 37 for n in range(20)])
+    for columns in ("100", "1000"):
+        out = mltrack("ls", "--task", "cli-long", env={"COLUMNS": columns}, url=server.url)
+        assert out.returncode == 0, out.stderr
+        lines = out.stdout.splitlines()
+        assert lines[0].split() == ["iid", "status", "epochs", "loss", "best_loss", "lr",
+                                    "runtime", "created", "tags", "error"]
+        assert all(len(line) <= int(columns) for line in lines)
+        first, second = (lines[1], lines[2]) if lines[1].startswith(runs[1][:8]) else (
+            lines[2], lines[1])
+        assert first.split()[:4] == [runs[1][:8], "failed", "1", "1.5"] and \
+            first.endswith("short")
+        assert second.split()[:4] == [runs[0][:8], "failed", "1", "0.5"]
+        assert "t00x" in second and "boom [/" in second  # printed as it is, not as markup
+        assert second.endswith("…")
+    # a wide terminal shows 40 characters of tags and 80 of the error
+    assert f"t00{'x' * 36}…" in second and f"boom [/red] {'x' * 67}…" in second
 
 
 def test_ls_errors_name_the_field(server):
@@ -292,6 +327,8 @@ def test_an_unreachable_mltrack_is_named(tmp_path):
 def test_serving_is_unchanged_and_client_commands_are_told_apart():
     assert is_client_command(["ls"]) and is_client_command(["--url", "http://x", "show", "a"])
     assert is_client_command(["--url=http://x", "watch"])
+    from mltrack.cli import COMMANDS  # every client command reaches the client
+    assert all(is_client_command([name]) for name in COMMANDS)
     for serve in ([], ["serve"], ["worker", "--redis-url", "redis://x"], ["--port", "0"],
                   ["--help"]):
         assert not is_client_command(serve)
@@ -389,3 +426,18 @@ def test_watch_piped_prints_plain_lines_as_a_job_goes(server, remote):
         run.finish()
         if proc.poll() is None:
             proc.kill()
+
+
+@pytest.mark.parametrize("command", [["ls"], ["show", "FIRST"], ["submit", "--help"],
+                                     ["importance", "--task", "quadratic"]])
+def test_output_into_a_closed_pipe_exits_quietly(server, remote, command):
+    """`mltrack show IID | head -4` ended in a BrokenPipeError traceback."""
+    if "FIRST" in command:
+        command = ["show", remote.records(limit=1)[0]["iid"]] if remote.records(limit=1) \
+            else ["show", remote.submit({"x0": 1.0}, task="quadratic")]
+    script = Path(sys.executable).parent / "mltrack"
+    child = subprocess.Popen([str(script), *command], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, env=child_env({"MLTRACK_URL": server.url}))
+    child.stdout.close()  # the reader left at once (`| head -0`)
+    err = child.stderr.read().decode()
+    assert child.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err

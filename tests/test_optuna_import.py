@@ -49,3 +49,35 @@ def test_optuna_loaded_from_three_threads_at_once_works_in_a_fresh_process():
         done = subprocess.run([sys.executable, "-c", RACE], capture_output=True, text=True,
                               timeout=120)
         assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
+WARNINGS = textwrap.dedent("""
+    import sys, threading, warnings
+    sys.path.insert(0, "tests")
+    from mltrack import analysis
+    from test_analysis import OBJECTIVE, QUADRATIC, driven_by_lr
+
+    runs = analysis.run_set(driven_by_lr(30), QUADRATIC, OBJECTIVE)
+    analysis.importances(runs)  # Optuna loaded: the threads only compute
+
+    def work():
+        for _ in range(40):
+            analysis.importances(runs)
+
+    for _ in range(4):  # the old code lost the race most rounds
+        threads = [threading.Thread(target=work) for _ in range(4)]
+        [t.start() for t in threads]
+        [t.join() for t in threads]
+    warnings.warn("the user's own warning")
+""")
+
+
+def test_optunas_warnings_are_silenced_and_nobody_elses_from_four_threads():
+    """Each importance swapped the process's warning filters (catch_warnings):
+    from two threads at once Optuna's ExperimentalWarning got through, and a
+    blanket 'ignore' stayed behind for good, hiding every later warning."""
+    done = subprocess.run([sys.executable, "-c", WARNINGS], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "ExperimentalWarning" not in done.stderr and "optuna" not in done.stderr
+    assert "UserWarning: the user's own warning" in done.stderr
