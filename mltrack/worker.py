@@ -747,21 +747,28 @@ def _process_gone(pid: int) -> bool:
         return False
 
 
+def _dead_here(worker: str) -> bool:
+    """Whether worker id `worker` (host:pid:thread) names a thread of a process
+    of this machine, not this one, that is gone."""
+    name, _, rest = worker.partition(":")
+    pid = rest.partition(":")[0]
+    return (name == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
+            and _process_gone(int(pid)))
+
+
 def requeue_jobs_of_dead_workers(store: Store, config: WorkerConfig = WorkerConfig()
                                  ) -> dict[str, Status]:
     """Running jobs whose worker was a thread of a process of this machine that
     is gone (an mltrack killed with -9, say) are requeued now, not once their
-    lease runs out, so a restart resumes them at once. Called for the embedded
-    database only: its socket is private to this machine and this user, so a
-    worker id's host and pid name a process here. (On a shared Redis another
-    machine may share the host name; its jobs wait for their lease.)"""
-    host = socket.gethostname()
-    dead = {}
-    for iid, worker in store.running_workers().items():
-        name, _, rest = worker.partition(":")
-        pid = rest.partition(":")[0]
-        if name == host and pid.isdigit() and int(pid) != os.getpid() and _process_gone(int(pid)):
-            dead[iid] = worker
+    lease runs out, so a restart resumes them at once; and those workers leave
+    the list of live workers now, not when their registration expires. Called
+    for the embedded database only: its socket is private to this machine and
+    this user, so a worker id's host and pid name a process here. (On a shared
+    Redis another machine may share the host name; its jobs wait for their lease.)"""
+    for info in store.live_workers():
+        if _dead_here(str(info.get("id", ""))):
+            store.unregister_worker(info["id"])
+    dead = {iid: worker for iid, worker in store.running_workers().items() if _dead_here(worker)}
     if not store.expire_leases(dead):
         return {}
     requeued = store.reap(config.max_lost)

@@ -286,6 +286,25 @@ def test_retry_of_a_failed_job(client, store):
     assert post(client, f"/experiments/{r.json['iid']}/retry", {}).status_code == 409
 
 
+def test_a_refused_action_says_the_rule_in_words(client, store):
+    """They said 'job ... is done; it cannot become retried'."""
+    done = post(client, "/train", {"model": "mlp"}).json["iid"]
+    store.finish(done, store.claim("w").attempt, Status.DONE)
+    running = post(client, "/train", {"model": "mlp"}).json["iid"]
+    store.claim("w2")
+    r = post(client, f"/experiments/{done}/retry", {})
+    assert r.status_code == 409 and r.json["error"] == (
+        f"job {done} is done: only a failed or cancelled job can be retried")
+    r = client.delete(f"/experiments/{running}")
+    assert r.status_code == 409 and r.json["error"] == (
+        f"job {running} is running: a waiting or running job cannot be deleted "
+        "(cancel it first)")
+    r = post(client, f"/experiments/{done}/cancel", {})
+    assert r.status_code == 409 and r.json["error"] == (
+        f"job {done} is done: it has ended, so there is nothing to cancel")
+    assert store.get(done).status is Status.DONE and store.get(running).status is Status.RUNNING
+
+
 def test_listing_filters_by_text(client, store):
     post(client, "/train", {"model": "mlp", "optimizer": "sgd"})
     post(client, "/train", {"model": "cnn"})

@@ -373,6 +373,8 @@ def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
         for what, worker in holders.items():
             jobs[what] = store.create(HyperParams(seed=len(jobs)))
             assert store.claim(worker, lease=3600).iid == jobs[what]
+        for worker in holders.values():
+            store.register_worker(worker, {"id": worker}, ttl=3600)
         tracked, _ = store.start_tracked("script", {"lr": 0.1}, {"loss": "min"}, lease=3600)
         assert store.running_workers() == {**{jobs[w]: holders[w] for w in holders},
                                            tracked: store.get(tracked).worker}
@@ -382,6 +384,9 @@ def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
         for what in ("alive", "this process", "another machine"):
             assert store.get(jobs[what]).status is Status.RUNNING
         assert store.get(tracked).status is Status.RUNNING
+        # the dead worker is no longer listed as live (its registration would last an hour)
+        assert sorted(w["id"] for w in store.live_workers()) == sorted(
+            holders[w] for w in ("alive", "this process", "another machine"))
         # a job claimed meanwhile by another worker keeps its lease
         again = store.claim(f"{host}:{alive.pid}:worker-2", lease=3600)
         assert again.iid == jobs["dead"]

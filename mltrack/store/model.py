@@ -52,8 +52,20 @@ class JobNotFound(StoreError):
 
 
 class IllegalTransition(StoreError):
+    # what a person asked for, said as the rule that refused it
+    RULES = {"retried": "only a failed or cancelled job can be retried",
+             "deleted": "a waiting or running job cannot be deleted (cancel it first)",
+             "cancelled": "it has ended, so there is nothing to cancel"}
+
     def __init__(self, iid: str, current: str, wanted: str):
-        super().__init__(f"job {iid} is {current}; it cannot become {wanted}")
+        action, _, why = wanted.partition(": ")
+        if why:  # "retried: a tracked run is run again by its script"
+            message = f"job {iid} is {current}; it cannot be {action}: {why}"
+        elif action in self.RULES:
+            message = f"job {iid} is {current}: {self.RULES[action]}"
+        else:
+            message = f"job {iid} is {current}; it cannot become {wanted}"
+        super().__init__(message)
         self.iid, self.current, self.wanted = iid, current, wanted
 
 
