@@ -57,10 +57,22 @@ def _bounded_int(text: str) -> int:
     return int(text)
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    # {"model": "mlp", "model": "cnn"} would silently be a CNN: ambiguous, refused
+    out = dict(pairs)
+    if len(out) < len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice[:80]!r} is given twice in one object")
+    return out
+
+
 def strict_loads(text: str | bytes, **kwargs: Any) -> Any:
-    """Parse strict JSON, refusing NaN/Infinity and nesting over MAX_DEPTH (ValueError)."""
+    """Parse strict JSON, refusing NaN/Infinity, a key given twice in one object
+    and nesting over MAX_DEPTH (ValueError)."""
     kwargs.setdefault("parse_constant", _refuse_constant)
     kwargs.setdefault("parse_int", _bounded_int)
+    kwargs.setdefault("object_pairs_hook", _unique_keys)
     try:
         value = json.loads(text, **kwargs)
     except RecursionError:

@@ -119,6 +119,9 @@ BAD_TRAIN_BODIES = [
     ('{"weight_decay": -' + "9" * 400 + "}", 400, "weight_decay"),
     ('{"learning_rate": Infinity}', 400, "body"),  # not JSON
     ('{"learning_rate": NaN}', 400, "body"),
+    # a key twice: the last would win silently (a 5-epoch CNN instead of an MLP)
+    ('{"hyper_params": {"model": "mlp"}, "hyper_params": {"model": "cnn"}}', 400, "body"),
+    ('{"hyper_params": {"model": "mlp", "model": "cnn"}}', 400, "body"),
     ({"num_epochs": 0}, 400, "num_epochs"),
     ({"num_epochs": 101}, 400, "num_epochs"),
     ({"num_epochs": 1.5}, 400, "num_epochs"),
