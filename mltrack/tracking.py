@@ -25,6 +25,7 @@ store writes them. Nothing here imports Redis or Flask.
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from typing import Any, Mapping
 
@@ -81,6 +82,9 @@ def _value(name: str, value: Any) -> Any:
             raise InvalidParams(name, f"a string value is at most {MAX_TEXT} characters")
         if not value.strip():  # it would be an option nobody can see or pick
             raise InvalidParams(name, "must not be empty (nor only spaces)")
+        if any(unicodedata.category(c) == "Cc" for c in value.strip()):
+            # a newline or tab in an option breaks table rows and the form's lists
+            raise InvalidParams(name, "must not hold control characters (newline, tab...)")
         return value.strip()
     raise InvalidParams(name, f"must be a number, a string or true/false, got {json_type(value)}")
 

@@ -557,6 +557,20 @@ def test_an_empty_string_hyperparameter_is_refused_naming_it(client, store, valu
     assert "t9" not in store.task_entries() and store.counts().get("running") == 1
 
 
+@pytest.mark.parametrize("value", ["a\nb", "adam\t2", "x\x00", "bell\x07"])
+def test_a_string_hyperparameter_with_control_characters_is_refused(client, store, value):
+    """A newline in an option split `mltrack ls` rows and the task's option list."""
+    start(client, "t10", hyper_params={"opt": "adam"})
+    r = post(client, "/runs", {"task": "t10", "hyper_params": {"opt": value}})
+    assert r.status_code == 400 and r.json["field"] == "opt"
+    assert "control characters" in r.json["error"]
+    assert store.task_entry("t10")["params"]["opt"]["options"] == ["adam"]
+    assert store.counts().get("running") == 1
+    # spaces around are dropped as before, and any other script is welcome
+    assert post(client, "/runs", {"task": "t10", "hyper_params": {"opt": " ｆｕｌｌ हिंदी "}}
+                ).status_code == 201
+
+
 def test_a_declared_tasks_epochs_come_from_its_hyperparameters(client, store):
     """The rule: a worker's task (or mnist) says its epochs in a hyperparameter
     (quadratic's steps, mnist's num_epochs); a body's num_epochs must agree or be
