@@ -297,6 +297,9 @@ def submit(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
         said += (f"; {len(existing)} existed already (--if-exists skip: "
                  f"{'its' if len(existing) == 1 else 'their'} iid{'s' * (len(existing) != 1)} "
                  "printed, not queued again)")
+    if queued and not task.get("workers"):  # as GET /tasks said it when it was read
+        said += (f"\nno worker runs task {task['name']} now: its jobs wait until a worker of "
+                 "it starts")
     print(said, file=sys.stderr)
     if options.get("wait"):
         records = client.wait(iids)
@@ -638,12 +641,19 @@ def watch(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 def _queue_counts(client: Client, args: argparse.Namespace, counts: Mapping[str, int],
                   running: int) -> tuple[int, str]:
-    """The jobs waiting (of --task, when given) and the counts line `watch` shows."""
+    """The jobs waiting (of --task, when given) and the counts line `watch` shows,
+    with a line for each task whose jobs wait and that no live worker runs
+    (else `watch` would wait for them for ever without a word)."""
     waiting = (client.page(status="waiting", task=args.task, limit=1)["total"]
                if args.task else counts.get("waiting", 0))
-    return waiting, (f"running {running}  waiting {waiting}  done {counts.get('done', 0)}  "
-                     f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}"
-                     + (f"  pruned {counts['pruned']}" if counts.get("pruned") else ""))
+    line = (f"running {running}  waiting {waiting}  done {counts.get('done', 0)}  "
+            f"failed {counts.get('failed', 0)}  cancelled {counts.get('cancelled', 0)}"
+            + (f"  pruned {counts['pruned']}" if counts.get("pruned") else ""))
+    if waiting:
+        line += "".join(f"\n{t['note']}: its jobs wait until a worker of it starts"
+                        for t in client.tasks()
+                        if t.get("note") and args.task in (None, t["name"]))
+    return waiting, line
 
 
 def _queue_empty(out, ended: int) -> int:

@@ -466,8 +466,7 @@ class Worker:
         now = self.clock() if now is None else now
         if now - self._last_reap >= self.config.reap_every:
             self._last_reap = now
-            for iid, status in self.store.reap(self.config.max_lost).items():
-                log.warning("job %s lost its worker (lease expired): now %s", iid, status.value)
+            reap(self.store, self.config)
 
     def register(self) -> None:
         job = self.current
@@ -778,14 +777,29 @@ def requeue_jobs_of_dead_workers(store: Store, config: WorkerConfig = WorkerConf
     return requeued
 
 
+def reap(store: Store, config: WorkerConfig) -> None:
+    """Requeue (or fail) the running jobs whose lease ran out, saying so."""
+    for iid, status in store.reap(config.max_lost).items():
+        # a worker's job goes back to the queue; a script's run (no worker) fails
+        log.warning("job %s: its lease ran out (its %s stopped reporting): now %s", iid,
+                    "script" if status is Status.FAILED and _tracked(store, iid) else "worker",
+                    status.value)
+
+
+def _tracked(store: Store, iid: str) -> bool:
+    try:
+        return store.get(iid).tracked
+    except Exception:  # deleted meanwhile, or the database away: only the log's word
+        return False
+
+
 def run_reaper(store: Store, stop_event: threading.Event,
                config: WorkerConfig = WorkerConfig()) -> None:
     """Reap expired leases every `config.reap_every` seconds (the dashboard runs this)."""
     failing = False
     while True:
         try:
-            for iid, status in store.reap(config.max_lost).items():
-                log.warning("job %s lost its worker (lease expired): now %s", iid, status.value)
+            reap(store, config)
             failing = False
         except redis.RedisError as exc:  # no Redis error ends the reaper
             if not failing:

@@ -308,6 +308,9 @@ def test_watch_leaves_quietly_on_ctrl_c(live_app):
     # Ctrl-C once it watches: a busy machine may take seconds to start it, and a
     # SIGINT while Python still imports is a KeyboardInterrupt traceback, not watch's
     wait_for(lambda: "waiting 1" in "".join(lines) or proc.poll() is not None, timeout=60)
+    # it says why nothing moves (it waited for ever without a word)
+    wait_for(lambda: "no worker runs task mnist: its jobs wait until a worker of it starts"
+             in "".join(lines) or proc.poll() is not None, timeout=60)
     time.sleep(0.5)  # a few rounds of watching
     assert proc.poll() is None, "".join(lines)  # still watching
     proc.send_signal(signal.SIGINT)
@@ -441,3 +444,13 @@ def test_output_into_a_closed_pipe_exits_quietly(server, remote, command):
     child.stdout.close()  # the reader left at once (`| head -0`)
     err = child.stderr.read().decode()
     assert child.wait(60) == 0 and "Traceback" not in err and "BrokenPipe" not in err, err
+
+
+def test_submit_says_when_no_worker_runs_the_task(live_app, server, capsys):
+    from mltrack.cli import main
+
+    assert main(["submit", "--url", live_app, "--model", "mlp"]) == 0  # no worker there
+    assert ("queued 1 job of task mnist\nno worker runs task mnist now: its jobs wait until "
+            "a worker of it starts") in capsys.readouterr().err
+    out = mltrack("submit", "--task", "quadratic", "--steps", "1", url=server.url)  # one runs it
+    assert out.returncode == 0 and "no worker" not in out.stderr

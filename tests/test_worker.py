@@ -395,3 +395,19 @@ def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
     finally:
         alive.kill()
         alive.wait()
+
+
+def test_the_reaper_says_whose_lease_ran_out(store, caplog):
+    """A script's lost run was logged as 'lost its worker': it has none."""
+    from mltrack.worker import reap
+
+    store.create(HyperParams())
+    queued = store.claim("w1", lease=5, now=1000.0).iid
+    tracked, _ = store.start_tracked("script", {"lr": 0.1}, {"loss": "min"}, lease=5,
+                                     now=1000.0)
+    store.redis.zadd(store.keys.leases, {queued: 0, tracked: 0})  # both ran out long ago
+    with caplog.at_level("WARNING", logger="mltrack.worker"):
+        reap(store, WorkerConfig())
+    said = {r.getMessage() for r in caplog.records}
+    assert f"job {queued}: its lease ran out (its worker stopped reporting): now waiting" in said
+    assert f"job {tracked}: its lease ran out (its script stopped reporting): now failed" in said
