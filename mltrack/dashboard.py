@@ -549,6 +549,7 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
     # table shows them now: each time rows are read, not only when ticked.
     @app.callback(Output("action-cancel", "disabled"), Output("action-delete", "disabled"),
                   Output("action-clone", "disabled"), Output("action-retry", "disabled"),
+                  Output("action-clone", "title"), Output("action-retry", "title"),
                   Output("ticked-count", "children"), Output(run_view.TICKED, "data"),
                   Input("jobs-grid", "selectedRows"), Input("rows-read", "data"),
                   Input("all-matching", "value"),
@@ -567,11 +568,16 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
             # what the matching jobs' statuses allow (all done: Delete only)
             allowed = {**views.actions_allowed(table_query.statuses_matching(store, view[0])),
                        "clone": False}
+            if allowed["retry"]:  # failed ones, but maybe all tracked from scripts
+                allowed["retry"] = table_query.any_retryable(store, view[0])
+            titles = ("", "")
         else:
             total = None
-            allowed = views.actions_allowed([j.status.value for j in jobs])
+            allowed = views.ticked_actions(jobs, _queueable(store))
+            titles = views.action_titles(jobs, allowed)
         return (not allowed["cancel"], not allowed["delete"], not allowed["clone"],
-                not allowed["retry"], views.ticked_text(len(jobs), total, bool(total is not None)),
+                not allowed["retry"], *titles,
+                views.ticked_text(len(jobs), total, bool(total is not None)),
                 iids if iids != published else no_update)
 
     # -- the view in the URL: read once when the page loads, written as it changes -----
@@ -629,7 +635,8 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if jobs is None:
             raise PreventUpdate
         n = len(views.acted_on(action, jobs))
-        return True, views.confirm_text(action, n, len(jobs), views.all_matching(everything))
+        return True, views.confirm_text(action, n, len(jobs), views.all_matching(everything),
+                                        views.left_out(action, jobs))
 
     @app.callback(Output("confirm-cancel", "displayed"), Output("confirm-cancel", "message"),
                   Input("action-cancel", "n_clicks"), State("jobs-grid", "selectedRows"),
@@ -669,18 +676,18 @@ def _register_callbacks(app: dash.Dash, store: Store) -> None:
         if jobs is None:  # nonsense rows or filters
             raise PreventUpdate
         operation = {"cancel": store.cancel, "delete": store.delete, "retry": store.retry}[action]
-        done, skipped = 0, 0
+        done = 0
+        # each skip with its reason: a tracked run left out, a refusal the store explains
+        # (a task no worker registered), or a job that changed since it was read
+        skipped = dict(views.left_out(action, jobs))
         for job in views.acted_on(action, jobs):
             try:
                 operation(job.iid)
                 done += 1
-            except (IllegalTransition, JobNotFound):  # it changed since it was read
-                skipped += 1
-        verb = {"cancel": "Cancelled", "delete": "Deleted", "retry": "Queued again"}[action]
-        message = f"{verb} {done} job{'s' if done != 1 else ''}"
-        if skipped:
-            message += f"; {skipped} skipped (their status changed meanwhile)"
-        return message + ".", views.next_version(version)
+            except (IllegalTransition, JobNotFound) as exc:
+                reason = views.skip_reason(job, exc)
+                skipped[reason] = skipped.get(reason, 0) + 1
+        return views.action_result(action, done, skipped), views.next_version(version)
 
     # A preset fills the MNIST form (switching to MNIST); the user can still edit it.
     @app.callback(Output("form-task", "value", allow_duplicate=True),

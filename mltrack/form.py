@@ -20,6 +20,7 @@ LOG_SLIDER, TEXT, CHOICE, CHECKLIST = "log-slider", "text", "choice", "checklist
 BOOL_VALUES = {"true": True, "false": False}  # a checklist's option values, as text
 FORM_ERROR = "form"  # where an error that is no single field's goes
 _INTEGER = re.compile(r"[+-]?[0-9]+")
+_DECIMAL_COMMA = re.compile(r"[+-]?[0-9]+,[0-9]+")  # "0,01": a European decimal comma?
 
 
 def widget(param: Param) -> str:
@@ -158,15 +159,34 @@ def field_values(name: str, param: Param, raw: Any) -> list[Any]:
         items = [raw]
     if len(items) > MAX_SWEEP:
         raise InvalidParams(name, f"at most {MAX_SWEEP} values")
+    blank = [isinstance(item, str) and not item.strip() for item in items]
+    if all(blank):
+        raise InvalidParams(name, f"{_words(name)} needs a value")  # " , "
+    if any(blank) and isinstance(raw, str):
+        # "0.1,,0.2" or "3,": a value lost to a typo, not meant to be dropped (the
+        # CLI refuses the same text; the form used to queue one job fewer than typed)
+        shown = raw.strip() if len(raw.strip()) <= 40 else raw.strip()[:40] + "…"
+        raise InvalidParams(name, f"{_words(name)} has an empty value in “{shown}”: give a "
+                                  "value between each pair of commas")
     values = []
-    for item in items:
-        if isinstance(item, str) and not item.strip():
-            continue  # "0.1, , 0.2" or a trailing comma
+    for item, empty in zip(items, blank):
+        if empty:
+            continue  # a blank option in a dropdown's list: nothing picked there
         if isinstance(item, (list, dict)):
             raise InvalidParams(name, f"takes single values, not {json_type(item)}")
-        values.append(_parse(name, param, _read(name, param, item)))
-    if not values:
-        raise InvalidParams(name, f"{_words(name)} needs a value")
+        try:
+            values.append(_parse(name, param, _read(name, param, item)))
+        except InvalidParams:
+            if isinstance(param, Float) and isinstance(raw, str) \
+                    and _DECIMAL_COMMA.fullmatch(raw.strip()):
+                # "0,01" read as 0 and 01: the error about 0 would puzzle whoever typed
+                # a decimal comma, so say how the text was read and what to type (only
+                # where a decimal could be meant: "2,5" epochs is a sweep or a typo)
+                whole, fraction = raw.strip().split(",")
+                raise InvalidParams(name, f"{_words(name)}: a comma separates values, so "
+                                          f"“{raw.strip()}” reads as {whole} and {fraction}; "
+                                          f"for a decimal write {whole}.{fraction}") from None
+            raise
     return values
 
 

@@ -46,6 +46,33 @@ def statuses_matching(store: Store, where: views.TableFilter) -> list[str]:
             if page(store, replace(where, status=s), "created", "desc", 0, 0).total]
 
 
+RETRYABLE_SCAN = 1000  # rows "any_retryable" reads at most before it assumes yes
+
+
+def any_retryable(store: Store, where: views.TableFilter) -> bool:
+    """Whether Retry on all matching would queue any job: a failed or cancelled
+    one that is not tracked from a script (views.retryable). The first rows
+    of each such status are read until one is found; past RETRYABLE_SCAN
+    rows, yes (the confirmation then counts exactly what it will queue)."""
+    read = 0
+    for status in sorted(views.RETRYABLE):
+        if where.status and where.status != status:
+            continue
+        offset, size = 0, 20  # usually the first row answers: read few, then more
+        while read < RETRYABLE_SCAN:
+            got = page(store, replace(where, status=status), "created", "desc", offset, size)
+            if any(views.retryable(j) for j in got.jobs):
+                return True
+            read += len(got.jobs)
+            offset += len(got.jobs)
+            if len(got.jobs) < size:
+                break
+            size = min(size * 5, MAX_PAGE)
+        if read >= RETRYABLE_SCAN:
+            return True
+    return False
+
+
 def shown(store: Store, iids: Iterable[str], where: views.TableFilter, sort: str,
           order: str) -> list[Job]:
     """Of the ticked `iids`, the jobs the table lists now, in its order, as they

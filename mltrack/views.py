@@ -15,7 +15,7 @@ from urllib.parse import urlencode
 
 from mltrack.api import MAX_OFFSET, MAX_PAGE, is_iid, no_worker_note, unserved_tasks
 from mltrack.form import number_text
-from mltrack.store import Job, SortKey, Status, sort_keys
+from mltrack.store import IllegalTransition, Job, SortKey, Status, sort_keys
 from mltrack.store.sorting import param_score, status_order
 from mltrack.store.text import InvalidFilter, Query, text_tokens
 from mltrack.task import Choice, Float, Metric, Schema
@@ -566,6 +566,35 @@ def actions_allowed(statuses: Sequence[str]) -> dict[str, bool]:
             "clone": len(statuses) == 1, "retry": bool(present & RETRYABLE)}
 
 
+def retryable(job: Job) -> bool:
+    """Whether Retry queues `job` again: a failed or cancelled job of the queue. A
+    run tracked from a script (start_run, POST /runs) is not: no worker could run
+    it, its script runs it again (the store refuses it)."""
+    return job.status.value in RETRYABLE and not job.tracked
+
+
+SCRIPT_RUNS = "script runs are run again by their script"  # why Retry leaves them
+NOT_CLONABLE = ("a run of a task tracked from scripts: the form cannot queue it (no worker "
+                "runs that task)")
+
+
+def ticked_actions(jobs: Sequence[Job], queueable: Iterable[str]) -> dict[str, bool]:
+    """actions_allowed for ticked rows, as they are now: Retry only if one of
+    them is retryable, Clone only a run of a task the form can queue."""
+    allowed = actions_allowed([j.status.value for j in jobs])
+    return {**allowed, "clone": allowed["clone"] and jobs[0].task in set(queueable),
+            "retry": any(retryable(j) for j in jobs)}
+
+
+def action_titles(jobs: Sequence[Job], allowed: Mapping[str, bool]) -> tuple[str, str]:
+    """The tooltips of Clone and Retry: why one is off where the statuses alone
+    do not say it (a tracked run ticked), else ""."""
+    clone = NOT_CLONABLE if len(jobs) == 1 and not allowed["clone"] else ""
+    scripts = any(j.status.value in RETRYABLE and j.tracked for j in jobs)
+    retry = f"Retry: {SCRIPT_RUNS}" if scripts and not allowed["retry"] else ""
+    return clone, retry
+
+
 def ticked_text(ticked: int, matching: int | None, all_matching: bool) -> str:
     """The line beside the buttons: what they act on."""
     if all_matching:
@@ -626,14 +655,48 @@ def all_matching(value: Any) -> bool:
 
 
 def acted_on(action: str, jobs: Iterable[Job]) -> list[Job]:
-    """The jobs an action applies to, by their status now."""
-    wanted = {"cancel": lambda s: s in ACTIVE, "delete": lambda s: s not in ACTIVE,
-              "retry": lambda s: s in RETRYABLE}[action]
+    """The jobs an action applies to, by their status now (Retry: retryable)."""
+    if action == "retry":
+        return [j for j in jobs if retryable(j)]
+    wanted = {"cancel": lambda s: s in ACTIVE, "delete": lambda s: s not in ACTIVE}[action]
     return [j for j in jobs if wanted(j.status.value)]
 
 
-def confirm_text(action: str, n: int, of: int, everything: bool) -> str:
-    """The question before an action on `n` jobs (of `of` ticked or matching)."""
+def left_out(action: str, jobs: Iterable[Job]) -> dict[str, int]:
+    """{reason: count} of the jobs an action leaves out though their status
+    would allow it: for Retry, failed or cancelled runs tracked from scripts."""
+    if action != "retry":
+        return {}
+    scripts = sum(1 for j in jobs if j.status.value in RETRYABLE and j.tracked)
+    return {SCRIPT_RUNS: scripts} if scripts else {}
+
+
+def skip_reason(job: Job, error: Exception) -> str:
+    """Why an action on `job` (as it was read) was refused: the store's reason
+    where it gives one (retry: no worker has registered its task), else the
+    job changed under the action (deleted, or another status)."""
+    if isinstance(error, IllegalTransition):
+        if error.current == job.status.value and ": " in error.wanted:
+            return error.wanted.split(": ", 1)[1]  # "retried: no worker has registered ..."
+        return "their status changed meanwhile"
+    return "deleted meanwhile"  # JobNotFound
+
+
+def action_result(action: str, done: int, skipped: Mapping[str, int]) -> str:
+    """What an action says it did: `Queued again 2 jobs; 11 skipped: script
+    runs are run again by their script.`"""
+    verb = {"cancel": "Cancelled", "delete": "Deleted", "retry": "Queued again"}[action]
+    message = f"{verb} {done} job{'s' if done != 1 else ''}"
+    for reason, n in skipped.items():
+        if n:
+            message += f"; {n} skipped: {reason}"
+    return message + "."
+
+
+def confirm_text(action: str, n: int, of: int, everything: bool,
+                 left: Mapping[str, int] | None = None) -> str:
+    """The question before an action on `n` jobs (of `of` ticked or matching);
+    `left`: {reason: count} of those it leaves out (left_out)."""
     jobs = f"{n:,} job{'s' if n != 1 else ''}"
     scope = f" of the {of:,} matching" if everything else ""
     if action == "cancel":
@@ -643,7 +706,8 @@ def confirm_text(action: str, n: int, of: int, everything: bool) -> str:
     if action == "delete":
         return (f"Delete {n:,} finished job{'s' if n != 1 else ''}{scope} and their metrics "
                 f"for good?")
-    return f"Queue {jobs}{scope} again (the failed and cancelled ones)?"
+    besides = "".join(f" ({k:,} left out: {reason})" for reason, k in (left or {}).items() if k)
+    return f"Queue {jobs}{scope} again (the failed and cancelled ones){besides}?"
 
 
 # -- the view in the URL ------------------------------------------------------------

@@ -774,6 +774,89 @@ def test_an_action_on_real_rows_still_works_and_counts_its_version(app, client, 
     assert store.counts()["waiting"] == 4
 
 
+def tracked_run(client, status="failed", task="my-experiment") -> str:
+    """A run tracked from a script (POST /runs, as Client().start_run), ended
+    (failed by its script, or cancelled from outside)."""
+    r = client.post("/runs", json={"task": task, "hyper_params": {"lr": 0.1}})
+    assert r.status_code == 201, r.json
+    iid, token = r.json["iid"], r.json["token"]
+    if status == "cancelled":
+        r = client.post(f"/experiments/{iid}/cancel", json={})
+    else:
+        r = client.post(f"/runs/{iid}/finish", json={"token": token, "status": status})
+    assert r.status_code == 200, r.json
+    return iid
+
+
+def test_retry_leaves_script_runs_to_their_scripts_and_says_so(app, client, store):
+    # review item 14: a tracked run is not retryable (the store refuses it), so Retry and
+    # Clone are off for it, and a Retry beside a queue job says why it was skipped
+    script = tracked_run(client)
+    queued = store.create(HyperParams())
+    store.cancel(queued)
+    selection = find_callback(app, "action-retry.disabled")
+    r = call(client, callback_body(app, selection, {
+        "jobs-grid.selectedRows": [{"iid": script, "status": "failed"}]},
+        ["jobs-grid.selectedRows"]))
+    answer = r.json["response"]
+    assert answer["action-retry"]["disabled"] is True
+    assert answer["action-clone"]["disabled"] is True
+    assert "tracked from scripts" in answer["action-clone"]["title"]
+    assert "run again by their script" in answer["action-retry"]["title"]
+    both = [{"iid": script, "status": "failed"}, {"iid": queued, "status": "cancelled"}]
+    r = call(client, callback_body(app, selection, {"jobs-grid.selectedRows": both},
+                                   ["jobs-grid.selectedRows"]))
+    assert r.json["response"]["action-retry"]["disabled"] is False
+    retry = call(client, _act_body(app, "action-retry.n_clicks", both))
+    assert retry.json["response"]["action-result"]["children"] == (
+        "Queued again 1 job; 1 skipped: script runs are run again by their script.")
+    assert store.counts()["waiting"] == 1 and store.get(script).status is Status.FAILED
+
+
+def test_retry_on_all_matching_counts_only_what_it_queues(app, client, store):
+    scripts = [tracked_run(client, status) for status in ("failed", "cancelled", "failed")]
+    queued = store.create(HyperParams())
+    store.cancel(queued)
+    values = {"all-matching.value": ["all"], "rows-read.data": {"sort": "created",
+                                                                 "order": "desc", "total": 4}}
+    ask = find_callback(app, "confirm-retry.displayed")
+    r = call(client, callback_body(app, ask, {**values, "action-retry.n_clicks": 1},
+                                   ["action-retry.n_clicks"]))
+    assert r.json["response"]["confirm-retry"]["message"] == (
+        "Queue 1 job of the 4 matching again (the failed and cancelled ones) "
+        "(3 left out: script runs are run again by their script)?")
+    act = find_callback(app, "action-result.children")
+    r = call(client, callback_body(app, act, {**values, "confirm-retry.submit_n_clicks": 1},
+                                   ["confirm-retry.submit_n_clicks"]))
+    assert r.json["response"]["action-result"]["children"] == (
+        "Queued again 1 job; 3 skipped: script runs are run again by their script.")
+    # only script runs failed or cancelled: Retry on all matching is off
+    store.delete(queued)
+    selection = find_callback(app, "action-retry.disabled")
+    r = call(client, callback_body(app, selection, {**values, "status-filter.value": "failed"},
+                                   ["all-matching.value"]))
+    answer = r.json["response"]
+    assert answer["action-retry"]["disabled"] is True and answer["action-delete"][
+        "disabled"] is False
+    assert all(store.get(i).status is not Status.WAITING for i in scripts)
+
+
+def test_a_form_list_with_an_empty_item_is_refused_beside_its_field(app, client, store):
+    # review items 4 and 5: "0.1,,0.2" queued 2 jobs (the CLI refuses it); "0,01" said "not 0"
+    values = form.form_values(MNIST)
+    for typed, said in (("0.1,,0.2", "learning rate has an empty value in “0.1,,0.2”"),
+                        ("0,01", "a comma separates values, so “0,01” reads as 0 and 01; "
+                                 "for a decimal write 0.01")):
+        r = call(client, form_body(app, "field-error", "mnist",
+                                   {**values, "learning_rate": typed}))
+        answer = r.json["response"]
+        assert said in answer[id_key({"type": "field-error", "field": "learning_rate"})][
+            "children"]
+        assert answer["submit"]["disabled"] is True
+    r = call(client, form_body(app, "..submit-result", "mnist", {**values, "num_epochs": "3,"}))
+    assert r.status_code in (200, 204) and store.counts()["total"] == 0
+
+
 @pytest.mark.parametrize("chosen, search", [
     (["x"], None), ("0" * 32, None), ([5], None), ([["0" * 32]], None), (None, 5),
     (None, ["mlp"]), (["0" * 32] * 101, None),

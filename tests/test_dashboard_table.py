@@ -305,6 +305,33 @@ def test_all_matching_acts_on_every_row_the_filters_keep(dash_duo, live_app, sto
     assert store.counts()["waiting"] == 2 + 4
 
 
+def test_retry_and_clone_are_off_for_a_script_run_and_a_retry_says_why(dash_duo, live_app,
+                                                                        store, client):
+    # review item 14: Retry offered a tracked run, then said "their status changed
+    # meanwhile"; Clone on it did nothing at all
+    from test_dashboard import tracked_run
+
+    script = tracked_run(client)
+    queued = store.create(HyperParams(model="mlp", num_epochs=1))
+    store.cancel(queued)
+    open_dashboard(dash_duo, live_app)
+    select_row(dash_duo, script)
+    dash_duo.wait_for_text_to_equal("#ticked-count", "1 ticked")
+    wait_for(lambda: button_enabled(dash_duo, "delete"))
+    assert not button_enabled(dash_duo, "retry") and not button_enabled(dash_duo, "clone")
+    title = dash_duo.find_element("#action-clone").get_attribute("title")
+    assert "tracked from scripts" in title, title
+    assert "run again by their script" in dash_duo.find_element(
+        "#action-retry").get_attribute("title")
+    select_row(dash_duo, queued)
+    wait_for(lambda: button_enabled(dash_duo, "retry"))
+    dash_duo.find_element("#action-retry").click()
+    dash_duo.wait_for_text_to_equal(
+        "#action-result",
+        "Queued again 1 job; 1 skipped: script runs are run again by their script.")
+    assert store.counts()["waiting"] == 1 and store.get(script).status is Status.FAILED
+
+
 def test_live_order_pauses_while_the_user_works_in_a_sorted_table(dash_duo, live_app, store):
     leader = finished_job(store, 95.0, 10.0, epochs=1, model="cnn")
     climber = store.create(HyperParams(model="mlp", num_epochs=3))

@@ -236,7 +236,7 @@ def test_form_values_of_a_run_and_of_the_defaults():
 def test_the_form_gives_one_job_or_a_sweep_of_any_task():
     jobs, errors = form.parse_form(QUADRATIC, form.form_values(QUADRATIC))
     assert errors == {} and jobs == [QUADRATIC.defaults()]
-    values = {**form.form_values(QUADRATIC), "lr": "0.1, 0.01,0.001,", "noisy": ["true", "false"],
+    values = {**form.form_values(QUADRATIC), "lr": "0.1, 0.01,0.001", "noisy": ["true", "false"],
               "method": ["gd", "momentum"]}
     jobs, errors = form.parse_form(QUADRATIC, values)
     assert errors == {} and len(jobs) == 12
@@ -272,10 +272,31 @@ def test_mnist_through_the_same_form():
     ("noisy", [], "needs a value"),
     ("x0", [[1]], "single values"),
     ("x0", "1," * 1001, "at most 1000 values"),
+    # an empty item is a value lost to a typo: refused, as the CLI does (review item 4)
+    ("lr", "0.1,,0.2", "lr has an empty value in “0.1,,0.2”: give a value between each pair"),
+    ("steps", "3,", "steps has an empty value in “3,”"),
+    ("x0", "1, ,2", "x0 has an empty value in “1, ,2”"),
+    # a decimal comma: how it was read and what to type, not "not 0" (review item 5)
+    ("lr", "0,01", "lr: a comma separates values, so “0,01” reads as 0 and 01; for a decimal "
+                   "write 0.01"),
+    ("steps", "0,5", "steps must be a whole number from 1 to 100, not 0"),  # no decimal meant
 ])
 def test_form_errors_land_on_their_field(field, value, message):
     jobs, errors = form.parse_form(QUADRATIC, {**form.form_values(QUADRATIC), field: value})
     assert jobs == [] and message in errors[field], errors
+
+
+def test_a_decimal_comma_that_reads_as_two_good_values_is_a_sweep():
+    # only a failing item hints at a decimal comma: "0,5" in x0 (any number) is 0 and 5
+    jobs, errors = form.parse_form(QUADRATIC, {**form.form_values(QUADRATIC), "x0": "0,5"})
+    assert errors == {} and sorted(j["x0"] for j in jobs) == [0.0, 5.0]
+
+
+def test_a_dropdowns_list_is_no_typed_list():
+    # the blank-item refusal is for typed text; a picked list never had commas
+    jobs, errors = form.parse_form(QUADRATIC, {**form.form_values(QUADRATIC),
+                                               "method": ["gd", ""]})
+    assert errors == {} and [j["method"] for j in jobs] == ["gd"]
 
 
 def test_a_parameter_applies_only_when_its_condition_holds():
@@ -381,3 +402,51 @@ def test_a_done_run_far_behind_the_best_of_its_task_is_flagged():
     lossy.status = Status.DONE
     assert views.run_note(lossy, QUADRATIC, task_best=0.4)[0]
     assert not views.run_note(lossy, QUADRATIC, task_best=0.6)[0]
+
+
+# -- Retry and tracked runs (review item 14) ---------------------------------------------
+def tracked_job(status=Status.FAILED, iid="ef" * 16):
+    return Job(iid=iid, status=status, hyper_params={"lr": 0.1}, created=1_700_000_000.0,
+               task="my-exp", tracked=True)
+
+
+def test_retry_takes_failed_and_cancelled_queue_jobs_not_script_runs():
+    failed, script = job(Status.FAILED), tracked_job()
+    assert views.retryable(failed) and views.retryable(job(Status.CANCELLED))
+    assert not views.retryable(script) and not views.retryable(job(Status.DONE))
+    assert views.acted_on("retry", [failed, script, job(Status.DONE)]) == [failed]
+    assert views.left_out("retry", [failed, script, tracked_job(Status.DONE)]) == {
+        views.SCRIPT_RUNS: 1}
+    assert views.left_out("delete", [script]) == {}
+    # a tracked run ticked alone: Retry off, and so is Clone (its task has no form)
+    allowed = views.ticked_actions([script], queueable=["mnist"])
+    assert allowed["retry"] is False and allowed["clone"] is False and allowed["delete"]
+    clone_title, retry_title = views.action_titles([script], allowed)
+    assert "tracked from scripts" in clone_title and views.SCRIPT_RUNS in retry_title
+    # with a queue job beside it, Retry is on (for that one)
+    assert views.ticked_actions([script, failed], queueable=["mnist"])["retry"] is True
+    # a tracked run of a task a worker declares can be cloned into that task's form
+    mine = Job(iid="12" * 16, status=Status.DONE, hyper_params={}, created=0.0, task="mnist",
+               tracked=True)
+    allowed = views.ticked_actions([mine], queueable=["mnist"])
+    assert allowed["clone"] is True and views.action_titles([mine], allowed) == ("", "")
+
+
+def test_the_confirmation_and_the_result_say_why_runs_are_left_out():
+    text = views.confirm_text("retry", 2, 13, True, {views.SCRIPT_RUNS: 11})
+    assert text == ("Queue 2 jobs of the 13 matching again (the failed and cancelled ones) "
+                    "(11 left out: script runs are run again by their script)?")
+    assert views.action_result("retry", 2, {views.SCRIPT_RUNS: 11}) == (
+        "Queued again 2 jobs; 11 skipped: script runs are run again by their script.")
+    assert views.action_result("cancel", 1, {}) == "Cancelled 1 job."
+
+
+def test_a_skip_says_the_stores_reason_or_that_the_job_changed():
+    from mltrack.store import IllegalTransition, JobNotFound
+
+    failed = job(Status.FAILED)
+    refused = IllegalTransition(failed.iid, "failed", "retried: no worker has registered task x")
+    assert views.skip_reason(failed, refused) == "no worker has registered task x"
+    assert views.skip_reason(failed, IllegalTransition(failed.iid, "waiting", "retried")) == (
+        "their status changed meanwhile")
+    assert views.skip_reason(failed, JobNotFound(failed.iid)) == "deleted meanwhile"
