@@ -512,6 +512,7 @@ def _print_table(out, table) -> None:
 
 # -- show ---------------------------------------------------------------------------------
 def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     record = client.status(resolve(client, args.iid))
@@ -529,8 +530,15 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                   f"(mltrack search show {record['search'][:8]})")
     out.print("  ".join(f"{k} {_show(v)}" for k, v in facts.items() if v not in (None, "")),
               style="dim")
-    if record.get("error"):
-        out.print(f"[red]error:[/] {record['error']}")
+    progress = record.get("progress") or {}
+    if status == "running" and progress.get("batches"):
+        eta = progress.get("eta_seconds")
+        out.print(f"epoch {progress.get('epoch')}: batch {progress.get('batch')} of "
+                  f"{progress['batches']}, "
+                  + (f"about {_duration(eta)} left" if eta is not None else "estimating the "
+                     "time left"))
+    if record.get("error"):  # as it is: an error may hold "[/x]", rich's markup
+        out.print("[red]error:[/] " + escape(record["error"]))
     if record.get("tags"):  # runmeta
         out.print("tags: " + " ".join(record["tags"]))
     if record.get("note"):

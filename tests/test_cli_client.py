@@ -235,6 +235,21 @@ def test_show_prints_parameters_and_every_epoch(server, remote):
     assert out.returncode == 1 and "no job with iid" in out.stderr
 
 
+def test_show_says_where_a_running_job_is_and_prints_an_error_as_it_is(server, remote):
+    with remote.start_run(task="cli-show", hyper_params={"lr": 0.1}, lease=3) as run:
+        run.log(1, {"loss": 0.5})
+        run.progress(120, 469)  # sent with the next heartbeat (every lease/3 s)
+        wait_for(lambda: (remote.status(run.iid).get("progress") or {}).get("batch") == 120)
+        out = mltrack("show", run.iid, url=server.url)
+        assert out.returncode == 0, out.stderr
+        assert "epoch 2: batch 120 of 469, estimating the time left" in out.stdout
+    failing = remote.start_run(task="cli-show", hyper_params={"lr": 0.2})
+    failing.finish("failed", error="bad [/red] markup [bold]")
+    out = mltrack("show", failing.iid, url=server.url)
+    assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
+    assert "error: bad [/red] markup [bold]" in out.stdout
+
+
 def test_cancel_retry_delete_several_and_report_each(live_app):
     """On live_app, which has no worker: jobs wait until told otherwise."""
     client = Client(live_app)
