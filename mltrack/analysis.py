@@ -26,6 +26,9 @@ from mltrack.store import Job, Status
 from mltrack.task import Bool, Choice, Int, Param, Schema
 
 MIN_RUNS = 2  # importance and charts need at least this many runs with a value
+# Below this many runs an importance is mostly noise (a seed came out at 36% over
+# 9 runs): it is shown, with a word of caution.
+FEW_RUNS = 20
 PED_ANOVA, FANOVA = "ped-anova", "fanova"
 EVALUATOR_NAMES = {PED_ANOVA: "PED-ANOVA", FANOVA: "fANOVA (16 trees, depth 8)"}
 # fANOVA's settings: Optuna's default (64 trees, depth 64) took 35 s at 1,000 runs
@@ -153,6 +156,15 @@ def too_few_text(runs: RunSet) -> str:
         return (f"Every one of the {n} runs has the same hyperparameters: nothing to compare "
                 "(a search or a sweep varies them).")
     return ""
+
+
+def caution(runs: RunSet) -> str:
+    """A word of caution where an importance is shown over few runs, else ""."""
+    n = len(runs.points)
+    if not runs.enough or n >= FEW_RUNS:
+        return ""
+    return (f"Only {n} runs: below about {FEW_RUNS} the importance is mostly noise, a hint "
+            "at best.")
 
 
 # -- importance -------------------------------------------------------------------------

@@ -76,6 +76,7 @@ def analyse(store: Store, query: dict[str, Any], tags: list[str]) -> dict[str, A
         "left_out": matching - len(runs.points), "capped": capped,
         "importance": [{"name": name, "share": share} for name, share in shares.items()],
         "fixed": runs.fixed, "best": best, "message": analysis.too_few_text(runs),
+        "caution": analysis.caution(runs),
     }
 
 

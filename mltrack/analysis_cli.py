@@ -82,4 +82,6 @@ def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     if body["importance"]:
         out.print(f"(importance: {'fANOVA' if body['evaluator'] == 'fanova' else 'PED-ANOVA'},"
                   " share of the whole)")
+    if body.get("caution"):
+        out.print(body["caution"], style="yellow")
     return 0

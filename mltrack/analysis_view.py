@@ -105,7 +105,8 @@ def note(runs: analysis.RunSet, what: str, matching: int, capped: bool) -> str:
                 "without the metric) left out."
     if capped:
         text += f" Only the {MAX_RUNS:,} most recent done runs are read."
-    return text
+    warning = analysis.caution(runs)
+    return f"{text} {warning}" if warning else text
 
 
 def _search_api() -> Any:

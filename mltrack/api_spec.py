@@ -177,7 +177,7 @@ ANALYSIS_QUERY: dict[str, dict[str, Any]] = {
 }
 ANALYSIS = obj(
     ["task", "metric", "goal", "evaluator", "matching", "runs", "left_out", "capped",
-     "importance", "fixed", "best", "message"],
+     "importance", "fixed", "best", "message", "caution"],
     task={"type": "string"}, metric={"type": "string"},
     goal={"type": "string", "enum": ["min", "max"]},
     evaluator={"type": "string", "enum": ["ped-anova", "fanova"]},
@@ -195,7 +195,9 @@ ANALYSIS = obj(
     best={"oneOf": [{"type": "null"},
                     obj(["iid", "value", "hyper_params"], iid=IID, value={"type": "number"},
                         hyper_params=HYPER_PARAMS)]},
-    message={"type": "string", "description": "'' when there is an importance, else why not"})
+    message={"type": "string", "description": "'' when there is an importance, else why not"},
+    caution={"type": "string", "description": "'' unless the importance stands on so few "
+                                              "runs (under 20) that it is mostly noise"})
 
 
 def query_args(declared: Mapping[str, Mapping[str, Any]],

@@ -214,6 +214,18 @@ def test_the_panels_note_says_what_was_left_out_and_the_cap():
     assert "PED-ANOVA" in text
 
 
+def test_few_runs_come_with_a_word_of_caution():
+    from mltrack import analysis_view
+
+    few = analysis.run_set(driven_by_lr(9), QUADRATIC, OBJECTIVE)
+    assert analysis.caution(few) == ("Only 9 runs: below about 20 the importance is mostly "
+                                     "noise, a hint at best.")
+    assert analysis_view.note(few, "task quadratic", 9, False).endswith("a hint at best.")
+    assert analysis.caution(analysis.run_set(driven_by_lr(20), QUADRATIC, OBJECTIVE)) == ""
+    # nothing shown, nothing to caution about: the message says why instead
+    assert analysis.caution(analysis.run_set(driven_by_lr(1), QUADRATIC, OBJECTIVE)) == ""
+
+
 def graphs(children) -> list:
     """The dcc.Graph components among `children` (nested), in page order."""
     from dash import dcc

@@ -58,13 +58,14 @@ def test_the_parameter_that_drives_the_loss_ranks_first_and_the_best_run_is_name
     assert math.isclose(body["best"]["value"], final_loss(runs[best]))
     assert body["best"]["hyper_params"]["lr"] == runs[best]["lr"]
     assert body["fixed"] == {"x0": 3.0, "steps": 3, "method": "gd"}
-    assert body["message"] == ""
+    assert body["message"] == "" and body["caution"] == ""
 
 
 def test_the_listings_filters_pick_the_runs(client, runs):
     tagged = list(runs)[:10]
     status, body = get(client, task="quadratic", tag="first-ten")
     assert status == 200 and body["runs"] == 10 and body["matching"] == 10
+    assert body["caution"].startswith("Only 10 runs: below about 20")
     assert body["best"]["iid"] == best_of(runs, tagged)
     low = [iid for iid, p in runs.items() if p["lr"] < 0.05]
     status, body = get(client, task="quadratic", q="lr<0.05")
