@@ -23,7 +23,7 @@ from dash import ALL, MATCH, Input, Output, State, ctx, dcc, html, no_update
 from dash.exceptions import PreventUpdate
 
 from mltrack import form, views
-from mltrack.task import Bool, Choice, Float, Int, InvalidParams, Param, Schema
+from mltrack.task import Float, Int, InvalidParams, Param, Schema
 
 MODE_JOBS, MODE_SEARCH = "jobs", "search"
 FIXED, RANGE, CHOICES = "fixed", "range", "choices"

@@ -121,7 +121,6 @@ def trial_rows(record: Mapping[str, Any], jobs: Iterable[Job]) -> Any:
 
 def detail(record: Mapping[str, Any], jobs: list[Job], schema: Schema | None) -> list[Any]:
     """One search: title, progress, best, best-so-far chart, trials."""
-    sid = str(record.get("id", ""))
     best = record.get("best") if isinstance(record.get("best"), dict) else None
     objective = record.get("objective") or {}
     children: list[Any] = [

@@ -487,7 +487,7 @@ class Worker:
             self.register()  # the dashboard shows this worker busy at once
         except redis.RedisError:
             pass  # the heartbeat registers it again shortly
-        iid, attempt = claim.iid, claim.attempt
+        iid = claim.iid
         beat = threading.Thread(target=self._heartbeat, args=(job,), daemon=True,
                                 name=f"heartbeat-{iid[:8]}")
         beat.start()

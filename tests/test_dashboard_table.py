@@ -4,11 +4,9 @@ table, the empty table, flagged runs, metric filters, "all matching", the
 column chooser and the view in the URL (issue 10, items 2, 5, 6, 8 and 9)."""
 from __future__ import annotations
 
-import json
 import time
 
 from selenium.webdriver.common.action_chains import ActionChains
-from selenium.webdriver.common.by import By
 
 from helpers import wait_for
 from mltrack import dashboard

@@ -1,7 +1,6 @@
 """Workers as real processes, killed and paused with real signals."""
 from __future__ import annotations
 
-import os
 import signal
 import time
 from pathlib import Path
@@ -10,7 +9,7 @@ import pytest
 
 from helpers import ChildProcess, wait_for
 from mltrack.params import HyperParams
-from mltrack.store import Status, Store
+from mltrack.store import Status
 
 HELPER = Path(__file__).parent / "worker_process.py"
 LEASE = 1.5

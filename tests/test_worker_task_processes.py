@@ -7,7 +7,6 @@ import json
 import signal
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 
