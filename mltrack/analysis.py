@@ -133,8 +133,8 @@ def run_set(jobs: Iterable[Job], schema: Schema, objective: Objective) -> RunSet
         seen = {_key(p.params[name]) for p in out if name in p.params}
         if len(seen) > 1:
             varying[name] = param
-        elif seen:
-            fixed[name] = next(p.params[name] for p in out if name in p.params)
+        elif seen and all(name in p.params for p in out):  # one value in every run
+            fixed[name] = out[0].params[name]
     return RunSet(schema, objective, out, varying, fixed, left_out, by_trial)
 
 
@@ -150,8 +150,8 @@ def too_few_text(runs: RunSet) -> str:
     if n < MIN_RUNS:
         besides = f" ({runs.left_out} other{'s' if runs.left_out != 1 else ''} not done or " \
                   f"without it)" if runs.left_out else ""
-        return (f"Too few runs to analyse: {n} done run{'s' if n != 1 else ''} with a "
-                f"{metric}{besides}; at least {MIN_RUNS} are needed.")
+        return (f"Too few runs to analyse: {n} done run{'s' if n != 1 else ''} with a value "
+                f"of {metric}{besides}; at least {MIN_RUNS} are needed.")
     if not runs.varying:
         return (f"Every one of the {n} runs has the same hyperparameters: nothing to compare "
                 "(a search or a sweep varies them).")

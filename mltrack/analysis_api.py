@@ -49,7 +49,10 @@ def analyse(store: Store, query: dict[str, Any], tags: list[str]) -> dict[str, A
     search, objective_metric = query["search"] or None, None
     if search is not None:
         search_task, objective_metric = _search_task(store, search)
-        task = task or search_task
+        if task is not None and task != search_task:  # they could only pick nothing
+            raise BadRequest("task", f"search {search[:80]} is a search of task {search_task}, "
+                                     f"not {task}: leave task out, or give {search_task}")
+        task = search_task
     if task is None:
         raise BadRequest("task", "give a task (or a search): the analysis compares the runs "
                                  f"of one task (known: {listed(sorted(schemas))})")

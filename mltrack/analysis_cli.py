@@ -42,7 +42,11 @@ def _value(value: Any) -> str:
 
 
 def _params(params: Mapping[str, Any]) -> str:
-    return ", ".join(f"{name} {_value(value)}" for name, value in params.items())
+    """name value, ... as rich prints it: a tracked run's string value is free
+    text ("[/x]", "[link=...]"), escaped so that it shows as typed."""
+    from rich.markup import escape
+
+    return ", ".join(f"{name} {escape(_value(value))}" for name, value in params.items())
 
 
 def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
@@ -58,7 +62,7 @@ def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     goal = "minimised" if body["goal"] == "min" else "maximised"
     left = body["left_out"]
     out.print(f"{body['task']}: {body['runs']} done run{'s' if body['runs'] != 1 else ''} "
-              f"with a {body['metric']} ({goal})"
+              f"judged by {body['metric']} ({goal})"
               + (f"; {left} other matching job{'s' if left != 1 else ''} left out (not done "
                  "or without it)" if left else "")
               + ("; the newest 10,000 read" if body["capped"] else ""))

@@ -1,4 +1,5 @@
-"""The client's commands: `mltrack submit|ls|show|watch|cancel|retry|delete|tag|note|model`.
+"""The client's commands: `mltrack submit|ls|show|watch|cancel|retry|delete|tag|note|model|
+search|importance` (mltrack.__main__.CLIENT_COMMANDS).
 
 They talk to a running mltrack through `mltrack.client.Client` (--url or
 MLTRACK_URL, MLTRACK_PASSWORD) and print with rich. Exit status: 0 on
@@ -341,6 +342,14 @@ def _show(value: Any) -> str:
     return str(value)
 
 
+def _text(value: Any) -> str:
+    """A value as rich prints it: `_show`'s text with rich's markup escaped, so a
+    tracked run's "[/x]" or "[link=...]" hyperparameter is printed as typed."""
+    from rich.markup import escape
+
+    return escape(_show(value))
+
+
 def _duration(seconds: float | None) -> str:
     if seconds is None:
         return ""
@@ -457,7 +466,10 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     texts = {name: [" ".join(r.get("tags") or []) if name == "tags" else r.get("error") or ""
                     for r in records]
              for name in ("tags", "error") if any(r.get(name) for r in records)}  # runmeta
-    for name, width in _text_widths(table.columns, rows, texts, out.width).items():
+    widths = _text_widths(table.columns, rows, texts, out.width)
+    left_out = [name for name in texts if name not in widths]
+    texts = {name: texts[name] for name in widths}
+    for name, width in widths.items():
         table.add_column(name, no_wrap=True, max_width=width, overflow="ellipsis")
     at = 1 + bool(args.search) + bool(mixed)  # the status column: coloured
     for n, row in enumerate(rows):
@@ -469,35 +481,39 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     notes = []
     for task, values in shared.items():
         where = "every row" if task is None else f"every {task} row"
-        notes.append(f"same in {where}: " + " ".join(f"{k}={_show(v)}" for k, v in values.items()))
+        notes.append(f"same in {where}: " + " ".join(f"{k}={_text(v)}" for k, v in values.items()))
     shown = (f"{len(records)} of {total} jobs" if total > len(records)
              else f"{total} job" + "s" * (total != 1))
     if total > len(records):
         shown += " (--limit N for more, 0 for all)"
     notes.append(shown)
+    if left_out:
+        notes.append(f"{' and '.join(left_out)} left out: no room beside the other columns "
+                     "(a wider terminal shows them; mltrack show IID)")
     for note in notes:
         out.print(note, style="dim")
     return 0
 
 
 TEXT_MOST = {"tags": 40, "error": 80}  # characters a free-text column shows at most
-TEXT_LEAST = 3  # "a…": that there is more to see with `show`
+TEXT_LEAST = 8  # less says nothing: the column is left out
 
 
 def _text_widths(columns, rows, texts, width: int) -> dict[str, int]:
     """Each free-text column's width: what `width` leaves after the other
     columns at their natural widths (two spaces apart), shared out; between
     TEXT_LEAST and TEXT_MOST characters."""
-    if not texts:
-        return {}
     natural = sum(max([len(str(column.header))] + [len(row[i]) for row in rows]) + 2
                   for i, column in enumerate(columns))
-    left = width - natural - 2 * (len(texts) - 1)
-    if len(texts) == 1:
-        (name,) = texts
-        return {name: max(TEXT_LEAST, min(TEXT_MOST[name], left))}
-    tags = max(TEXT_LEAST, min(TEXT_MOST["tags"], left // 3))  # the error says more
-    return {"tags": tags, "error": max(TEXT_LEAST, min(TEXT_MOST["error"], left - tags))}
+    left = width - natural
+    if len(texts) == 2 and left - 2 >= 2 * TEXT_LEAST:
+        tags = max(TEXT_LEAST, min(TEXT_MOST["tags"], (left - 2) // 3))  # the error says more
+        return {"tags": tags, "error": min(TEXT_MOST["error"], left - 2 - tags)}
+    # room for one at most: the error before the tags (it says why a run failed)
+    for name in sorted(texts, key=lambda n: n != "error"):
+        if left >= TEXT_LEAST:
+            return {name: min(TEXT_MOST[name], left)}
+    return {}
 
 
 def _print_table(out, table) -> None:
@@ -528,7 +544,7 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     if record.get("search"):  # search: which search's trial this job is
         out.print(f"trial {record.get('trial')} of search {record['search']} "
                   f"(mltrack search show {record['search'][:8]})")
-    out.print("  ".join(f"{k} {_show(v)}" for k, v in facts.items() if v not in (None, "")),
+    out.print("  ".join(f"{k} {_text(v)}" for k, v in facts.items() if v not in (None, "")),
               style="dim")
     progress = record.get("progress") or {}
     if status == "running" and progress.get("batches"):
@@ -548,7 +564,7 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     params.add_column(style="bold")
     params.add_column()
     for name, value in (record.get("hyper_params") or {}).items():
-        params.add_row(name, _show(value))
+        params.add_row(name, _text(value))
     _print_table(out, params)
     columns = epoch_columns(record.get("in_update") or {})
     epochs = columns.get("epoch") or []
@@ -712,7 +728,7 @@ def _label(r: Mapping[str, Any], task: Mapping[str, Any] | None) -> str:
     params = (task or {}).get("params") or {}
     changed = {k: v for k, v in hyper.items() if k in params and params[k].get("default") != v}
     shown = list((changed or hyper).items())[:4]
-    return f"{r['iid'][:8]} {r['task']} " + " ".join(f"{k}={_show(v)}" for k, v in shown)
+    return f"{r['iid'][:8]} {r['task']} " + " ".join(f"{k}={_text(v)}" for k, v in shown)
 
 
 def _bar_fields(r: Mapping[str, Any], primary: Mapping[str, str]) -> dict[str, Any]:
@@ -737,7 +753,7 @@ def _ended(record: Mapping[str, Any], primary: Mapping[str, str]) -> str:
     if value is not None:
         text += f"  {name} {_show(value)}"
     if record.get("error"):
-        text += f"  {record['error']}"
+        text += f"  {_text(record['error'])}"
     return text
 
 

@@ -119,6 +119,8 @@ def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
 
 
 def _run(client: Client, args: argparse.Namespace) -> int:
+    from rich.markup import escape
+
     from mltrack.cli import _print_table, console
 
     out = console()
@@ -151,7 +153,7 @@ def _run(client: Client, args: argparse.Namespace) -> int:
             table.add_column(column)
         for s in client.searches():
             best = s["best"]["value"] if s["best"] else None
-            table.add_row(s["id"][:8], s["name"], s["task"],
+            table.add_row(s["id"][:8], escape(s["name"]), s["task"],  # a name is free text
                           s["status"] + (" (no worker)" if s.get("note") else ""),
                           f"{s['finished']}/{s['trials']}", str(s["pruned"]), _value(best))
         _print_table(out, table)
@@ -165,6 +167,7 @@ def _run(client: Client, args: argparse.Namespace) -> int:
 
 
 def _show(client: Client, search_id: str, out) -> int:
+    from rich.markup import escape
     from rich.table import Table
 
     from mltrack.cli import _print_table
@@ -190,6 +193,6 @@ def _show(client: Client, search_id: str, out) -> int:
         table.add_row(str(t["trial"]), t["iid"][:8], t["status"],
                       f"{t['epochs_done']}/{t['num_epochs'] or '?'}",
                       _value(t.get(objective["metric"])),
-                      *(_value(t["hyper_params"].get(n)) for n in names))
+                      *(escape(_value(t["hyper_params"].get(n))) for n in names))
     _print_table(out, table)
     return 0

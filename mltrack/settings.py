@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from mltrack.__main__ import CLIENT_COMMANDS
 from mltrack.store import DEFAULT_PREFIX
 from mltrack.tasks import parse_task_list
 
@@ -100,7 +101,7 @@ def build_parser(environ: Mapping[str, str] = os.environ) -> argparse.ArgumentPa
         epilog="Environment only: MLTRACK_PASSWORD, the password for HTTP basic auth "
                "(required when --host is not a loopback address; user name: any). "
                "Client commands, to a running mltrack at --url or MLTRACK_URL: "
-               "mltrack submit|ls|show|watch|cancel|retry|delete|search "
+               f"mltrack {'|'.join(CLIENT_COMMANDS)} "
                "(mltrack ls --help, mltrack search --help).",
     )
     parser.add_argument(

@@ -214,6 +214,15 @@ def test_the_panels_note_says_what_was_left_out_and_the_cap():
     assert "PED-ANOVA" in text
 
 
+def test_a_parameter_only_some_runs_have_is_not_fixed():
+    # beta applies only with momentum: one value among the runs that have it
+    jobs = [job(n, {"lr": 0.01 * (n + 1), "method": "momentum" if n % 2 else "gd",
+                    "beta": 0.9}, loss=float(n)) for n in range(6)]
+    runs = analysis.run_set(jobs, QUADRATIC, OBJECTIVE)
+    assert "beta" not in runs.fixed and "beta" not in runs.varying
+    assert runs.fixed["x0"] == 3.0 and "method" in runs.varying
+
+
 def test_few_runs_come_with_a_word_of_caution():
     from mltrack import analysis_view
 

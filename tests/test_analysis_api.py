@@ -136,6 +136,12 @@ def test_a_search_is_judged_by_its_objective(client, store):
     assert body["runs"] == 0  # no trial has run: none judged, and no other run counts
     quadratic_run(store, {"lr": 0.3})  # not a trial
     assert get(client, search=record["id"])[1]["matching"] == body["matching"]
+    # another task than the search's could only pick nothing: said, not answered empty
+    status, body = get(client, search=record["id"], task="mnist")
+    assert status == 400 and body["field"] == "task"
+    assert body["error"] == (f"task: search {record['id']} is a search of task quadratic, not "
+                             "mnist: leave task out, or give quadratic")
+    assert get(client, search=record["id"], task="quadratic")[0] == 200
 
 
 def test_the_client_and_the_cli(live_app, store, runs, capsys):
@@ -148,7 +154,7 @@ def test_the_client_and_the_cli(live_app, store, runs, capsys):
     assert cli.main(["importance", "--url", live_app, "--task", "quadratic"]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith("quadratic: 30 done runs with a loss (minimised)")
+    assert lines[0].startswith("quadratic: 30 done runs judged by loss (minimised)")
     assert lines[1].split()[0] == "lr" and "%" in lines[1]
     best = best_of(runs)
     assert f"best: {best}" in out

@@ -207,6 +207,31 @@ def test_long_errors_and_tags_leave_the_other_columns_whole(server, remote):
         assert second.endswith("…")
     # a wide terminal shows 40 characters of tags and 80 of the error
     assert f"t00{'x' * 36}…" in second and f"boom [/red] {'x' * 67}…" in second
+    # no room at all beside the other columns: left out, and said so; the rest whole
+    out = mltrack("ls", "--task", "cli-long", env={"COLUMNS": "80"}, url=server.url)
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["iid", "status", "epochs", "loss", "best_loss", "lr",
+                                "runtime", "created"]
+    assert {line.split()[0] for line in lines[1:3]} == {runs[0][:8], runs[1][:8]}
+    assert "tags and error left out: no room beside the other columns" in out.stdout
+
+
+def test_values_that_look_like_rich_markup_print_as_typed(server, remote):
+    """A tracked run's "[/x]" crashed ls, show and importance (MarkupError), and
+    "[link=...]click[/link]" printed as a hidden link reading "click"."""
+    values = ["[/x]", "[bold red]boom", "[link=file:///etc/passwd]click[/link]"]
+    for n, value in enumerate(values):
+        with remote.start_run(task="cli-markup", hyper_params={"s": value, "k": "[/k]",
+                                                               "n": n}) as run:
+            run.log(1, {"loss": float(n)})
+    for command in (["ls", "--task", "cli-markup"], ["show", run.iid],
+                    ["importance", "--task", "cli-markup"]):
+        out = mltrack(*command, url=server.url)
+        assert out.returncode == 0 and "Traceback" not in out.stderr, (command, out.stderr)
+        assert "[/k]" in out.stdout, command  # the value every run has, as typed
+    assert values[2] in mltrack("show", run.iid, url=server.url).stdout
+    assert all(v in mltrack("ls", "--task", "cli-markup", url=server.url).stdout
+               for v in values)
 
 
 def test_ls_errors_name_the_field(server):
@@ -352,8 +377,9 @@ def test_serving_is_unchanged_and_client_commands_are_told_apart():
         assert not is_client_command(serve)
     out = mltrack("--help")
     assert out.returncode == 0 and "--data-dir" in out.stdout  # the server's help
-    assert "mltrack submit|ls|show|watch|cancel|retry|delete|search" in " ".join(
-        out.stdout.split())
+    from mltrack.__main__ import CLIENT_COMMANDS  # and every client command
+    assert f"mltrack {'|'.join(CLIENT_COMMANDS)}" in " ".join(out.stdout.split())
+    assert "|importance" in out.stdout
     out = mltrack("ls", "--help")
     assert out.returncode == 0 and "--sort" in out.stdout and "--data-dir" not in out.stdout
 

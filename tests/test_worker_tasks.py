@@ -515,6 +515,29 @@ def test_idle_workers_start_a_job_this_process_queues_without_waiting_for_their_
     assert store.on_queued == []  # and unhooks the stopped workers
 
 
+def test_workers_started_again_on_the_same_store_are_woken_too(store):
+    """The stopped workers' hook removed itself while the store looped over its
+    hooks, and the loop skipped the next one: the new workers' wake-up."""
+    seen = []
+    task = make_task(lambda params, run: seen.append(params["steps"]))
+    store.register_task(task.schema)
+    idle = WorkerConfig(lease=30, idle_poll=3600)
+    first = threading.Event()
+    for thread in start_workers(store, {"toy": task}, 1, first, idle):
+        first.set()
+        thread.join(30)
+    again = threading.Event()
+    threads = start_workers(store, {"toy": task}, 1, again, idle)
+    try:
+        wait_for(lambda: len(store.live_workers()) >= 1)
+        store.create({"steps": 3}, schema=task.schema)
+        wait_for(lambda: seen == [3])
+    finally:
+        again.set()
+        for thread in threads:
+            thread.join(30)
+
+
 def test_the_mnist_task_trains_with_its_workers_share_of_the_cores(monkeypatch, tmp_path):
     """torch's thread count is set in the worker's own thread (OpenMP keeps it
     per thread), so another worker, or the main thread, keeps its own."""

@@ -178,7 +178,7 @@ class Store:
 
     def queued(self, iids: list[str]) -> None:
         """Tell this process's hooks (its idle workers) that `iids` are queued."""
-        for hook in self.on_queued:
+        for hook in list(self.on_queued):  # a stopped hook removes itself as it is called
             hook(iids)
 
     def claim(self, worker: str, lease: float = DEFAULT_LEASE, now: float | None = None, *,
