@@ -33,19 +33,23 @@ def _runs(store: Store, where: dict[str, Any]) -> tuple[list[Job], int, bool]:
     matching = store.list_jobs(**where, limit=0).total
     picked = {**where, "status": where["status"] or "done"}
     jobs: list[Job] = []
-    while len(jobs) < MAX_RUNS:
+    while True:
         page = store.list_jobs(**picked, sort="created", order="desc", offset=len(jobs),
                                limit=min(MAX_PAGE, MAX_RUNS - len(jobs)))
         jobs += page.jobs
-        if len(page.jobs) < MAX_PAGE:
-            return jobs, matching, False
-    return jobs, matching, matching > MAX_RUNS
+        if len(page.jobs) < MAX_PAGE or len(jobs) >= MAX_RUNS:
+            return jobs, matching, page.total > MAX_RUNS  # more than were read
 
 
 def analyse(store: Store, query: dict[str, Any], tags: list[str]) -> dict[str, Any]:
     """The /analysis answer for checked query parameters (see its Route)."""
     schemas = store.schemas()
-    task = known_task(query["task"] or None, schemas)
+    named = query["task"] or None
+    if named is not None and named not in schemas and named in store.task_entries():
+        # a task scripts track, none of whose runs has logged a metric yet
+        raise BadRequest("task", f"task {named} has no metric recorded yet: nothing to "
+                                 "analyse until its runs log one")
+    task = known_task(named, schemas)
     search, objective_metric = query["search"] or None, None
     if search is not None:
         search_task, objective_metric = _search_task(store, search)

@@ -181,12 +181,14 @@ ANALYSIS = obj(
     task={"type": "string"}, metric={"type": "string"},
     goal={"type": "string", "enum": ["min", "max"]},
     evaluator={"type": "string", "enum": ["ped-anova", "fanova"]},
-    matching={"type": "integer", "description": "jobs the filters match, any status"},
+    matching={"type": "integer", "description": "jobs the filters match (without "
+                                                "`status`: in any status)"},
     runs={"type": "integer", "description": "done runs with a value of the metric: the "
                                             "ones analysed"},
     left_out={"type": "integer", "description": "matching jobs not analysed (not done, or "
                                                 "no finite value of the metric)"},
-    capped={"type": "boolean", "description": "more than 10,000 matched: the newest read"},
+    capped={"type": "boolean", "description": "more than 10,000 runs to judge: the newest "
+                                              "10,000 were read"},
     importance={"type": "array", "description": "most important first",
                 "items": obj(["name", "share"], name={"type": "string"},
                              share={"type": "number", "minimum": 0, "maximum": 1})},
@@ -206,7 +208,8 @@ def query_args(declared: Mapping[str, Mapping[str, Any]],
     the declared defaults for those not given; BadRequest names the first bad one."""
     unknown = sorted(k for k in args if k not in declared)
     if unknown:
-        raise BadRequest(unknown[0], f"unknown query parameter (allowed: {', '.join(declared)})")
+        name = unknown[0] if len(unknown[0]) <= 80 else unknown[0][:80] + "…"
+        raise BadRequest(name, f"unknown query parameter (allowed: {', '.join(declared)})")
     out: dict[str, Any] = {}
     for name, schema in declared.items():
         text = args.get(name)

@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import sys
 import time
+import unicodedata
 from typing import Any, Iterable, Mapping, Sequence
 
 from mltrack import analysis_cli, search_cli
@@ -344,10 +345,17 @@ def _show(value: Any) -> str:
 
 def _text(value: Any) -> str:
     """A value as rich prints it: `_show`'s text with rich's markup escaped, so a
-    tracked run's "[/x]" or "[link=...]" hyperparameter is printed as typed."""
+    tracked run's "[/x]" or "[link=...]" hyperparameter is printed as typed, and
+    control characters shown, not sent (an error's ESC[2J cleared the terminal)."""
     from rich.markup import escape
 
-    return escape(_show(value))
+    return escape(_visible(_show(value)))
+
+
+def _visible(text: str) -> str:
+    """Control characters but newline and tab as \\x.. escapes (ESC: \\x1b)."""
+    return "".join(f"\\x{ord(c):02x}" if c not in "\n\t" and unicodedata.category(c) == "Cc"
+                   else c for c in text)
 
 
 def _duration(seconds: float | None) -> str:
@@ -474,7 +482,7 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     at = 1 + bool(args.search) + bool(mixed)  # the status column: coloured
     for n, row in enumerate(rows):
         # the rest is text as it is: an error may hold "[/...]", rich's markup
-        cells = [escape(c) for c in row] + [escape(texts[name][n]) for name in texts]
+        cells = [escape(c) for c in row] + [_text(texts[name][n]) for name in texts]
         cells[at] = f"[{STATUS_STYLE.get(row[at], '')}]{row[at]}[/]"
         table.add_row(*cells)
     _print_table(out, table)
@@ -554,13 +562,15 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
                   + (f"about {_duration(eta)} left" if eta is not None else "estimating the "
                      "time left"))
     if record.get("error"):  # as it is: an error may hold "[/x]", rich's markup
-        out.print("[red]error:[/] " + escape(record["error"]))
+        out.print("[red]error:[/] " + _text(record["error"]))
     if record.get("tags"):  # runmeta
         out.print("tags: " + " ".join(record["tags"]))
     if record.get("note"):
         out.print("note: " + record["note"], markup=False)
-    params = Table(title="parameters", title_justify="left", box=None, show_header=False,
-                   pad_edge=False)
+    # the titles on lines of their own: rich wraps a title to its table's width
+    # ("para / mete / rs" above a narrow table)
+    out.print("parameters", style="italic")
+    params = Table(box=None, show_header=False, pad_edge=False)
     params.add_column(style="bold")
     params.add_column()
     for name, value in (record.get("hyper_params") or {}).items():
@@ -571,8 +581,8 @@ def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     if not epochs:
         out.print("no epoch recorded yet", style="dim")
         return 0
-    table = Table(title="epochs", title_justify="left", box=None, header_style="bold",
-                  pad_edge=False)
+    out.print("epochs", style="italic")
+    table = Table(box=None, header_style="bold", pad_edge=False)
     for name in columns:
         table.add_column(name, justify="right", no_wrap=True)
     for i in range(len(epochs)):

@@ -473,7 +473,7 @@ class Worker:
         host, pid, thread = (self.id.split(":", 2) + ["", ""])[:3]
         self.store.register_worker(self.id, {
             "id": self.id, "host": host, "pid": int(pid) if pid.isdigit() else None,
-            "thread": thread, "tasks": sorted(self.tasks),
+            "thread": thread, "pid_space": PID_SPACE, "tasks": sorted(self.tasks),
             "started": self.started, "jobs_done": self.jobs_done,
             "job": job.claim.iid if job else None,
         }, ttl=self.config.heartbeat * 3)
@@ -746,11 +746,27 @@ def _process_gone(pid: int) -> bool:
         return False
 
 
-def _dead_here(worker: str) -> bool:
+def _pid_space() -> str | None:
+    """This process's PID namespace ("pid:[4026531836]"), None off Linux: a pid
+    names a process only within its namespace (a container's pid 203 is not ours)."""
+    try:
+        return os.readlink("/proc/self/ns/pid")
+    except OSError:
+        return None
+
+
+PID_SPACE = _pid_space()
+
+
+def _dead_here(worker: str, spaces: Mapping[str, str | None]) -> bool:
     """Whether worker id `worker` (host:pid:thread) names a thread of a process
-    of this machine, not this one, that is gone."""
+    of this machine, not this one, that is gone. `spaces`: the PID namespace each
+    live worker registered; one registered in another namespace (a container
+    that shares the host name) cannot be judged from here, so it is not."""
     name, _, rest = worker.partition(":")
     pid = rest.partition(":")[0]
+    if spaces.get(worker) not in (None, PID_SPACE):
+        return False
     return (name == socket.gethostname() and pid.isdigit() and int(pid) != os.getpid()
             and _process_gone(int(pid)))
 
@@ -764,10 +780,13 @@ def requeue_jobs_of_dead_workers(store: Store, config: WorkerConfig = WorkerConf
     for the embedded database only: its socket is private to this machine and
     this user, so a worker id's host and pid name a process here. (On a shared
     Redis another machine may share the host name; its jobs wait for their lease.)"""
-    for info in store.live_workers():
-        if _dead_here(str(info.get("id", ""))):
-            store.unregister_worker(info["id"])
-    dead = {iid: worker for iid, worker in store.running_workers().items() if _dead_here(worker)}
+    live = store.live_workers()
+    spaces = {str(info.get("id", "")): info.get("pid_space") for info in live}
+    for worker in spaces:
+        if _dead_here(worker, spaces):
+            store.unregister_worker(worker)
+    dead = {iid: worker for iid, worker in store.running_workers().items()
+            if _dead_here(worker, spaces)}
     if not store.expire_leases(dead):
         return {}
     requeued = store.reap(config.max_lost)

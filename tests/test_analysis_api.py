@@ -118,6 +118,33 @@ def test_bad_queries_are_400_naming_the_parameter(client, runs, query, field):
     assert body["field"] == field and body["error"]
 
 
+def test_a_tracked_task_without_a_metric_yet_says_so(client, store):
+    assert client.post("/runs", json={"task": "no-metric", "hyper_params": {"a": 1}}
+                       ).status_code == 201
+    status, body = get(client, task="no-metric")
+    assert status == 400 and body["field"] == "task"
+    assert body["error"] == ("task: task no-metric has no metric recorded yet: nothing to "
+                             "analyse until its runs log one")
+
+
+def test_an_unknown_parameter_is_named_cut_short(client, runs):
+    status, body = get(client, **{"x" * 5000: "1", "task": "quadratic"})
+    assert status == 400 and body["field"] == "x" * 80 + "…" and len(body["error"]) < 400
+
+
+def test_the_newest_runs_are_read_up_to_the_cap(client, runs, monkeypatch):
+    from mltrack import analysis_api
+
+    monkeypatch.setattr(analysis_api, "MAX_RUNS", 20)
+    monkeypatch.setattr(analysis_api, "MAX_PAGE", 7)  # and in several pages
+    status, body = get(client, task="quadratic")
+    assert status == 200 and body["runs"] == 20 and body["capped"] is True
+    newest = list(runs)[-20:]  # created in order
+    assert body["best"]["iid"] == best_of(runs, newest)
+    status, body = get(client, task="quadratic", tag="first-ten")
+    assert body["runs"] == 10 and body["capped"] is False
+
+
 def test_a_parameter_given_twice_is_refused(client, runs):
     answer = client.get("/analysis?task=quadratic&metric=loss&metric=x")
     assert answer.status_code == 400 and answer.get_json()["field"] == "metric"

@@ -269,10 +269,14 @@ def test_show_says_where_a_running_job_is_and_prints_an_error_as_it_is(server, r
         assert out.returncode == 0, out.stderr
         assert "epoch 2: batch 120 of 469, estimating the time left" in out.stdout
     failing = remote.start_run(task="cli-show", hyper_params={"lr": 0.2})
-    failing.finish("failed", error="bad [/red] markup [bold]")
+    failing.finish("failed", error="bad [/red] markup [bold] \x1b[2J cleared")
     out = mltrack("show", failing.iid, url=server.url)
     assert out.returncode == 0 and "Traceback" not in out.stderr, out.stderr
-    assert "error: bad [/red] markup [bold]" in out.stdout
+    # as typed, but the terminal's escape shown, not sent (it cleared the screen)
+    assert "error: bad [/red] markup [bold] \\x1b[2J cleared" in out.stdout
+    assert "\x1b" not in out.stdout
+    lines = out.stdout.splitlines()  # a narrow table's title was wrapped: "para / mete / rs"
+    assert lines[lines.index("parameters") + 1].split() == ["lr", "0.2"]
 
 
 def test_cancel_retry_delete_several_and_report_each(live_app):

@@ -356,7 +356,7 @@ def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
     import socket
     import subprocess
 
-    from mltrack.worker import requeue_jobs_of_dead_workers
+    from mltrack.worker import PID_SPACE, requeue_jobs_of_dead_workers
 
     host = socket.gethostname()
     ended = subprocess.Popen(["true"])
@@ -368,25 +368,29 @@ def test_jobs_of_a_dead_process_of_this_machine_are_requeued_at_once(store):
             "alive": f"{host}:{alive.pid}:worker-1",
             "this process": f"{host}:{os.getpid()}:worker-1",
             "another machine": f"elsewhere:{ended.pid}:worker-1",
+            # a container sharing the host name: its pids are not ours to look up
+            "another pid namespace": f"{host}:{ended.pid}:worker-2",
         }
         jobs = {}
         for what, worker in holders.items():
             jobs[what] = store.create(HyperParams(seed=len(jobs)))
             assert store.claim(worker, lease=3600).iid == jobs[what]
-        for worker in holders.values():
-            store.register_worker(worker, {"id": worker}, ttl=3600)
+        for what, worker in holders.items():
+            space = "pid:[1]" if what == "another pid namespace" else PID_SPACE
+            store.register_worker(worker, {"id": worker, "pid_space": space}, ttl=3600)
         tracked, _ = store.start_tracked("script", {"lr": 0.1}, {"loss": "min"}, lease=3600)
         assert store.running_workers() == {**{jobs[w]: holders[w] for w in holders},
                                            tracked: store.get(tracked).worker}
         assert requeue_jobs_of_dead_workers(store) == {jobs["dead"]: Status.WAITING}
         assert store.get(jobs["dead"]).lost == 1
         assert store.queue_length() == 1
-        for what in ("alive", "this process", "another machine"):
+        for what in ("alive", "this process", "another machine", "another pid namespace"):
             assert store.get(jobs[what]).status is Status.RUNNING
         assert store.get(tracked).status is Status.RUNNING
         # the dead worker is no longer listed as live (its registration would last an hour)
         assert sorted(w["id"] for w in store.live_workers()) == sorted(
-            holders[w] for w in ("alive", "this process", "another machine"))
+            holders[w] for w in ("alive", "this process", "another machine",
+                                 "another pid namespace"))
         # a job claimed meanwhile by another worker keeps its lease
         again = store.claim(f"{host}:{alive.pid}:worker-2", lease=3600)
         assert again.iid == jobs["dead"]
