@@ -23,11 +23,23 @@ def serving(app, threads: int = 8):
     from mltrack.security import SERVER_MAX_BODY
     server = waitress.create_server(app, host="127.0.0.1", port=0, threads=threads,
                                     max_request_body_size=SERVER_MAX_BODY)
-    thread = threading.Thread(target=server.run, daemon=True)
+    stopping = threading.Event()
+
+    def run():
+        try:
+            server.run()
+        except (OSError, ValueError):
+            # close() below, called from the test's thread, closes sockets this loop may
+            # be in a select() on (a browser's keep-alive connections): EBADF, once stopping
+            if not stopping.is_set():
+                raise
+
+    thread = threading.Thread(target=run, daemon=True)
     thread.start()
     try:
         yield f"http://127.0.0.1:{server.effective_port}"
     finally:
+        stopping.set()
         # Requests still in flight (the browser polls until its fixture ends) finish
         # first, before the store's fixtures flush the database under them, and
         # before close() closes the server's wake-up pipe: a request thread that

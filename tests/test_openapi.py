@@ -16,12 +16,11 @@ import threading
 from importlib.metadata import entry_points
 
 import pytest
-import waitress
 
+from helpers import serving
 from mltrack.api_spec import ROUTES
 from mltrack.app import create_app
 from mltrack.openapi import document
-from mltrack.security import SERVER_MAX_BODY
 
 MAX_EXAMPLES = 25  # per operation and phase: about 25 s on a 2-core machine
 # One worker: with two, CPython 3.11.7 at times fails inside hypothesis with
@@ -68,14 +67,8 @@ class Counting:
 @pytest.fixture
 def counted_app(store):
     counter = Counting(create_app(store))
-    server = waitress.create_server(counter, host="127.0.0.1", port=0, threads=8,
-                                    max_request_body_size=SERVER_MAX_BODY)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.effective_port}", counter
-    server.close()
-    thread.join(5)
-    server.task_dispatcher.shutdown(cancel_pending=True, timeout=5)
+    with serving(counter) as url:  # its teardown in the order that holds (helpers)
+        yield url, counter
 
 
 def test_the_document_describes_every_api_route(app):
