@@ -43,10 +43,10 @@ def _value(value: Any) -> str:
 
 def _params(params: Mapping[str, Any]) -> str:
     """name value, ... as rich prints it: a tracked run's string value is free
-    text ("[/x]", "[link=...]"), escaped so that it shows as typed."""
-    from rich.markup import escape
+    text ("[/x]", "[link=...]"), printed as typed (mltrack.cli._text)."""
+    from mltrack.cli import _text
 
-    return ", ".join(f"{name} {escape(_value(value))}" for name, value in params.items())
+    return ", ".join(f"{name} {_text(value, _value)}" for name, value in params.items())
 
 
 def run(client: Client, args: argparse.Namespace, rest: list[str]) -> int:

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 import unicodedata
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from mltrack import analysis_cli, search_cli
 from mltrack.client import MAX_PAGE, Client, ClientError, epoch_columns, metric_names
@@ -343,13 +343,13 @@ def _show(value: Any) -> str:
     return str(value)
 
 
-def _text(value: Any) -> str:
-    """A value as rich prints it: `_show`'s text with rich's markup escaped, so a
-    tracked run's "[/x]" or "[link=...]" hyperparameter is printed as typed, and
-    control characters shown, not sent (an error's ESC[2J cleared the terminal)."""
+def _text(value: Any, show: Callable[[Any], str] = _show) -> str:
+    """A value as rich prints it: its text (by `show`) with rich's markup escaped,
+    so a tracked run's "[/x]" or "[link=...]" hyperparameter is printed as typed,
+    and control characters shown, not sent (an error's ESC[2J cleared the terminal)."""
     from rich.markup import escape
 
-    return escape(_visible(_show(value)))
+    return escape(_visible(show(value)))
 
 
 def _visible(text: str) -> str:
@@ -427,7 +427,6 @@ def table_columns(records: Sequence[Mapping[str, Any]], primary: Mapping[str, st
 
 
 def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
-    from rich.markup import escape
     from rich.table import Table
 
     query = dict(sort=args.sort, order=args.order, status=args.status, task=args.task, q=args.q,
@@ -482,7 +481,7 @@ def ls(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
     at = 1 + bool(args.search) + bool(mixed)  # the status column: coloured
     for n, row in enumerate(rows):
         # the rest is text as it is: an error may hold "[/...]", rich's markup
-        cells = [escape(c) for c in row] + [_text(texts[name][n]) for name in texts]
+        cells = [_text(c) for c in [*row, *(texts[name][n] for name in texts)]]
         cells[at] = f"[{STATUS_STYLE.get(row[at], '')}]{row[at]}[/]"
         table.add_row(*cells)
     _print_table(out, table)
@@ -536,7 +535,6 @@ def _print_table(out, table) -> None:
 
 # -- show ---------------------------------------------------------------------------------
 def show(client: Client, args: argparse.Namespace, rest: list[str]) -> int:
-    from rich.markup import escape
     from rich.table import Table
 
     record = client.status(resolve(client, args.iid))
